@@ -1,0 +1,137 @@
+/**
+ * The core's state as its consumers (the sysfs tree, the CLI, tests) read it.
+ * Plugins see the narrower types of api.ts; these add what a presentation needs.
+ *
+ * The sysfs layer never asks "what changed": on every `CoreChange` it
+ * reconciles the named object's nodes with the fields below, so the tree is
+ * always a function of this state.
+ */
+import type { EventEmitter } from 'node:events';
+import type { MdevDevice, MdevHost, MdevType, MmapRequest, Parent, Profile, Uevent, VendorPlugin } from './api.js';
+
+/**
+ * A mediated device's lifecycle, in the kernel's order:
+ * 'adding'   device_add done: dir, uevent, power/, subsystem, bus/mdev/devices link
+ *            (and `remove` in the modern profile) exist; not yet linked to its type.
+ * 'active'   probe/create succeeded: driver, iommu_group, mdev_type, devices/<uuid>.
+ * 'removing' the remove has begun: `remove` and the type links are gone; it may be
+ *            waiting for the VFIO device's last close.
+ * 'gone'     device_del done: nothing of it is left.
+ */
+export type DeviceState = 'adding' | 'active' | 'removing' | 'gone';
+
+export interface CoreDevice extends MdevDevice {
+  readonly state: DeviceState;
+  /** The bus driver it is bound to (driver link + bus/mdev/drivers/<drv>/<uuid>), if any. */
+  readonly boundDriver: string | undefined;
+  /** mdev_type link and mdev_supported_types/<type>/devices/<uuid> exist. */
+  readonly typeLinked: boolean;
+  /** The `remove` attribute exists. */
+  readonly hasRemoveFile: boolean;
+  /** Open VFIO handles on this device. */
+  readonly openCount: number;
+  /** '/devices/.../<uuid>' as in DEVPATH (leading slash, no /sys). */
+  readonly devpath: string;
+}
+
+export interface CoreParent extends Parent {
+  /** 'unregistering' while mdev_unregister_device removes the children (creates get ENODEV). */
+  readonly state: 'live' | 'unregistering';
+  readonly types: readonly MdevType[];
+  /** '/devices/...' */
+  readonly devpath: string;
+}
+
+export type CoreChange =
+  | { kind: 'driver-added'; driver: string }
+  | { kind: 'driver-removed'; driver: string }
+  | { kind: 'parent-added'; parent: CoreParent }
+  | { kind: 'parent-removed'; parent: CoreParent }
+  /** Any field of the device changed (including to state 'gone'). */
+  | { kind: 'device-changed'; device: CoreDevice }
+  | { kind: 'group-added'; group: number }
+  | { kind: 'group-removed'; group: number };
+
+/** Events the core emits (a typed EventEmitter contract). */
+export interface CoreEvents {
+  change: [CoreChange];
+  uevent: [Uevent];
+  log: [string];
+}
+
+/** Options for constructing the core. */
+export interface CoreOptions {
+  profile?: Profile;
+  /** Bound on every plugin callback; a callback that has not settled by then fails with ETIMEDOUT. Default 5000. */
+  callTimeoutMs?: number;
+}
+
+// ---------------------------------------------------------------------------
+// The programmatic VFIO-user side (what QEMU would do with /dev/vfio/<N>)
+
+/** A simulated VFIO Type1 IOMMU container: the user's DMA mappings, against which pages are pinned. */
+export interface Type1Container {
+  /** VFIO_IOMMU_MAP_DMA: user virtual address range [vaddr, vaddr+size) at iova, page aligned. */
+  mapDma(m: { vaddr: number; iova: number; size: number; prot: number }): void;
+  /** VFIO_IOMMU_UNMAP_DMA: calls every attached device's notifier for pinned pages in range; EBUSY if a plugin left pages pinned. */
+  unmapDma(iova: number, size: number): Promise<void>;
+  /** Pages pinned through this container (the locked_vm accounting). */
+  readonly lockedPages: number;
+}
+
+/** An open VFIO device (a file descriptor from VFIO_GROUP_GET_DEVICE_FD). */
+export interface VfioDeviceHandle {
+  readonly device: CoreDevice;
+  read(count: number, offset: number): Promise<Buffer>;
+  write(data: Buffer, offset: number): Promise<number>;
+  ioctl(cmd: number, arg: Buffer): Promise<number>;
+  mmap(req: MmapRequest): Promise<Buffer>;
+  /** Idempotent. The last close of a device calls the plugin's close and releases a waiting remove. */
+  close(): Promise<void>;
+}
+
+export interface VfioUser {
+  /** Open a device (calls ParentOps.open). ENODEV if it is not active, ENOTTY... per plugin. */
+  open(uuid: string, opts?: { container?: Type1Container }): Promise<VfioDeviceHandle>;
+  /** A new container; `pinning: false` models a backend without pinning support (ENOTTY). */
+  createContainer(opts?: { pinning?: boolean; lockedLimitPages?: number }): Type1Container;
+}
+
+// ---------------------------------------------------------------------------
+// The core, as the sysfs tree, the CLI and tests use it
+
+export interface MdevCoreApi extends EventEmitter<CoreEvents> {
+  readonly profile: Profile;
+  /** The registration API handed to plugins. */
+  readonly host: MdevHost;
+  readonly vfio: VfioUser;
+
+  /** Registered bus driver names (bus/mdev/drivers/<name>). */
+  drivers(): readonly string[];
+  parents(): Iterable<CoreParent>;
+  parent(name: string): CoreParent | undefined;
+  /** O(1). Accepts any case. */
+  device(uuid: string): CoreDevice | undefined;
+  devices(): Iterable<CoreDevice>;
+  devicesOfType(type: MdevType): Iterable<CoreDevice>;
+  devicesOfParent(parent: Parent): Iterable<CoreDevice>;
+  /** What available_instances shows (core counter, plugin getAvailable, never negative). */
+  availableInstances(type: MdevType): number;
+  /** Active IOMMU group ids allocated to mediated devices. */
+  iommuGroups(): Iterable<number>;
+  groupDevices(group: number): Iterable<CoreDevice>;
+
+  /** The `create` store: the raw bytes of one write(2), kernel rules (36/37 bytes, EEXIST, EUSERS...). */
+  create(type: MdevType, written: Buffer | string): Promise<CoreDevice>;
+  /** The `remove` store: kstrtoul(written, 0); 0 does nothing; non-zero removes. */
+  removeStore(dev: CoreDevice, written: Buffer | string): Promise<void>;
+  /** Remove a device (as a non-zero write to `remove`). */
+  remove(dev: CoreDevice): Promise<void>;
+
+  /** Run a plugin's init with the host API (module_init). Its parents/drivers are tracked for unload. */
+  loadPlugin(plugin: VendorPlugin): Promise<void>;
+  /** exit(), then unregister whatever it left registered. */
+  unloadPlugin(name: string): Promise<void>;
+  /** Unload every plugin (in reverse order). */
+  shutdown(): Promise<void>;
+}
