@@ -1,0 +1,116 @@
+/**
+ * A PCI function as an mdev parent, with the identity files that tools read
+ * from /sys/bus/pci/devices/<address>/ before they look at mdev at all
+ * (NVIDIA go-nvlib's nvpci reads vendor, class, device, driver, iommu_group,
+ * numa_node and resource; KubeVirt reads numa_node; Incus reads class, vendor,
+ * device and uevent). Formats follow drivers/pci/pci-sysfs.c and pci-driver.c.
+ */
+import type { Attribute, Parent, ParentDeviceSpec } from '../src/core/api.js';
+
+/** One BAR (or ROM) as pci_dev->resource[] holds it. */
+export interface PciResource {
+  /** 0-5 BARs, 6 the expansion ROM, 7-12 the SR-IOV VF BARs. */
+  index: number;
+  start: bigint;
+  size: bigint;
+  /** res->flags: IORESOURCE_* bits plus the BAR's low bits. Use the PCI_RES_* presets. */
+  flags: number;
+}
+
+// IORESOURCE_MEM 0x200 | IORESOURCE_SIZEALIGN 0x40000 (+ PREFETCH 0x2000, MEM_64 0x100000)
+// plus the BAR's own type bits (0x4 = 64-bit, 0x8 = prefetchable).
+export const PCI_RES_MEM32 = 0x00040200;
+export const PCI_RES_MEM64 = 0x00140204;
+export const PCI_RES_MEM64_PREF = 0x0014220c;
+/** IORESOURCE_IO 0x100 | SIZEALIGN | the I/O-space bit. */
+export const PCI_RES_IO = 0x00040101;
+/** IORESOURCE_MEM | PREFETCH | READONLY | SIZEALIGN. */
+export const PCI_RES_ROM = 0x00046200;
+
+export interface PciFunction {
+  /** Domain:bus:device.function, e.g. '0000:3b:00.0'. */
+  address: string;
+  /** The directory that holds the function below /sys: 'devices/pci0000:3a/0000:3a:00.0' (behind a root port). */
+  under: string;
+  /** The bound PCI driver ('nvidia', 'i915'); also the mdev type prefix. */
+  driver: string;
+  vendor: number;
+  device: number;
+  subsystemVendor: number;
+  subsystemDevice: number;
+  /** 24-bit class code: 0x030200 3D controller, 0x030000 VGA controller. */
+  classCode: number;
+  revision: number;
+  /** -1 on single-node hosts. */
+  numaNode: number;
+  irq: number;
+  /** CPUs local to the function, as cpulist ('0-15,32-47'). */
+  localCpulist: string;
+  iommuGroup: number;
+  resources: PciResource[];
+  /** Only for functions with an SR-IOV capability. */
+  sriov?: { totalVfs: number; numVfs: number };
+}
+
+/** PCI_NUM_RESOURCES for a non-bridge with CONFIG_PCI_IOV: 6 BARs, ROM, 6 VF BARs. */
+const RESOURCE_LINES = 13;
+
+const hex = (n: number, width: number): string => n.toString(16).padStart(width, '0');
+const HEX = (n: number, width: number): string => hex(n, width).toUpperCase();
+
+/** The `resource` file: "0x%016llx 0x%016llx 0x%016llx\n" (start, end, flags) per resource. */
+export function resourceFile(resources: readonly PciResource[]): string {
+  const x64 = (v: bigint): string => `0x${v.toString(16).padStart(16, '0')}`;
+  let out = '';
+  for (let i = 0; i < RESOURCE_LINES; i++) {
+    const r = resources.find(res => res.index === i);
+    out += r
+      ? `${x64(r.start)} ${x64(r.start + r.size - 1n)} ${x64(BigInt(r.flags))}\n`
+      : `${x64(0n)} ${x64(0n)} ${x64(0n)}\n`;
+  }
+  return out;
+}
+
+/** The `uevent` file: DRIVER from the driver core, then pci_uevent's variables. */
+export function pciUevent(f: PciFunction): string {
+  const cls = f.classCode;
+  return [
+    `DRIVER=${f.driver}`,
+    `PCI_CLASS=${HEX(cls, 4)}`,
+    `PCI_ID=${HEX(f.vendor, 4)}:${HEX(f.device, 4)}`,
+    `PCI_SUBSYS_ID=${HEX(f.subsystemVendor, 4)}:${HEX(f.subsystemDevice, 4)}`,
+    `PCI_SLOT_NAME=${f.address}`,
+    `MODALIAS=pci:v${HEX(f.vendor, 8)}d${HEX(f.device, 8)}sv${HEX(f.subsystemVendor, 8)}` +
+      `sd${HEX(f.subsystemDevice, 8)}bc${HEX(cls >> 16, 2)}sc${HEX((cls >> 8) & 0xff, 2)}i${HEX(cls & 0xff, 2)}`,
+  ].map(line => `${line}\n`).join('');
+}
+
+/** The parent spec for a PCI function bound to `f.driver`, with its identity files. */
+export function pciParent(f: PciFunction): ParentDeviceSpec {
+  const ro = (name: string, value: string): Attribute<Parent> => ({ name, show: () => value });
+  const attrs: Attribute<Parent>[] = [
+    ro('vendor', `0x${hex(f.vendor, 4)}\n`),
+    ro('device', `0x${hex(f.device, 4)}\n`),
+    ro('subsystem_vendor', `0x${hex(f.subsystemVendor, 4)}\n`),
+    ro('subsystem_device', `0x${hex(f.subsystemDevice, 4)}\n`),
+    ro('class', `0x${hex(f.classCode, 6)}\n`),
+    ro('revision', `0x${hex(f.revision, 2)}\n`),
+    ro('numa_node', `${f.numaNode}\n`),
+    ro('irq', `${f.irq}\n`),
+    ro('local_cpulist', `${f.localCpulist}\n`),
+    ro('resource', resourceFile(f.resources)),
+    { name: 'uevent', mode: 0o644, show: () => pciUevent(f), store: () => { /* a write only re-sends the event */ } },
+  ];
+  if (f.sriov) {
+    // Read-only here: mdevfs creates no VFs (the kernel's sriov_numvfs is 0664).
+    attrs.push(ro('sriov_totalvfs', `${f.sriov.totalVfs}\n`), ro('sriov_numvfs', `${f.sriov.numVfs}\n`));
+  }
+  return {
+    path: `${f.under}/${f.address}`,
+    typePrefix: f.driver,
+    subsystem: { bus: 'pci' },
+    driver: f.driver,
+    iommuGroup: f.iommuGroup,
+    attrs: [{ attrs }],
+  };
+}

@@ -1,0 +1,12 @@
+/**
+ * The kernel's three sample mdev drivers (samples/vfio-mdev/), loaded together:
+ * what `mdevfs mount` shows when no --driver is given.
+ */
+import type { VendorPlugin } from '../src/core/api.js';
+import mtty from './mtty.js';
+import mdpy from './mdpy.js';
+import mbochs from './mbochs.js';
+
+const samples: VendorPlugin[] = [mtty, mdpy, mbochs];
+
+export default samples;

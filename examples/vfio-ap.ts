@@ -1,0 +1,193 @@
+/**
+ * vfio_ap — s390 Adjunct Processor (crypto card) pass-through
+ * (drivers/s390/crypto/vfio_ap_drv.c, vfio_ap_ops.c).
+ *
+ * What it shows:
+ * - a parent on a bus of its own: /sys/devices/vfio_ap/matrix, bus `matrix`,
+ *   bound to driver `vfio_ap` (hence the type `vfio_ap-passthrough`),
+ * - capacity model 1 with a huge budget: max_instances 65536
+ *   (MAX_ZDEV_ENTRIES_EXT); the core answers EUSERS beyond it,
+ * - writable per-device attributes that configure the device after creation:
+ *   assign_/unassign_ adapter, domain and control_domain (0200) take a number
+ *   parsed like kstrtoul(buf, 0) (decimal, 0x hex or 0 octal), and matrix /
+ *   control_domains (0444) show the result as "%02x.%04x\n" / "%04x\n" lines.
+ *
+ * Errors, as vfio_ap_ops.c reports them:
+ *   EINVAL / ERANGE  not a number / does not fit an unsigned long (kstrtoul)
+ *   ENODEV           id above the host's maximum (QCI Na / Nd; 255 with APXA)
+ *   EADDRNOTAVAIL    a resulting queue (APQN = adapter x domain) belongs to the
+ *                    host's default zcrypt drivers (/sys/bus/ap/apmask, aqmask)
+ *   EADDRINUSE       a resulting queue is already assigned to another mdev
+ * EADDRNOTAVAIL (99) and EADDRINUSE (98) are thrown as Linux errno numbers.
+ *
+ * The host modelled by default (DEFAULT_AP_HOST): APXA, so ids up to 255;
+ * adapters 5 and 6 and domains 0x0004 and 0x00ab have been taken from the
+ * default drivers (their apmask/aqmask bits cleared) for pass-through, as in
+ * mdevctl's vfio_ap test fixture (adapters 5,6; domains 0xab,4). So queue
+ * 03.0010 is zcrypt's, while 03.00ab and 05.0010 may be assigned.
+ * Not emulated: guest_matrix (the matrix filtered by the host's queues), and
+ * the EBUSY/EAGAIN of assignments racing a starting guest.
+ */
+import type { MdevDevice, ParentOps, VendorPlugin } from '../src/core/api.js';
+import { MdevError } from '../src/core/errno.js';
+
+const MAX_ZDEV_ENTRIES_EXT = 256 * 256;
+const EADDRINUSE = 98;
+const EADDRNOTAVAIL = 99;
+
+/** An error carrying a Linux errno number, for errnos mdevfs has no name for. */
+const errnoError = (errno: number, message: string): Error => Object.assign(new Error(message), { errno });
+
+export interface ApHostConfig {
+  /** Highest adapter id (QCI Na with APXA; 63 without). */
+  maxApid: number;
+  /** Highest domain id (QCI Nd with APXA; 15 without); also bounds control domains. */
+  maxApqi: number;
+  /** Adapters NOT owned by the default zcrypt drivers (the cleared bits of /sys/bus/ap/apmask). */
+  passthroughAdapters: number[];
+  /** Domains NOT owned by the default zcrypt drivers (the cleared bits of /sys/bus/ap/aqmask). */
+  passthroughDomains: number[];
+}
+
+export const DEFAULT_AP_HOST: ApHostConfig = {
+  maxApid: 255,
+  maxApqi: 255,
+  passthroughAdapters: [0x05, 0x06],
+  passthroughDomains: [0x0004, 0x00ab],
+};
+
+/** lib/kstrtox.c kstrtoul(s, 0) on a 64-bit kernel. */
+export function kstrtoul(input: string): bigint {
+  const s = input.split('\0')[0]!; // the store sees a C string
+  let i = s[0] === '+' ? 1 : 0;
+  let base = 10;
+  if (s[i] === '0') {
+    if (s[i + 1]?.toLowerCase() === 'x' && /[0-9a-f]/i.test(s[i + 2] ?? '')) { base = 16; i += 2; } else base = 8;
+  }
+  let value = 0n;
+  let digits = 0;
+  for (; i < s.length; i++, digits++) {
+    const d = parseInt(s[i]!, 16);
+    if (Number.isNaN(d) || d >= base) break;
+    value = value * BigInt(base) + BigInt(d);
+  }
+  if (value >= 1n << 64n) throw new MdevError('ERANGE', `${s.trim()}: out of range`);
+  if (digits === 0) throw new MdevError('EINVAL', `${JSON.stringify(s)} is not a number`);
+  if (s[i] === '\n') i++;
+  if (i !== s.length) throw new MdevError('EINVAL', `${JSON.stringify(s)} is not a number`);
+  return value;
+}
+
+/** The AP matrix of one mdev: adapters (APM), usage domains (AQM), control domains (ADM). */
+interface Matrix { apm: Set<number>; aqm: Set<number>; adm: Set<number> }
+const matrix = (dev: MdevDevice): Matrix => dev.drvdata as Matrix;
+const sorted = (s: Set<number>): number[] => [...s].sort((a, b) => a - b);
+const hex = (n: number, w: number): string => n.toString(16).padStart(w, '0');
+const intersects = (a: Set<number>, b: Set<number>): boolean => [...a].some(x => b.has(x));
+
+export function createVfioApPlugin(host: ApHostConfig = DEFAULT_AP_HOST): VendorPlugin {
+  return {
+    name: 'vfio_ap',
+    async init(mdev) {
+      const legacy = mdev.profile === 'legacy';
+      const mdevs = new Set<MdevDevice>(); // matrix_dev->mdev_list
+      const ptApm = new Set(host.passthroughAdapters);
+      const ptAqm = new Set(host.passthroughDomains);
+
+      /** vfio_ap_mdev_validate_masks. */
+      function validate(dev: MdevDevice): void {
+        const m = matrix(dev);
+        // ap_apqn_in_matrix_owned_by_def_drv: a queue is the default drivers' when
+        // both its adapter and its domain are still set in apmask / aqmask.
+        for (const apid of m.apm) {
+          for (const apqi of m.aqm) {
+            if (!ptApm.has(apid) && !ptAqm.has(apqi)) {
+              throw errnoError(EADDRNOTAVAIL, `queue ${hex(apid, 2)}.${hex(apqi, 4)} owned by the default driver`);
+            }
+          }
+        }
+        // vfio_ap_mdev_verify_no_sharing
+        for (const other of mdevs) {
+          if (other === dev) continue;
+          const o = matrix(other);
+          if (intersects(m.apm, o.apm) && intersects(m.aqm, o.aqm)) {
+            throw errnoError(EADDRINUSE, `a queue is already assigned to ${other.uuid}`);
+          }
+        }
+      }
+
+      /** Parse and range-check an id the way every *_store does. */
+      const parseId = (value: string, max: number): number => {
+        const id = kstrtoul(value);
+        if (id > BigInt(max)) throw new MdevError('ENODEV', `${id} exceeds the maximum ${max}`);
+        return Number(id);
+      };
+
+      /** assign_adapter / assign_domain: set the bit, validate, undo on failure. */
+      const assign = (mask: 'apm' | 'aqm', max: number) => (dev: MdevDevice, value: string) => {
+        const id = parseId(value, max);
+        const set = matrix(dev)[mask];
+        if (set.has(id)) return;
+        set.add(id);
+        try { validate(dev); } catch (e) { set.delete(id); throw e; }
+      };
+      const unassign = (mask: keyof Matrix, max: number) => (dev: MdevDevice, value: string) => {
+        matrix(dev)[mask].delete(parseId(value, max));
+      };
+
+      const ops: ParentOps = {
+        driver: 'vfio_ap_mdev',
+        deviceApi: 'vfio-ap',
+        types: [{ id: 'passthrough', name: 'VFIO AP Passthrough Device' }],
+        maxInstances: MAX_ZDEV_ENTRIES_EXT,
+        // Before 6.1 the driver counted itself and refused with EPERM.
+        ...(legacy ? { getAvailable: () => MAX_ZDEV_ENTRIES_EXT - mdevs.size } : {}),
+        create(dev) {
+          if (legacy && mdevs.size >= MAX_ZDEV_ENTRIES_EXT) throw new MdevError('EPERM', 'no instances left');
+          dev.drvdata = { apm: new Set(), aqm: new Set(), adm: new Set() } satisfies Matrix;
+          mdevs.add(dev);
+        },
+        remove(dev) {
+          mdevs.delete(dev);
+        },
+        mdevAttrGroups: [{
+          attrs: [
+            { name: 'assign_adapter', store: assign('apm', host.maxApid) },
+            { name: 'unassign_adapter', store: unassign('apm', host.maxApid) },
+            { name: 'assign_domain', store: assign('aqm', host.maxApqi) },
+            { name: 'unassign_domain', store: unassign('aqm', host.maxApqi) },
+            // Control domains are not checked against ownership or sharing.
+            { name: 'assign_control_domain', store: (dev, v) => { matrix(dev).adm.add(parseId(v, host.maxApqi)); } },
+            { name: 'unassign_control_domain', store: unassign('adm', host.maxApqi) },
+            {
+              name: 'control_domains',
+              show: dev => sorted(matrix(dev).adm).map(id => `${hex(id, 4)}\n`).join(''),
+            },
+            {
+              name: 'matrix',
+              // vfio_ap_mdev_matrix_show: the cross product, or whichever half is set.
+              show(dev) {
+                const apids = sorted(matrix(dev).apm);
+                const apqis = sorted(matrix(dev).aqm);
+                if (apids.length && apqis.length) {
+                  return apids.flatMap(a => apqis.map(q => `${hex(a, 2)}.${hex(q, 4)}\n`)).join('');
+                }
+                if (apids.length) return apids.map(a => `${hex(a, 2)}.\n`).join('');
+                return apqis.map(q => `.${hex(q, 4)}\n`).join('');
+              },
+            },
+          ],
+        }],
+      };
+
+      await mdev.registerDevice({
+        path: 'devices/vfio_ap/matrix',
+        typePrefix: 'vfio_ap',
+        subsystem: { bus: 'matrix' },
+        driver: 'vfio_ap', // the matrix bus has no uevent variables of its own: uevent is "DRIVER=vfio_ap\n"
+      }, ops);
+    },
+  };
+}
+
+export default createVfioApPlugin();

@@ -1,0 +1,148 @@
+import t from 'tap';
+import vfioAp, { kstrtoul } from '../../examples/vfio-ap.js';
+import vfioCcw from '../../examples/vfio-ccw.js';
+import { availability, coreWith, description, errnoOf, mdevAttr, parentAttr, parentOf, typeOf, uuid } from './helpers.js';
+import type { MdevDevice } from '../../src/core/api.js';
+
+const EADDRINUSE = 98;
+const EADDRNOTAVAIL = 99;
+
+t.test('kstrtoul(s, 0)', async t => {
+  t.equal(kstrtoul('5'), 5n);
+  t.equal(kstrtoul('5\n'), 5n);
+  t.equal(kstrtoul('+7'), 7n);
+  t.equal(kstrtoul('0xab'), 0xabn);
+  t.equal(kstrtoul('0XAB\n'), 0xabn);
+  t.equal(kstrtoul('010'), 8n, 'octal');
+  t.equal(kstrtoul('0'), 0n);
+  t.equal(kstrtoul('18446744073709551615'), (1n << 64n) - 1n);
+  for (const bad of ['', '\n', 'x', '-1', ' 5', '5 ', '5\n\n', '08', '0x', '0xg', '1e3']) {
+    t.equal(await errnoOf(() => kstrtoul(bad)), 'EINVAL', JSON.stringify(bad));
+  }
+  t.equal(await errnoOf(() => kstrtoul('18446744073709551616')), 'ERANGE');
+});
+
+t.test('vfio_ap: the matrix parent and its type', async t => {
+  const core = await coreWith(vfioAp);
+  const p = parentOf(core, 'matrix');
+  t.equal(p.device.path, 'devices/vfio_ap/matrix');
+  t.same(p.device.subsystem, { bus: 'matrix' });
+  t.equal(p.device.driver, 'vfio_ap');
+  const ty = typeOf(core, 'matrix', 'vfio_ap-passthrough');
+  t.equal(ty.name, 'VFIO AP Passthrough Device');
+  t.equal(ty.deviceApi, 'vfio-ap');
+  t.equal(description(ty), undefined);
+  t.same(availability(core, 'matrix'), { 'vfio_ap-passthrough': 65536 });
+  await core.create(ty, uuid(1));
+  t.same(availability(core, 'matrix'), { 'vfio_ap-passthrough': 65535 });
+  t.ok(core.drivers().includes('vfio_ap_mdev'));
+  await core.shutdown();
+});
+
+t.test('vfio_ap: assigning adapters, domains and control domains', async t => {
+  const core = await coreWith(vfioAp);
+  const ty = typeOf(core, 'matrix', 'vfio_ap-passthrough');
+  const a = await core.create(ty, uuid(1));
+  const b = await core.create(ty, uuid(2));
+  const store = (dev: MdevDevice, name: string, value: string) => mdevAttr(dev, undefined, name).store!(dev, value);
+  const show = (dev: MdevDevice, name: string) => mdevAttr(dev, undefined, name).show!(dev);
+
+  for (const name of ['assign_adapter', 'unassign_adapter', 'assign_domain', 'unassign_domain',
+    'assign_control_domain', 'unassign_control_domain']) {
+    const attr = mdevAttr(a, undefined, name);
+    t.ok(attr.store && !attr.show, `${name} is write-only (0200)`);
+  }
+  for (const name of ['matrix', 'control_domains']) {
+    const attr = mdevAttr(a, undefined, name);
+    t.ok(attr.show && !attr.store, `${name} is read-only (0444)`);
+  }
+
+  t.equal(await show(a, 'matrix'), '');
+  await store(a, 'assign_adapter', '5\n');
+  await store(a, 'assign_adapter', '0x06');
+  t.equal(await show(a, 'matrix'), '05.\n06.\n', 'adapters only');
+  await store(a, 'assign_domain', '0xab\n');
+  await store(a, 'assign_domain', '4');
+  t.equal(await show(a, 'matrix'), '05.0004\n05.00ab\n06.0004\n06.00ab\n', 'the cross product, "%02x.%04x"');
+
+  await store(a, 'assign_control_domain', '0xab');
+  await store(a, 'assign_control_domain', '4');
+  t.equal(await show(a, 'control_domains'), '0004\n00ab\n');
+  await store(a, 'unassign_control_domain', '0xab');
+  t.equal(await show(a, 'control_domains'), '0004\n');
+
+  // Parsing and range errors.
+  t.equal(await errnoOf(() => store(a, 'assign_adapter', 'five')), 'EINVAL');
+  t.equal(await errnoOf(() => store(a, 'assign_adapter', '-1')), 'EINVAL');
+  t.equal(await errnoOf(() => store(a, 'assign_adapter', '99999999999999999999999')), 'ERANGE');
+  t.equal(await errnoOf(() => store(a, 'assign_adapter', '256')), 'ENODEV', 'APID > 255');
+  t.equal(await errnoOf(() => store(a, 'assign_domain', '0x100')), 'ENODEV', 'APQI > 255');
+  t.equal(await errnoOf(() => store(a, 'assign_control_domain', '256')), 'ENODEV');
+  t.equal(await errnoOf(() => store(a, 'unassign_adapter', '256')), 'ENODEV');
+  t.equal(await errnoOf(() => store(a, 'unassign_domain', 'x')), 'EINVAL');
+  t.equal(await show(a, 'matrix'), '05.0004\n05.00ab\n06.0004\n06.00ab\n', 'failed writes change nothing');
+
+  // Sharing: b may not take a queue a holds.
+  await store(b, 'assign_adapter', '5');
+  t.equal(await errnoOf(() => store(b, 'assign_domain', '4')), EADDRINUSE, 'queue 05.0004 belongs to a');
+  t.equal(await show(b, 'matrix'), '05.\n');
+
+  // Ownership: a queue whose adapter and domain are both still the default drivers' is refused.
+  await store(b, 'unassign_adapter', '5');
+  await store(b, 'assign_adapter', '3'); // no domains yet: no queues to check
+  t.equal(await errnoOf(() => store(b, 'assign_domain', '0x10')), EADDRNOTAVAIL, 'queue 03.0010 belongs to zcrypt');
+  t.equal(await show(b, 'matrix'), '03.\n');
+  await store(b, 'assign_domain', '0xab'); // domain 0xab was handed to vfio_ap
+  t.equal(await show(b, 'matrix'), '03.00ab\n');
+  t.equal(await errnoOf(() => store(b, 'assign_adapter', '5')), EADDRINUSE, 'queue 05.00ab belongs to a');
+
+  // Unassigning frees the queues for the other device.
+  await store(a, 'unassign_domain', '0xab');
+  t.equal(await show(a, 'matrix'), '05.0004\n06.0004\n');
+  await store(b, 'assign_adapter', '5');
+  t.equal(await show(b, 'matrix'), '03.00ab\n05.00ab\n');
+  await core.shutdown();
+});
+
+t.test('vfio_ap legacy profile: own counter', async t => {
+  const core = await coreWith(vfioAp, 'legacy');
+  await core.create(typeOf(core, 'matrix', 'vfio_ap-passthrough'), uuid(1));
+  t.same(availability(core, 'matrix'), { 'vfio_ap-passthrough': 65535 });
+  await core.shutdown();
+});
+
+t.test('vfio_ccw: one instance per subchannel', async t => {
+  const core = await coreWith(vfioCcw);
+  const p = parentOf(core, '0.0.0313');
+  t.equal(p.device.path, 'devices/css0/0.0.0313');
+  t.same(p.device.subsystem, { bus: 'css' });
+  t.equal(p.device.driver, 'vfio_ccw');
+  const ty = typeOf(core, '0.0.0313', 'vfio_ccw-io');
+  t.equal(ty.name, 'I/O subchannel (Non-QDIO)');
+  t.equal(ty.deviceApi, 'vfio-ccw');
+  t.equal(description(ty), undefined);
+  t.equal(core.availableInstances(ty), 1);
+  const dev = await core.create(ty, uuid(1));
+  t.equal(core.availableInstances(ty), 0);
+  t.equal(await errnoOf(core.create(ty, uuid(2))), 'EUSERS');
+  await core.remove(dev);
+  t.equal(core.availableInstances(ty), 1);
+  t.ok(core.drivers().includes('vfio_ccw_mdev'));
+
+  t.equal(await parentAttr(p, 'type').show!(p), '0\n');
+  t.equal(await parentAttr(p, 'modalias').show!(p), 'css:t0\n');
+  t.equal(await parentAttr(p, 'uevent').show!(p), 'DRIVER=vfio_ccw\nST=0\nMODALIAS=css:t0\n');
+  t.equal(await parentAttr(p, 'chpids').show!(p), '40 41 00 00 00 00 00 00 \n');
+  t.equal(await parentAttr(p, 'pimpampom').show!(p), 'c0 c0 ff\n');
+  t.equal(await parentAttr(p, 'dev_busid').show!(p), '0.0.5000\n');
+  await core.shutdown();
+});
+
+t.test('vfio_ccw legacy profile: EPERM for the second device', async t => {
+  const core = await coreWith(vfioCcw, 'legacy');
+  const ty = typeOf(core, '0.0.0313', 'vfio_ccw-io');
+  await core.create(ty, uuid(1));
+  t.equal(core.availableInstances(ty), 0);
+  t.equal(await errnoOf(core.create(ty, uuid(2))), 'EPERM');
+  await core.shutdown();
+});
