@@ -1,0 +1,140 @@
+/**
+ * The declarative vendor format ("vendors without code"): a JSON document that
+ * describes parents, their types, a capacity model and vendor attributes.
+ * `compileConfig` turns it into an ordinary `VendorPlugin`; the JSON Schema in
+ * schema/mdevfs-config.schema.json describes the same shape.
+ *
+ * The constants below are the single source of truth for the validator; the
+ * schema repeats them and test/config/schema.test.ts checks that they agree.
+ */
+import type { DeviceApi, ErrnoName } from '../core/api.js';
+
+/** The format version this code reads. */
+export const CONFIG_VERSION = 1;
+
+export const DEVICE_APIS: readonly DeviceApi[] = ['vfio-pci', 'vfio-platform', 'vfio-amba', 'vfio-ccw', 'vfio-ap'];
+
+export const CAPACITY_MODELS = ['fixed', 'pool', 'counter'] as const;
+export type CapacityModel = (typeof CAPACITY_MODELS)[number];
+
+/** Errnos a config may choose for a refused create (capacity.exhaustedErrno / conflictErrno). */
+export const CAPACITY_ERRNOS = ['ENOSPC', 'EUSERS', 'EBUSY', 'EINVAL', 'EPERM', 'ENOMEM', 'EAGAIN', 'ENODEV', 'EEXIST'] as const satisfies readonly ErrnoName[];
+export type CapacityErrno = (typeof CAPACITY_ERRNOS)[number];
+
+/** Default errno for a create that finds no room (the mtty/mbochs samples' ENOSPC). */
+export const DEFAULT_EXHAUSTED_ERRNO: CapacityErrno = 'ENOSPC';
+/**
+ * Default errno for a create of a second type on a one-type-at-a-time parent.
+ * NVIDIA does not document theirs; this is emulator-defined (see capacity.ts).
+ */
+export const DEFAULT_CONFLICT_ERRNO: CapacityErrno = 'EINVAL';
+
+/** Which template placeholders each kind of attribute may use. */
+export const PLACEHOLDERS = {
+  parent: ['parent', 'path', 'prefix'],
+  type: ['parent', 'path', 'prefix', 'type', 'type_id', 'type_name', 'device_api'],
+  device: ['parent', 'path', 'prefix', 'type', 'type_id', 'type_name', 'device_api', 'uuid', 'index', 'index1'],
+} as const;
+export type AttrScope = keyof typeof PLACEHOLDERS;
+
+/**
+ * Attribute names the core itself renders in each directory; a config may not
+ * shadow them. Group names (the part before '/') are checked against
+ * RESERVED_GROUPS.
+ */
+export const RESERVED_ATTRS: Record<AttrScope, readonly string[]> = {
+  parent: ['mdev_supported_types', 'subsystem', 'driver', 'iommu_group', 'power'],
+  type: ['create', 'devices', 'name', 'description', 'device_api', 'available_instances'],
+  device: ['remove', 'mdev_type', 'driver', 'subsystem', 'iommu_group', 'uevent', 'power', 'vfio-dev'],
+};
+export const RESERVED_GROUPS: Record<AttrScope, readonly string[]> = {
+  parent: ['mdev_supported_types', 'subsystem', 'driver', 'iommu_group', 'power'],
+  type: [],
+  device: ['mdev_type', 'driver', 'subsystem', 'iommu_group', 'power', 'vfio-dev'],
+};
+
+/** A file or directory name component (sysfs names: no '/', no whitespace, not '.' or '..'). */
+export const NAME_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.:+,@!~-]*$';
+/** An attribute key: 'name' or 'group/name'. */
+export const ATTR_KEY_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.:+,@!~-]*(/[A-Za-z0-9_][A-Za-z0-9_.:+,@!~-]*)?$';
+/** A parent path below /sys. */
+export const PARENT_PATH_PATTERN = '^devices(/[A-Za-z0-9_][A-Za-z0-9_.:+,@!~-]*)+$';
+/** Octal permission bits as a string: '0644', '444', '0200'. */
+export const MODE_PATTERN = '^0?[0-7]{3}$';
+
+// ---------------------------------------------------------------------------
+// The document
+
+/**
+ * An attribute's value: a string (read-only, templated), or an object that
+ * also sets writability and mode. A writable attribute's store replaces its
+ * value (for that device/type/parent) with the raw bytes written.
+ */
+export type AttrValue = string | AttrSpec;
+export interface AttrSpec {
+  /** Initial content (templated). Default "". */
+  value?: string;
+  /** A write replaces the value. Default: whether `mode` has a write bit, else false. */
+  writable?: boolean;
+  /** Permission bits as an octal string ('0644', '0200'). Default as the core's (0444 / 0644). */
+  mode?: string;
+}
+/** Attribute key ('name' or 'group/name') → value. */
+export type AttrMap = Record<string, AttrValue>;
+
+export type CapacityConfig =
+  | { model: 'fixed'; oneTypeAtATime?: boolean; exhaustedErrno?: CapacityErrno; conflictErrno?: CapacityErrno }
+  | { model: 'pool'; size: number; oneTypeAtATime?: boolean; exhaustedErrno?: CapacityErrno; conflictErrno?: CapacityErrno }
+  | { model: 'counter'; maxInstances: number };
+
+export interface TypeConfig {
+  /** sysfs_name: the directory is '<typePrefix>-<id>'. */
+  id: string;
+  /** pretty_name (the `name` file). */
+  name?: string;
+  /** The description file's exact content (no newline added). Absent ⇒ no file. */
+  description?: string;
+  deviceApi?: DeviceApi;
+  /** fixed: how many of this type fit (required). pool: optional cap. */
+  max?: number;
+  /** pool: units of the parent's pool one device of this type takes (required). */
+  cost?: number;
+  /** Extra files in the type directory. */
+  attrs?: AttrMap;
+  /** Legacy profile only: which standard files the 4.10 type directory had. */
+  legacyAttrs?: Array<'name' | 'description' | 'device_api' | 'available_instances'>;
+}
+
+export interface ParentConfig {
+  $comment?: string;
+  /** Path below /sys, e.g. 'devices/pci0000:00/0000:00:02.0'. Its basename names the parent. */
+  path: string;
+  /** dev_driver_string(parent): the prefix of every type id. */
+  typePrefix: string;
+  /** The mdev bus driver that binds this parent's devices (ParentOps.driver). */
+  driver: string;
+  /** Default device_api of the types. Default 'vfio-pci'. */
+  deviceApi?: DeviceApi;
+  subsystem?: { class: string } | { bus: string };
+  /** The driver bound to the parent itself (needs subsystem.bus). */
+  parentDriver?: string;
+  iommuGroup?: number;
+  /** The parent's identity files (vendor, device, class, numa_node, uevent...). */
+  attrs?: AttrMap;
+  /** Legacy profile only: 4.10's parent_ops.dev_attr_groups. */
+  devAttrs?: AttrMap;
+  capacity: CapacityConfig;
+  types: TypeConfig[];
+  /** Files on every mediated device of this parent (the driver's dev_groups). */
+  deviceAttrs?: AttrMap;
+}
+
+export interface ConfigDoc {
+  $schema?: string;
+  $comment?: string;
+  /** Format version; 1 if absent. */
+  version?: 1;
+  /** The plugin's name. Default: 'config:<file basename>' or 'config'. */
+  name?: string;
+  parents: ParentConfig[];
+}

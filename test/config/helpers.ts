@@ -1,0 +1,61 @@
+// Shared helpers for the config tests: load a config into a fresh core.
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { Test } from 'tap';
+import { MdevCore } from '../../src/core/core.js';
+import type { MdevType } from '../../src/core/api.js';
+import type { CoreDevice, CoreParent } from '../../src/core/model.js';
+import { compileConfig } from '../../src/config/compile.js';
+import type { ConfigDoc } from '../../src/config/types.js';
+
+export const FIX = fileURLToPath(new URL('../fixtures/config/', import.meta.url));
+
+export async function fixture(name: string): Promise<ConfigDoc> {
+  return JSON.parse(await readFile(FIX + name, 'utf8')) as ConfigDoc;
+}
+
+export async function loaded(doc: unknown, opts: { profile?: 'modern' | 'legacy' } = {}): Promise<MdevCore> {
+  const core = new MdevCore(opts);
+  await core.loadPlugin(compileConfig(doc));
+  return core;
+}
+
+export function parentOf(core: MdevCore, name: string): CoreParent {
+  const p = core.parent(name);
+  if (!p) throw new Error(`no parent ${name}`);
+  return p;
+}
+
+export function typeOf(core: MdevCore, parent: string, id: string): MdevType {
+  const t = parentOf(core, parent).types.find(x => x.id === id);
+  if (!t) throw new Error(`no type ${id} on ${parent}`);
+  return t;
+}
+
+let seq = 0;
+/** A fresh UUID for every call. */
+export function uuid(): string {
+  seq++;
+  return `00000000-0000-4000-8000-${seq.toString(16).padStart(12, '0')}`;
+}
+
+/** available_instances of each type id on a parent. */
+export function avail(core: MdevCore, parent: string): Record<string, number> {
+  return Object.fromEntries(parentOf(core, parent).types.map(t => [t.id, core.availableInstances(t)]));
+}
+
+export async function createN(core: MdevCore, type: MdevType, n: number): Promise<CoreDevice[]> {
+  const out: CoreDevice[] = [];
+  for (let i = 0; i < n; i++) out.push(await core.create(type, uuid()));
+  return out;
+}
+
+/** Assert that `p` rejects with an errno-carrying error. */
+export async function rejectsErrno(t: Test, p: Promise<unknown>, errno: string, what: string): Promise<void> {
+  try {
+    await p;
+    t.fail(`${what}: expected ${errno}, but it succeeded`);
+  } catch (e) {
+    t.equal((e as { errno?: unknown }).errno, errno, `${what}: ${errno}`);
+  }
+}
