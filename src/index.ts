@@ -3,3 +3,8 @@ export * from './core/api.js';
 export { MdevError, errnoNumber, errnoName, toMdevError } from './core/errno.js';
 export type { ErrnoName } from './core/errno.js';
 export type * from './core/model.js';
+export { MdevCore, VFIO_MDEV_DRIVER } from './core/core.js';
+export { callPlugin, showAttribute, storeAttribute, showDescription, DEFAULT_CALL_TIMEOUT_MS } from './core/plugin-call.js';
+export type { PluginCallOptions } from './core/plugin-call.js';
+export { parseCreateBuffer } from './core/uuid.js';
+export { kstrtoul } from './core/kstrtoul.js';

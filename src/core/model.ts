@@ -102,6 +102,8 @@ export interface VfioUser {
 
 export interface MdevCoreApi extends EventEmitter<CoreEvents> {
   readonly profile: Profile;
+  /** The bound on every plugin callback (ms); the sysfs layer uses it for attribute show/store too. */
+  readonly callTimeoutMs: number;
   /** The registration API handed to plugins. */
   readonly host: MdevHost;
   readonly vfio: VfioUser;
@@ -121,7 +123,10 @@ export interface MdevCoreApi extends EventEmitter<CoreEvents> {
   iommuGroups(): Iterable<number>;
   groupDevices(group: number): Iterable<CoreDevice>;
 
-  /** The `create` store: the raw bytes of one write(2), kernel rules (36/37 bytes, EEXIST, EUSERS...). */
+  /**
+   * The `create` store: the raw bytes of one write(2), kernel rules (36/37 bytes, EEXIST, EUSERS...).
+   * A 0-byte write fails the length gate (EINVAL): sysfs never calls the store for one, so callers skip it.
+   */
   create(type: MdevType, written: Buffer | string): Promise<CoreDevice>;
   /** The `remove` store: kstrtoul(written, 0); 0 does nothing; non-zero removes. */
   removeStore(dev: CoreDevice, written: Buffer | string): Promise<void>;

@@ -1,0 +1,82 @@
+/**
+ * The registration API handed to plugins (the kernel's exported symbols), and
+ * the record of what each loaded plugin registered, so unload can clean up.
+ */
+import type { MdevDevice, MdevDriver, MdevHost, Parent, ParentDeviceSpec, ParentOps, Profile, VendorPlugin } from './api.js';
+import type { DriverEntry } from './driver.js';
+import { MdevError } from './errno.js';
+import type { Owner, ParentImpl } from './parent.js';
+
+export class PluginRecord implements Owner {
+  readonly name: string;
+  readonly plugin: VendorPlugin;
+  readonly parents = new Set<ParentImpl>();
+  readonly drivers = new Set<DriverEntry>();
+  state: 'loading' | 'live' | 'unloading' | 'gone' = 'loading';
+  unloading: Promise<void> | undefined;
+  host!: Host;
+
+  constructor(plugin: VendorPlugin) {
+    this.name = plugin.name;
+    this.plugin = plugin;
+  }
+}
+
+/** What the core provides behind every host (one per plugin, plus `core.host`). */
+export interface HostBackend {
+  readonly profile: Profile;
+  registerDriver(drv: MdevDriver, owner: Owner | undefined): Promise<void>;
+  unregisterDriver(name: string): Promise<void>;
+  registerDevice(device: ParentDeviceSpec, ops: ParentOps, owner: Owner | undefined): Promise<Parent>;
+  unregisterDevice(parent: Parent | string): Promise<void>;
+  pinPages(dev: MdevDevice, userPfns: readonly number[], prot: number): Promise<number[]>;
+  unpinPages(dev: MdevDevice, userPfns: readonly number[]): Promise<number>;
+  log(message: string): void;
+}
+
+export class Host implements MdevHost {
+  readonly #backend: HostBackend;
+  readonly #owner: PluginRecord | undefined;
+
+  constructor(backend: HostBackend, owner?: PluginRecord) {
+    this.#backend = backend;
+    this.#owner = owner;
+  }
+
+  get profile(): Profile { return this.#backend.profile; }
+
+  /** A plugin that has been unloaded (or whose init failed) may not register anything. */
+  #live(): void {
+    if (this.#owner?.state === 'gone') throw new MdevError('ENODEV', `plugin ${this.#owner.name} is unloaded`);
+  }
+
+  async registerDriver(drv: MdevDriver): Promise<void> {
+    this.#live();
+    return this.#backend.registerDriver(drv, this.#owner);
+  }
+
+  async unregisterDriver(name: string): Promise<void> {
+    return this.#backend.unregisterDriver(name);
+  }
+
+  async registerDevice(device: ParentDeviceSpec, ops: ParentOps): Promise<Parent> {
+    this.#live();
+    return this.#backend.registerDevice(device, ops, this.#owner);
+  }
+
+  async unregisterDevice(parent: Parent | string): Promise<void> {
+    return this.#backend.unregisterDevice(parent);
+  }
+
+  pinPages(dev: MdevDevice, userPfns: readonly number[], prot: number): Promise<number[]> {
+    return this.#backend.pinPages(dev, userPfns, prot);
+  }
+
+  unpinPages(dev: MdevDevice, userPfns: readonly number[]): Promise<number> {
+    return this.#backend.unpinPages(dev, userPfns);
+  }
+
+  log(message: string): void {
+    this.#backend.log(this.#owner ? `${this.#owner.name}: ${message}` : String(message));
+  }
+}

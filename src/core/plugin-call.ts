@@ -1,0 +1,96 @@
+/**
+ * Bounded calls into plugin code. Whatever a callback does — return, throw,
+ * reject, or never settle — the caller gets a value or an MdevError within
+ * `timeoutMs`, so a broken plugin cannot wedge the core or the FUSE thread.
+ */
+import type { Attribute, Awaitable, MdevType } from './api.js';
+import { MdevError, toMdevError, type ErrnoName } from './errno.js';
+
+export const DEFAULT_CALL_TIMEOUT_MS = 5000;
+
+export interface PluginCallOptions<T> {
+  /** Names the callback in errors and logs, e.g. "mtty: create(<uuid>)". */
+  what: string;
+  timeoutMs: number;
+  /** errno for throws that carry none. Default EIO. */
+  fallback?: ErrnoName;
+  /** The callback succeeded after it had already timed out: undo its effect. */
+  onLate?: (value: T) => void;
+  /** Runs the callback inside a context (the core uses it to detect re-entry under its lock). */
+  run?: <R>(fn: () => R) => R;
+}
+
+function wrapError(e: unknown, what: string, fallback: ErrnoName): MdevError {
+  const err = toMdevError(e, fallback);
+  return new MdevError(err.errno, err.message === err.errno ? `${what}: ${err.errno}` : `${what}: ${err.message}`);
+}
+
+function isThenable<T>(v: unknown): v is PromiseLike<T> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') &&
+    typeof (v as { then?: unknown }).then === 'function';
+}
+
+/** Call `fn`; normalise its failure to an MdevError; bound it with ETIMEDOUT. */
+export function callPlugin<T>(fn: () => Awaitable<T>, opts: PluginCallOptions<T>): Promise<T> {
+  const fallback = opts.fallback ?? 'EIO';
+  let result: Awaitable<T>;
+  try {
+    result = opts.run ? opts.run(fn) : fn();
+  } catch (e) {
+    return Promise.reject(wrapError(e, opts.what, fallback));
+  }
+  // Synchronous callbacks need no timer (the common case, and the cheap one).
+  if (!isThenable<T>(result)) return Promise.resolve(result);
+  const pending = result;
+  return new Promise<T>((resolve, reject) => {
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      reject(new MdevError('ETIMEDOUT', `${opts.what}: did not settle within ${opts.timeoutMs} ms`));
+    }, opts.timeoutMs);
+    pending.then(
+      value => {
+        if (!timedOut) {
+          clearTimeout(timer);
+          resolve(value);
+        } else if (opts.onLate) {
+          try { opts.onLate(value); } catch { /* best effort */ }
+        }
+      },
+      (e: unknown) => {
+        if (!timedOut) {
+          clearTimeout(timer);
+          reject(wrapError(e, opts.what, fallback));
+        }
+      },
+    );
+  });
+}
+
+/**
+ * A show of a plugin attribute, for the sysfs layer: bounded, errno-normalised.
+ * No `show` → EIO (mdev_type_attr_show / dev_attr_show default); a non-string → EIO.
+ */
+export async function showAttribute<C>(attr: Attribute<C>, ctx: C, timeoutMs = DEFAULT_CALL_TIMEOUT_MS): Promise<string> {
+  const show = attr.show;
+  if (!show) throw new MdevError('EIO', `${attr.name}: attribute has no show`);
+  const text = await callPlugin(() => show.call(attr, ctx), { what: `${attr.name}: show`, timeoutMs });
+  if (typeof text !== 'string') throw new MdevError('EIO', `${attr.name}: show returned ${typeof text}, not a string`);
+  return text;
+}
+
+/** A store of a plugin attribute, for the sysfs layer. No `store` → EIO. */
+export async function storeAttribute<C>(attr: Attribute<C>, ctx: C, value: string, timeoutMs = DEFAULT_CALL_TIMEOUT_MS): Promise<void> {
+  const store = attr.store;
+  if (!store) throw new MdevError('EIO', `${attr.name}: attribute has no store`);
+  await callPlugin(() => store.call(attr, ctx, value), { what: `${attr.name}: store`, timeoutMs });
+}
+
+/** The description file's content (undefined: no file), bounded like a show. */
+export async function showDescription(type: MdevType, timeoutMs = DEFAULT_CALL_TIMEOUT_MS): Promise<string | undefined> {
+  const d = type.spec.description;
+  if (d === undefined || typeof d === 'string') return d;
+  const text = await callPlugin(() => d(type), { what: `${type.id}: description`, timeoutMs });
+  if (typeof text !== 'string') throw new MdevError('EIO', `${type.id}: description returned ${typeof text}, not a string`);
+  return text;
+}

@@ -1,0 +1,33 @@
+/**
+ * Uevents as the kernel would send them: keys in kobject_uevent_env() order
+ * (ACTION, DEVPATH, SUBSYSTEM, the caller's extra env, the subsystem's own
+ * vars such as DRIVER, then SEQNUM), with one SEQNUM sequence starting at 1.
+ */
+import type { Uevent } from './api.js';
+
+export class UeventSource {
+  #seqnum = 0;
+
+  /** add / remove / bind / unbind of a mediated device (SUBSYSTEM=mdev). */
+  mdev(action: 'add' | 'remove' | 'bind' | 'unbind', devpath: string, driver?: string): Uevent {
+    const ev: Uevent = { ACTION: action, DEVPATH: devpath, SUBSYSTEM: 'mdev', SEQNUM: 0 };
+    // dev_uevent adds DRIVER only while dev->driver is set: on bind, not on
+    // unbind (__device_release_driver clears it before KOBJ_UNBIND).
+    if (driver !== undefined) ev.DRIVER = driver;
+    return this.#stamp(ev);
+  }
+
+  /** The parent's change event with MDEV_STATE (modern kernels only). */
+  parentState(devpath: string, subsystem: string, state: 'registered' | 'unregistered', driver?: string): Uevent {
+    const ev: Uevent = { ACTION: 'change', DEVPATH: devpath, SUBSYSTEM: subsystem, MDEV_STATE: state, SEQNUM: 0 };
+    if (driver !== undefined) ev.DRIVER = driver;
+    return this.#stamp(ev);
+  }
+
+  #stamp(ev: Uevent): Uevent {
+    // SEQNUM is assigned last so it is also the last key, as in the kernel.
+    delete (ev as { SEQNUM?: number }).SEQNUM;
+    ev.SEQNUM = ++this.#seqnum;
+    return ev;
+  }
+}

@@ -1,0 +1,210 @@
+import t from 'tap';
+import type { Profile } from '../../src/core/api.js';
+import { MdevError } from '../../src/core/errno.js';
+import { actions, clear, deferred, deviceTimeline, errnoOf, harness, register, tick, uuid } from './helpers.js';
+
+const P = '/devices/virtual/mtty/mtty';
+
+t.test('removeStore: kstrtoul(buf, 0) decides', async t => {
+  const h = harness();
+  const { type } = await register(h, 'mtty', { maxInstances: 100 });
+  let n = 0;
+  for (const w of ['1', '1\n', '+1', '0x1', '010', '2', '42', Buffer.from('1')]) {
+    const dev = await h.core.create(type, uuid(++n));
+    await h.core.removeStore(dev, w);
+    t.equal(dev.state, 'gone', JSON.stringify(String(w)));
+  }
+  const dev = await h.core.create(type, uuid(++n));
+  for (const w of ['y', 'yes', 'true', '-1', ' 1', '1 ', '1\n\n', '\n', '18446744073709551616', '0x', '08']) {
+    t.equal(await errnoOf(h.core.removeStore(dev, w)), 'EINVAL', JSON.stringify(w));
+  }
+  await h.core.removeStore(dev, '0');
+  await h.core.removeStore(dev, '0\n');
+  await h.core.removeStore(dev, '');
+  t.equal(dev.state, 'active', '0 and empty writes do nothing');
+  await h.core.remove(dev);
+  t.equal(await errnoOf(h.core.removeStore(dev, '1')), 'ENODEV', 'stale device');
+  t.equal(await errnoOf(h.core.remove(dev)), 'ENODEV');
+});
+
+t.test('modern remove: order of states, callbacks and uevents', async t => {
+  const h = harness();
+  const calls: string[] = [];
+  await h.core.host.registerDriver({ name: 'mtty', remove: d => { calls.push(`drv-remove grp=${d.iommuGroup}`); } });
+  const { type } = await register(h, 'mtty', { remove: d => { calls.push(`vendor-remove ${(d as { state?: string }).state}`); } });
+  const dev = await h.core.create(type, uuid(1));
+  clear(h);
+  await h.core.remove(dev);
+  t.same(calls, ['vendor-remove removing', 'drv-remove grp=0']);
+  t.same(deviceTimeline(h, dev), [
+    'removing drv=mtty grp=0',
+    'removing grp=0',
+    'removing',
+    'group-removed 0',
+    'gone',
+  ]);
+  t.same(h.uevents, [
+    { ACTION: 'unbind', DEVPATH: `${P}/${uuid(1)}`, SUBSYSTEM: 'mdev', SEQNUM: 4 },
+    { ACTION: 'remove', DEVPATH: `${P}/${uuid(1)}`, SUBSYSTEM: 'mdev', SEQNUM: 5 },
+  ], 'unbind carries no DRIVER: the driver is cleared before KOBJ_UNBIND');
+  t.equal(h.core.device(uuid(1)), undefined);
+  t.same([...h.core.devicesOfType(type)], []);
+  t.same([...h.core.iommuGroups()], []);
+});
+
+t.test('legacy remove: vendor remove first, only a remove uevent', async t => {
+  const h = harness('legacy');
+  const calls: string[] = [];
+  const { type } = await register(h, 'mtty', { remove: d => { calls.push(`vendor-remove grp=${d.iommuGroup}`); } });
+  const dev = await h.core.create(type, uuid(1));
+  clear(h);
+  await h.core.remove(dev);
+  t.same(calls, ['vendor-remove grp=0']);
+  t.same(actions(h.uevents), [`remove ${P}/${uuid(1)}`]);
+  t.same(deviceTimeline(h, dev), ['removing drv=vfio_mdev grp=0', 'removing grp=0', 'removing', 'group-removed 0', 'gone']);
+});
+
+t.test('legacy veto: EBUSY, and the remove file comes back', async t => {
+  const h = harness('legacy');
+  let veto = true;
+  const { type } = await register(h, 'mtty', { remove() { if (veto) throw new MdevError('EBUSY', 'in use'); } });
+  const dev = await h.core.create(type, uuid(1));
+  clear(h);
+  t.equal(await errnoOf(h.core.removeStore(dev, '1')), 'EBUSY');
+  t.same(deviceTimeline(h, dev), ['removing drv=vfio_mdev grp=0', 'active +remove +type drv=vfio_mdev grp=0']);
+  t.same(h.uevents, []);
+  t.equal(dev.state, 'active');
+  t.ok(dev.hasRemoveFile);
+  t.ok(dev.typeLinked);
+  veto = false;
+  await h.core.remove(dev);
+  t.equal(dev.state, 'gone');
+});
+
+t.test('legacy: any vendor remove failure is a veto (even EIO or a hang)', async t => {
+  const h = harness('legacy', { callTimeoutMs: 20 });
+  let mode: 'eio' | 'hang' = 'eio';
+  const { type } = await register(h, 'mtty', {
+    remove: () => (mode === 'eio' ? Promise.reject(new Error('x')) : new Promise<void>(() => {})),
+  });
+  const dev = await h.core.create(type, uuid(1));
+  t.equal(await errnoOf(h.core.remove(dev)), 'EBUSY');
+  mode = 'hang';
+  t.equal(await errnoOf(h.core.remove(dev)), 'EBUSY');
+  t.equal(dev.state, 'active');
+});
+
+t.test('modern: a vendor remove failure is only logged', async t => {
+  const h = harness('modern', { callTimeoutMs: 20 });
+  let mode: 'throw' | 'hang' = 'throw';
+  const { type } = await register(h, 'mtty', {
+    remove: () => (mode === 'throw' ? Promise.reject(new MdevError('EBUSY')) : new Promise<void>(() => {})),
+  });
+  const a = await h.core.create(type, uuid(1));
+  const b = await h.core.create(type, uuid(2));
+  await h.core.remove(a);
+  mode = 'hang';
+  await h.core.remove(b);
+  t.equal(a.state, 'gone');
+  t.equal(b.state, 'gone');
+  t.match(h.logs.join('\n'), /EBUSY \(ignored: a remove cannot be vetoed\)/);
+  t.match(h.logs.join('\n'), /did not settle within 20 ms/);
+  t.equal(h.core.availableInstances(type), 4);
+});
+
+t.test('remove during create is EAGAIN; a second remove is EAGAIN; a racing store succeeds quietly', async t => {
+  const h = harness();
+  const gate = deferred();
+  const removeGate = deferred();
+  let slow = true;
+  const { type } = await register(h, 'mtty', {
+    create: async () => { if (slow) await gate.promise; },
+    remove: async () => { await removeGate.promise; },
+  });
+  const creating = h.core.create(type, uuid(1));
+  await tick();
+  const dev = h.core.device(uuid(1))!;
+  t.equal(dev.state, 'adding');
+  t.equal(await errnoOf(h.core.remove(dev)), 'EAGAIN');
+  t.equal(await errnoOf(h.core.removeStore(dev, '1')), 'EAGAIN');
+  gate.resolve();
+  await creating;
+  slow = false;
+  const removing = h.core.remove(dev);
+  await tick();
+  t.equal(dev.state, 'removing');
+  t.equal(await errnoOf(h.core.remove(dev)), 'EAGAIN');
+  t.equal(await errnoOf(h.core.removeStore(dev, '1')), undefined, 'remove file already gone: success, no effect');
+  removeGate.resolve();
+  await removing;
+  t.equal(dev.state, 'gone');
+});
+
+for (const profile of ['modern', 'legacy'] as Profile[]) {
+  t.test(`${profile}: remove waits for the last VFIO close without wedging the core`, async t => {
+    const h = harness(profile);
+    const calls: string[] = [];
+    const { type } = await register(h, 'mtty', {
+      remove: d => { if (d.uuid === uuid(1)) calls.push(`vendor-remove open=${(d as { openCount?: number }).openCount}`); },
+      close: () => { calls.push('close'); },
+    });
+    const dev = await h.core.create(type, uuid(1));
+    const other = await h.core.create(type, uuid(2));
+    const h1 = await h.core.vfio.open(uuid(1));
+    const h2 = await h.core.vfio.open(uuid(1));
+    let done = false;
+    const removing = h.core.remove(dev).then(() => { done = true; });
+    await tick(10);
+    t.notOk(done, 'still waiting');
+    t.equal(dev.state, 'removing');
+    t.notOk(dev.hasRemoveFile);
+    t.same(calls, profile === 'legacy' ? ['vendor-remove open=2'] : [], 'legacy calls the vendor first, modern after the close');
+    // Everything else keeps working meanwhile.
+    await h.core.create(type, uuid(3));
+    await h.core.remove(other);
+    t.equal(await errnoOf(h.core.vfio.open(uuid(1))), 'ENODEV', 'no new opens of a removing device');
+    await h1.close();
+    await tick(5);
+    t.notOk(done, 'one handle still open');
+    await h2.close();
+    await h2.close();
+    await removing;
+    t.ok(done);
+    t.same(calls, profile === 'legacy' ? ['vendor-remove open=2', 'close'] : ['close', 'vendor-remove open=0']);
+    t.equal(dev.state, 'gone');
+  });
+}
+
+t.test('remove on a parent being unregistered is ENODEV', async t => {
+  const h = harness();
+  const { type, parent } = await register(h);
+  const a = await h.core.create(type, uuid(1));
+  const b = await h.core.create(type, uuid(2));
+  const handle = await h.core.vfio.open(a.uuid);
+  const unreg = h.core.host.unregisterDevice(parent);
+  await tick();
+  t.equal(await errnoOf(h.core.remove(b)), 'ENODEV');
+  await handle.close();
+  await unreg;
+  t.equal(b.state, 'gone');
+});
+
+t.test('legacy: removing an unbound device emits no unbind and frees no group', async t => {
+  const h = harness('legacy');
+  const { type } = await register(h);
+  await h.core.host.unregisterDriver('vfio_mdev');
+  const dev = await h.core.create(type, uuid(1));
+  clear(h);
+  await h.core.remove(dev);
+  t.same(deviceTimeline(h, dev), ['removing', 'gone']);
+  t.same(actions(h.uevents), [`remove ${P}/${uuid(1)}`]);
+});
+
+t.test('an object that is not a device of this core', async t => {
+  const h = harness();
+  const other = harness();
+  const { type } = await register(other);
+  const foreign = await other.core.create(type, uuid(1));
+  t.equal(await errnoOf(h.core.remove(foreign)), 'ENODEV');
+  t.equal(await errnoOf(h.core.removeStore(foreign, '1')), 'ENODEV');
+});
