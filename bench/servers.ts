@@ -1,0 +1,97 @@
+/**
+ * Start and stop the two FUSE servers the benchmark compares, each in its own
+ * process: mdevfs (bin/mdevfs mount --driver bench/bench-driver.ts, so the
+ * compiled dist/ of `npm run build`) and bench/baseline-fs.ts. stop() is
+ * idempotent and always ends with `fusermount -uz`, then rmdir of the mount
+ * point; stopSync() is the last resort for process.on('exit').
+ */
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { promises as fsp, rmdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface Server {
+  name: string;
+  dir: string;
+  proc: ChildProcess;
+  /** Everything it printed (for error messages). */
+  output(): string;
+  stop(): Promise<void>;
+  stopSync(): void;
+}
+
+function fusermountUz(dir: string): Promise<void> {
+  return new Promise(resolve => execFile('fusermount', ['-uz', dir], { timeout: 10_000 }, () => resolve()));
+}
+
+export async function isMounted(dir: string): Promise<boolean> {
+  const text = await fsp.readFile('/proc/self/mountinfo', 'utf8');
+  return text.split('\n').some(l => l.split(' ')[4] === dir);
+}
+
+/** Spawn a server on a fresh mount point `dir` (created here) and wait for `ready` on stdout. */
+export async function startServer(name: string, dir: string, argv: string[], ready: RegExp, timeoutMs = 60_000): Promise<Server> {
+  await fsp.mkdir(dir);
+  const proc = spawn(argv[0]!, argv.slice(1), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout!.on('data', d => { out += d; });
+  proc.stderr!.on('data', d => { out += d; });
+  const exited = new Promise<void>(resolve => proc.on('exit', () => resolve()));
+  const alive = () => proc.exitCode === null && proc.signalCode === null;
+  let stopping: Promise<void> | undefined;
+  const server: Server = {
+    name,
+    dir,
+    proc,
+    output: () => out,
+    stop() {
+      stopping ??= (async () => {
+        if (alive()) {
+          proc.kill('SIGTERM');
+          const timer = setTimeout(() => { if (alive()) proc.kill('SIGKILL'); }, 5000);
+          await exited;
+          clearTimeout(timer);
+        }
+        await fusermountUz(dir);
+        if (await isMounted(dir)) {
+          await new Promise<void>(resolve => execFile('umount', ['-l', dir], { timeout: 10_000 }, () => resolve()));
+        }
+        await fsp.rmdir(dir).catch(() => {});
+      })();
+      return stopping;
+    },
+    stopSync() {
+      if (alive()) proc.kill('SIGKILL');
+      spawnSync('fusermount', ['-uz', dir], { timeout: 10_000, stdio: 'ignore' });
+      try { rmdirSync(dir); } catch { /* still mounted or already gone */ }
+    },
+  };
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${name} not ready after ${timeoutMs} ms:\n${out}`)), timeoutMs);
+      proc.stdout!.on('data', () => {
+        if (ready.test(out)) { clearTimeout(timer); resolve(); }
+      });
+      proc.on('error', e => { clearTimeout(timer); reject(e); });
+      void exited.then(() => { clearTimeout(timer); reject(new Error(`${name} exited before it was ready:\n${out}`)); });
+    });
+  } catch (e) {
+    await server.stop();
+    throw e;
+  }
+  return server;
+}
+
+export function startMdevfs(dir: string): Promise<Server> {
+  return startServer('mdevfs', dir,
+    [process.execPath, path.join(REPO, 'bin/mdevfs'), 'mount', dir, '--driver', path.join(REPO, 'bench/bench-driver.ts')],
+    /^mdevfs: mounted /m);
+}
+
+export function startBaseline(dir: string): Promise<Server> {
+  return startServer('baseline', dir,
+    [process.execPath, '--import', 'tsx', path.join(REPO, 'bench/baseline-fs.ts'), dir],
+    /^baseline: mounted /m);
+}
