@@ -1,0 +1,157 @@
+/**
+ * `mdevfs mount <dir>`: load the vendor drivers into a core, present it as a
+ * sysfs tree, mount that in the foreground, and unmount on SIGINT/SIGTERM.
+ *
+ * `serveTree` is the reusable part (also used by `mdevfs run`): preflight,
+ * core + presenter + plugins, mount. It installs no signal handlers.
+ */
+import { Command, Option, InvalidArgumentError } from 'commander';
+import type { Profile, VendorPlugin } from '../../core/api.js';
+import { toMdevError } from '../../core/errno.js';
+import { MdevCore } from '../../core/core.js';
+import { SysfsPresenter } from '../../sysfs/presenter.js';
+import { MountError, mountTree, preflight, unmountOnSignals, type Mounted } from '../../fuse/mount.js';
+import { PluginLoadError, loadPlugins } from '../plugins.js';
+import { CliError, collect, stderrLine } from '../util.js';
+
+export interface ServeOptions {
+  /** Driver specs to load when no plugins are passed to serveTree (empty: the samples). */
+  driver?: string[];
+  profile: Profile;
+  verbose?: boolean;
+  allowOther?: boolean;
+  /** libfuse auto_unmount (default true). */
+  autoUnmount?: boolean;
+  /** Bound on every plugin callback and attribute show/store, ms. */
+  callTimeout: number;
+}
+
+export interface MountCommandOptions extends ServeOptions {
+  driver: string[];
+  autoUnmount: boolean;
+}
+
+/** A served tree. Unmount with `mounted.unmount()`, then `shutdown()`. */
+export interface Serving {
+  core: MdevCore;
+  presenter: SysfsPresenter;
+  mounted: Mounted;
+  /** A stale mount was found on the mount point and cleared. */
+  recoveredStale: boolean;
+  /** Stop presenting and unload every plugin (call after unmounting). */
+  shutdown(): Promise<void>;
+}
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer (milliseconds)');
+  return n;
+}
+
+export function registerMount(program: Command): void {
+  program
+    .command('mount')
+    .description('mount the emulated /sys at <dir> (in the foreground; SIGINT/SIGTERM unmounts)')
+    .argument('<dir>', 'an existing, empty directory')
+    .addOption(new Option('-d, --driver <file|module>', 'a vendor driver: a .ts/.js file, or a module name resolved from the current directory, whose default export is a VendorPlugin or an array of them (repeatable)')
+      .argParser(collect).default([], 'the sample drivers mtty, mdpy, mbochs'))
+    .addOption(new Option('-p, --profile <profile>', 'which kernel to present').choices(['modern', 'legacy']).default('modern'))
+    .option('-v, --verbose', 'log plugin messages, uevents and failed requests to stderr')
+    .option('--allow-other', 'let other users use the mount (allow_other,default_permissions)')
+    .option('--no-auto-unmount', 'do not ask libfuse to unmount if the daemon dies (leaves a stale mount on a crash; for tests)')
+    .option('--call-timeout <ms>', 'bound on every plugin callback and attribute show/store', positiveInt, 5000)
+    .action(async (dir: string, opts: MountCommandOptions) => {
+      await mountCommand(dir, opts);
+    });
+}
+
+function firstLine(s: string): string {
+  return s.split('\n').find(l => l.trim() !== '')?.trim() ?? s;
+}
+
+/**
+ * Preflight, then a core with `plugins` (or the ones `opts.driver` names)
+ * loaded and presented, mounted on `dir`. Every failure is a one-line
+ * CliError, and leaves nothing mounted or loaded behind.
+ */
+export async function serveTree(dir: string, opts: ServeOptions, plugins?: readonly VendorPlugin[]): Promise<Serving> {
+  const log = (m: string) => stderrLine(m);
+  const vlog = opts.verbose ? log : () => {};
+
+  let pre;
+  try {
+    pre = await preflight(dir, log);
+  } catch (e) {
+    if (e instanceof MountError) throw new CliError(e.message);
+    throw e;
+  }
+
+  if (!plugins) {
+    try {
+      plugins = await loadPlugins(opts.driver ?? []);
+    } catch (e) {
+      if (e instanceof PluginLoadError) throw new CliError(e.message);
+      throw e;
+    }
+  }
+
+  const core = new MdevCore({ profile: opts.profile, callTimeoutMs: opts.callTimeout });
+  core.on('log', m => vlog(`mdevfs: ${m}`));
+  if (opts.verbose) {
+    core.on('uevent', ev => {
+      const kv = Object.entries(ev).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${String(v)}`);
+      log(`uevent: ${kv.join(' ')}`);
+    });
+  }
+  // Attached before any plugin runs, so every change is presented as it happens.
+  const presenter = new SysfsPresenter(core, { attrTimeoutMs: opts.callTimeout, log: vlog }).attach();
+  const shutdown = async () => {
+    presenter.detach();
+    await core.shutdown();
+  };
+
+  for (const p of plugins) {
+    try {
+      await core.loadPlugin(p);
+    } catch (e) {
+      const err = toMdevError(e);
+      await shutdown().catch(() => {});
+      const msg = firstLine(err.message).replace(/^plugin \S+: init: /, '');
+      throw new CliError(`driver ${p.name} failed to initialise: ${msg === err.errno || !msg ? err.errno : `${msg} (${err.errno})`}`);
+    }
+  }
+
+  let mounted: Mounted;
+  try {
+    mounted = await mountTree(pre, {
+      root: presenter.root,
+      allowOther: opts.allowOther,
+      autoUnmount: opts.autoUnmount,
+      trace: opts.verbose ? log : undefined,
+    });
+  } catch (e) {
+    await shutdown().catch(() => {});
+    if (e instanceof MountError) throw new CliError(e.message);
+    throw e;
+  }
+  return { core, presenter, mounted, recoveredStale: pre.recoveredStale, shutdown };
+}
+
+export async function mountCommand(dir: string, opts: MountCommandOptions): Promise<void> {
+  const log = (m: string) => stderrLine(m);
+  const serving = await serveTree(dir, opts);
+
+  // From here on the daemon must not die from a stray exception: log it.
+  const internal = (e: unknown) =>
+    log(`mdevfs: internal error: ${e instanceof Error ? (opts.verbose ? e.stack : e.message) : String(e)}`);
+  process.on('uncaughtException', internal);
+  process.on('unhandledRejection', internal);
+  // A reader that went away (EPIPE) must not take the mount down with it.
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
+
+  unmountOnSignals(serving.mounted, { log, cleanup: serving.shutdown });
+  if (serving.recoveredStale) log(`mdevfs: recovered the stale mount at ${serving.mounted.mountpoint}`);
+  const n = serving.presenter.parentCount;
+  process.stdout.write(`mdevfs: mounted ${serving.mounted.mountpoint} (profile ${serving.core.profile}, ${n} parent${n === 1 ? '' : 's'})\n`);
+}

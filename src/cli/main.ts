@@ -1,0 +1,46 @@
+/**
+ * The mdevfs command line (bin/mdevfs → dist/cli/main.js).
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { commands } from './commands/index.js';
+import { CliError, stderrLine } from './util.js';
+
+export function packageVersion(): string {
+  const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../package.json');
+  return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('mdevfs')
+    .description('A FUSE-mounted virtual sysfs that emulates the Linux VFIO mediated device (mdev) framework')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .showHelpAfterError('(mdevfs <command> --help shows the usage)')
+    .exitOverride();
+  for (const register of commands) register(program);
+  return program;
+}
+
+/** Run the CLI; resolves once the command's action has (a mount keeps the process alive afterwards). */
+export async function main(argv: readonly string[] = process.argv): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander already printed help, the version or its own one-line error.
+      process.exitCode = e.exitCode;
+      return;
+    }
+    if (e instanceof CliError) {
+      stderrLine(`mdevfs: ${e.message}`);
+      process.exit(e.exitCode);
+    }
+    const msg = e instanceof Error ? e.message : String(e);
+    stderrLine(`mdevfs: ${msg.split('\n')[0]}`);
+    if (process.env.MDEVFS_DEBUG && e instanceof Error && e.stack) stderrLine(e.stack);
+    process.exit(1);
+  }
+}

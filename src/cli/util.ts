@@ -1,0 +1,16 @@
+/** An error the CLI reports as one line, "mdevfs: <message>", exit status 1. */
+export class CliError extends Error {
+  constructor(message: string, readonly exitCode = 1) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+/** commander accumulator for repeatable options. */
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+export function stderrLine(line: string): void {
+  process.stderr.write(line.endsWith('\n') ? line : line + '\n');
+}

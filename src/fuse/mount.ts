@@ -1,0 +1,298 @@
+/**
+ * Mount lifecycle: preflight checks, stale-mount recovery, the mount itself
+ * (fuse-native with raw libfuse options), and unmount. This and ops.ts are the
+ * only files that touch fuse-native; it is imported lazily so a missing
+ * libfuse.so.2 becomes one clear line instead of a dlopen stack trace.
+ *
+ * Never call a synchronous fs function on the mount point from here: the
+ * daemon answering its own request on the JS thread would deadlock for good.
+ */
+import { execFile } from 'node:child_process';
+import { constants as fsConstants, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type FuseType from 'fuse-native';
+import type { KDir } from '../sysfs/kernfs.js';
+import { createOperations } from './ops.js';
+
+/** A failure with a one-line, user-facing message (no stack trace wanted). */
+export class MountError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MountError';
+  }
+}
+
+export interface MountOptions {
+  /** The tree to serve. */
+  root: KDir;
+  /** Let other users in (adds allow_other and default_permissions). */
+  allowOther?: boolean;
+  /** libfuse auto_unmount (default true): the mount goes when the daemon dies. */
+  autoUnmount?: boolean;
+  /** Per-request trace (failed requests, stores). */
+  trace?: (message: string) => void;
+}
+
+/** The libfuse option string (fuse-native.md §4, §10). */
+export function fuseOptionString(opts: { allowOther?: boolean; autoUnmount?: boolean } = {}): string {
+  const o = [
+    'fsname=mdevfs', 'subtype=mdevfs',
+    'direct_io', // every read and write reaches us, st_size can stay 4096
+    'attr_timeout=0', 'entry_timeout=0', 'negative_timeout=0', // never stale after create/remove
+    'atomic_o_trunc', // echo > f: O_TRUNC arrives in open(), no truncate round trip
+    'use_ino', // st_ino is the node's own, stable number
+  ];
+  if (opts.autoUnmount !== false) o.push('auto_unmount');
+  if (opts.allowOther) o.push('allow_other', 'default_permissions');
+  return o.join(',');
+}
+
+function firstLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.split('\n').find(l => l.trim() !== '')?.trim() ?? msg;
+}
+
+function run(file: string, args: string[], timeoutMs = 10_000): Promise<{ ok: boolean; out: string }> {
+  return new Promise(resolve => {
+    execFile(file, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
+      resolve({ ok: !err, out: `${stdout}${stderr}`.trim() || (err ? firstLine(err) : '') });
+    });
+  });
+}
+
+async function isExecutable(p: string): Promise<boolean> {
+  try {
+    const st = await fsp.stat(p);
+    if (!st.isFile()) return false;
+    await fsp.access(p, fsConstants.X_OK);
+    return (st.mode & 0o111) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+/** fusermount's path (PATH, then /bin, /usr/bin), or undefined. */
+export async function findFusermount(envPath = process.env.PATH ?? ''): Promise<string | undefined> {
+  const dirs = [...envPath.split(':').filter(Boolean), '/bin', '/usr/bin'];
+  for (const d of dirs) {
+    const p = path.join(d, 'fusermount');
+    if (await isExecutable(p)) return p;
+  }
+  return undefined;
+}
+
+type FuseCtor = typeof FuseType;
+let fuseModule: FuseCtor | undefined;
+
+/** Load fuse-native (dlopen of libfuse.so.2). MountError with one line on failure. */
+export async function loadFuse(): Promise<FuseCtor> {
+  if (fuseModule) return fuseModule;
+  try {
+    const m = (await import('fuse-native')) as unknown as { default: FuseCtor };
+    fuseModule = m.default;
+    return fuseModule;
+  } catch (e) {
+    const line = firstLine(e);
+    if (/libfuse/i.test(line)) {
+      throw new MountError(`cannot load libfuse.so.2 (install the libfuse2 package): ${line}`);
+    }
+    throw new MountError(`cannot load fuse-native: ${line}`);
+  }
+}
+
+export interface MountInfoEntry { mountpoint: string; fstype: string; source: string }
+
+/** /proc/self/mountinfo entries for `dir` (octal escapes decoded). */
+export async function mountsAt(dir: string): Promise<MountInfoEntry[]> {
+  let text: string;
+  try {
+    text = await fsp.readFile('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return [];
+  }
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const out: MountInfoEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const [pre, post] = line.split(' - ');
+    if (!pre || !post) continue;
+    const f = pre.split(' ');
+    const mp = unescape(f[4] ?? '');
+    if (mp !== dir) continue;
+    const [fstype = '', source = ''] = post.split(' ');
+    out.push({ mountpoint: mp, fstype, source: unescape(source) });
+  }
+  return out;
+}
+
+/** Unmount `dir` lazily: fusermount -uz, falling back to umount -l. */
+export async function forceUnmount(dir: string, fusermount?: string): Promise<boolean> {
+  const fm = fusermount ?? (await findFusermount());
+  if (fm && (await run(fm, ['-uz', dir])).ok) return true;
+  return (await run('umount', ['-l', dir])).ok;
+}
+
+export interface PreflightResult {
+  fusermount: string;
+  Fuse: FuseCtor;
+  mountpoint: string;
+  /** A stale mount was found and cleared. */
+  recoveredStale: boolean;
+}
+
+/**
+ * Everything that can be checked before mounting, each failure a MountError
+ * with one line: /dev/fuse, fusermount, libfuse.so.2, and the mount point
+ * (missing, not a directory, already mounted, not empty). A stale mount
+ * ("Transport endpoint is not connected") is unmounted and the check retried.
+ */
+export async function preflight(dir: string, log: (m: string) => void = () => {}): Promise<PreflightResult> {
+  try {
+    const st = await fsp.stat('/dev/fuse');
+    if (!st.isCharacterDevice()) throw new Error('not a device');
+  } catch {
+    throw new MountError('/dev/fuse is missing (load the fuse module, or give the container the device)');
+  }
+  const fusermount = await findFusermount();
+  if (!fusermount) throw new MountError('fusermount not found (install the fuse package)');
+  const Fuse = await loadFuse();
+
+  let mountpoint = path.resolve(dir);
+  let recoveredStale = false;
+  for (let attempt = 0; ; attempt++) {
+    let st;
+    try {
+      st = await fsp.stat(mountpoint);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if ((code === 'ENOTCONN' || code === 'ECONNABORTED') && attempt === 0) {
+        log(`mdevfs: ${mountpoint}: stale mount (transport endpoint is not connected); unmounting it`);
+        if (!(await forceUnmount(mountpoint, fusermount))) {
+          throw new MountError(`${mountpoint}: stale mount that could not be unmounted (try: fusermount -uz ${mountpoint})`);
+        }
+        recoveredStale = true;
+        continue;
+      }
+      if (code === 'ENOENT') throw new MountError(`mount point ${mountpoint} does not exist`);
+      if (code === 'ENOTCONN') throw new MountError(`${mountpoint}: stale mount that could not be cleared`);
+      throw new MountError(`mount point ${mountpoint}: ${firstLine(e)}`);
+    }
+    if (!st.isDirectory()) throw new MountError(`mount point ${mountpoint} is not a directory`);
+    break;
+  }
+  // /proc/self/mountinfo shows resolved paths.
+  mountpoint = await fsp.realpath(mountpoint).catch(() => mountpoint);
+  const mounted = await mountsAt(mountpoint);
+  if (mounted.length) {
+    const m = mounted[mounted.length - 1]!;
+    throw new MountError(`${mountpoint} is already a mount point (${m.fstype}${m.source ? ` from ${m.source}` : ''})`);
+  }
+  const entries = await fsp.readdir(mountpoint);
+  if (entries.length) throw new MountError(`mount point ${mountpoint} is not empty`);
+  return { fusermount, Fuse, mountpoint, recoveredStale };
+}
+
+/** A live mount. */
+export interface Mounted {
+  readonly mountpoint: string;
+  readonly options: string;
+  /** Unmount (idempotent). */
+  unmount(): Promise<void>;
+  /** Whether the mount point is still ours in /proc/self/mountinfo. */
+  isMounted(): Promise<boolean>;
+}
+
+/** Mount `opts.root` on the checked mount point. */
+export async function mountTree(pre: PreflightResult, opts: MountOptions): Promise<Mounted> {
+  const { Fuse, fusermount, mountpoint } = pre;
+  const options = fuseOptionString(opts);
+  // fuse-native unmounts through a static method running `fusermount -uz`
+  // via the shell; use the path we found, and umount -l as a fallback.
+  (Fuse as unknown as { unmount: (mnt: string, cb: (err: Error | null) => void) => void }).unmount = (mnt, cb) => {
+    forceUnmount(mnt, fusermount).then(ok => cb(ok ? null : new Error(`could not unmount ${mnt}`)), cb);
+  };
+
+  class MdevFuse extends Fuse {
+    override _fuseOptions(): string {
+      return '-o' + options;
+    }
+  }
+  const fuse = new MdevFuse(mountpoint, createOperations(opts.root, { trace: opts.trace }), {
+    // The core bounds plugin calls itself; a `remove` may rightly block until a VFIO close.
+    timeout: false,
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new MountError(`mounting ${mountpoint} timed out`)), 15_000);
+    fuse.mount(err => {
+      clearTimeout(timer);
+      if (err) reject(new MountError(`cannot mount ${mountpoint}: ${firstLine(err)}`));
+      else resolve();
+    });
+  });
+
+  let unmounting: Promise<void> | undefined;
+  return {
+    mountpoint,
+    options,
+    unmount(): Promise<void> {
+      unmounting ??= new Promise<void>(resolve => {
+        fuse.unmount(err => {
+          if (err) {
+            // Last resort; the connection dies with the process anyway.
+            forceUnmount(mountpoint, fusermount).then(() => resolve(), () => resolve());
+          } else {
+            resolve();
+          }
+        });
+      });
+      return unmounting;
+    },
+    async isMounted(): Promise<boolean> {
+      return (await mountsAt(mountpoint)).some(m => m.fstype === 'fuse.mdevfs');
+    },
+  };
+}
+
+/**
+ * Unmount cleanly on SIGINT/SIGTERM/SIGHUP: unmount, run `cleanup` (bounded),
+ * exit 0. A second signal exits at once. Also exits when the mount vanishes
+ * under us (an external fusermount -u leaves fuse-native running silently).
+ */
+export function unmountOnSignals(
+  m: Mounted,
+  opts: { cleanup?: () => Promise<void>; log?: (msg: string) => void; watchMs?: number } = {},
+): () => Promise<never> {
+  const log = opts.log ?? (() => {});
+  let stopping = false;
+  const stop = async (why: string, code = 0): Promise<never> => {
+    if (stopping) process.exit(code || 1);
+    stopping = true;
+    log(`mdevfs: ${why}; unmounting ${m.mountpoint}`);
+    await m.unmount();
+    if (opts.cleanup) {
+      await Promise.race([
+        opts.cleanup().catch(e => log(`mdevfs: shutdown: ${firstLine(e)}`)),
+        new Promise(r => setTimeout(r, 5000).unref()),
+      ]);
+    }
+    log('mdevfs: unmounted');
+    process.exit(code);
+  };
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(sig, () => {
+      if (stopping) {
+        process.exit(1);
+      }
+      void stop(`${sig}`);
+    });
+  }
+  const watchMs = opts.watchMs ?? 2000;
+  if (watchMs > 0) {
+    const timer = setInterval(() => {
+      m.isMounted().then(yes => { if (!yes && !stopping) void stop('the mount went away', 0); }, () => {});
+    }, watchMs);
+    timer.unref();
+  }
+  return () => stop('stopping');
+}

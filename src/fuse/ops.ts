@@ -1,0 +1,242 @@
+/**
+ * The FUSE operations table over a kernfs tree (model: libfuse's example/
+ * programs, one small function per op). Handlers return a code (or a
+ * [code, value] pair), synchronously or as a promise, or throw an errno;
+ * `wrap` turns that into exactly one fuse-native callback with an integer
+ * first argument in -511..count.
+ *
+ * sysfs behaviour copied here (mdev-abi.md §1.4, §2.3):
+ * - st_size 4096 for attributes, 0 for directories and links; dirs nlink 2 +
+ *   subdirs; uid/gid 0; st_ino is the node's (stable while the node lives).
+ * - open: EACCES when opening for reading a node without a read bit, or for
+ *   writing a node without a write bit, even for root; O_TRUNC accepted.
+ * - access(): root semantics (only the mounting user, root, can reach the
+ *   mount unless allow_other, which then adds default_permissions so the
+ *   kernel checks mode bits itself and never asks).
+ * - read: generated at offset 0 into a per-descriptor snapshot (seq_file).
+ * - write: each write(2) is one store; the offset is ignored; its errno goes
+ *   back to the writer; more than 4096 bytes are cut to 4096 (the count
+ *   returned says so, as the kernel's does).
+ * - a descriptor whose node was removed gets ENODEV on read and write.
+ * - mkdir/rmdir/rename/unlink/symlink/link → EPERM; create/mknod → EACCES.
+ * - chmod/chown/utimens change the node's attributes, as sysfs allows root to
+ *   (kernfs_iop_setattr); a re-created node starts again from its defaults.
+ */
+import type Fuse from 'fuse-native';
+import { errnoNumber, toMdevError, MdevError } from '../core/errno.js';
+import { KAttr, KDir, KLink, type KNode, openAttr, type OpenAttr, PAGE_SIZE } from '../sysfs/kernfs.js';
+
+/** A code, or a code and the values that follow it in the callback. */
+type Result = number | [number, ...unknown[]];
+type Handler = (...args: never[]) => Result | Promise<Result>;
+
+export interface OpsOptions {
+  /** Called for failed requests and stores when set (the CLI's --verbose). */
+  trace?: (message: string) => void;
+}
+
+const EIO = -5;
+
+/** Any thrown value → a negative errno in -1..-511. */
+export function toNegErrno(e: unknown): number {
+  const n = errnoNumber(toMdevError(e).errno);
+  return n >= 1 && n <= 511 ? -n : EIO;
+}
+
+function fail(name: Parameters<typeof errnoNumber>[0]): never {
+  throw new MdevError(name);
+}
+
+/**
+ * One wrapper for every handler: exactly one callback; first argument an
+ * integer; a negative one is a valid errno (else EIO); a throw (sync or async)
+ * becomes its errno; a callback that throws is contained.
+ */
+export function wrap(name: string, fn: Handler, trace?: (m: string) => void): (...args: unknown[]) => void {
+  return (...args: unknown[]) => {
+    const cb = args.pop() as (code: number, ...values: unknown[]) => void;
+    let done = false;
+    const reply = (code: number, values: unknown[] = []): void => {
+      if (done) return;
+      done = true;
+      if (!Number.isInteger(code) || code < -511 || code > 0x7fffffff) {
+        code = EIO;
+        values = [];
+      }
+      if (code < 0) values = [];
+      // Failed look-ups are the normal traffic of shells and tools: not traced.
+      if (trace && code < 0 && !(code === -2 && (name === 'getattr' || name === 'access'))) {
+        trace(`${name} ${String(args[0])} → ${code}`);
+      }
+      try {
+        cb(code, ...values);
+      } catch (e) {
+        trace?.(`${name}: callback threw: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    };
+    const settle = (r: Result): void => {
+      if (Array.isArray(r)) reply(r[0], r.slice(1));
+      else reply(r);
+    };
+    let r: Result | Promise<Result>;
+    try {
+      r = (fn as (...a: unknown[]) => Result | Promise<Result>)(...args);
+    } catch (e) {
+      reply(toNegErrno(e));
+      return;
+    }
+    if (r && typeof (r as Promise<Result>).then === 'function') {
+      (r as Promise<Result>).then(settle, e => reply(toNegErrno(e)));
+    } else {
+      settle(r as Result);
+    }
+  };
+}
+
+/** The stat of a node (fuse-native's getStatArray input). */
+export function statOf(n: KNode): Fuse.Stat {
+  let size = 0;
+  let nlink = 1;
+  if (n instanceof KAttr) size = PAGE_SIZE;
+  else if (n instanceof KDir) nlink = n.subdirs + 2;
+  return {
+    mode: n.typeBits | n.mode,
+    uid: n.uid,
+    gid: n.gid,
+    size,
+    nlink,
+    ino: n.ino,
+    blksize: PAGE_SIZE,
+    blocks: 0,
+    atime: n.atime,
+    mtime: n.mtime,
+    ctime: n.ctime,
+  };
+}
+
+const X_OK = 1;
+const UNCHANGED_ID = 0xffffffff;
+
+/** The ops table for fuse-native over `root`. */
+export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operations {
+  const handles = new Map<number, OpenAttr>();
+  let nextFd = 1;
+  const allocFd = (h: OpenAttr): number => {
+    // fd 0 would leave fh unset; fds are uint32.
+    for (;;) {
+      const fd = nextFd;
+      nextFd = nextFd >= 0xfffffffe ? 1 : nextFd + 1;
+      if (!handles.has(fd)) {
+        handles.set(fd, h);
+        return fd;
+      }
+    }
+  };
+  const lookup = (path: string): KNode => root.lookup(path) ?? fail('ENOENT');
+  const handle = (fd: number): OpenAttr => handles.get(fd) ?? fail('EBADF');
+  const trace = opts.trace;
+
+  const table: Record<string, Handler> = {
+    getattr: (path: string): Result => [0, statOf(lookup(path))],
+
+    access: (path: string, mode: number): Result => {
+      const n = lookup(path);
+      // Root: read and write always; execute needs some x bit on non-directories.
+      if (mode & X_OK && !(n instanceof KDir) && !(n.mode & 0o111)) fail('EACCES');
+      return 0;
+    },
+
+    statfs: (): Result => [0, {
+      bsize: PAGE_SIZE, frsize: PAGE_SIZE, blocks: 0, bfree: 0, bavail: 0,
+      files: 0, ffree: 0, favail: 0, fsid: 0, flag: 0, namemax: 255,
+    }],
+
+    readdir: (path: string): Result => {
+      const d = lookup(path);
+      if (!(d instanceof KDir)) fail('ENOTDIR');
+      const names = ['.', '..'];
+      const stats: Fuse.Stat[] = [{ mode: d.typeBits | d.mode, ino: d.ino }];
+      const up = d.parent ?? d;
+      stats.push({ mode: up.typeBits | up.mode, ino: up.ino });
+      for (const [name, c] of d.children) {
+        names.push(name);
+        stats.push({ mode: c.typeBits | c.mode, ino: c.ino });
+      }
+      return [0, names, stats];
+    },
+
+    opendir: (path: string): Result => {
+      if (!(lookup(path) instanceof KDir)) fail('ENOTDIR');
+      return [0, 0];
+    },
+    releasedir: (): Result => 0,
+
+    open: (path: string, flags: number): Result => [0, allocFd(openAttr(lookup(path), flags))],
+
+    read: async (_path: string, fd: number, buf: Buffer, len: number, pos: number): Promise<Result> => {
+      const data = await handle(fd).read(pos, len);
+      const n = Math.min(data.length, len, buf.length);
+      data.copy(buf, 0, 0, n);
+      return n;
+    },
+
+    write: (path: string, fd: number, buf: Buffer, len: number): Promise<Result> => {
+      // Copy now: fuse-native detaches buf once we answer.
+      const data = Buffer.from(buf.subarray(0, len));
+      trace?.(`store ${path} ${JSON.stringify(data.toString('latin1'))}`);
+      return handle(fd).write(data);
+    },
+
+    flush: (): Result => 0,
+    release: (_path: string, fd: number): Result => {
+      handles.delete(fd);
+      return 0;
+    },
+    fsync: (): Result => 0,
+
+    // O_TRUNC and truncate(2) are accepted and ignored, as sysfs does.
+    truncate: (path: string): Result => { lookup(path); return 0; },
+    ftruncate: (): Result => 0,
+
+    readlink: (path: string): Result => {
+      const n = lookup(path);
+      if (!(n instanceof KLink)) fail('EINVAL');
+      return [0, n.targetText()];
+    },
+
+    chmod: (path: string, mode: number): Result => {
+      const n = lookup(path);
+      n.mode = mode & 0o7777;
+      n.ctime = Date.now();
+      return 0;
+    },
+    chown: (path: string, uid: number, gid: number): Result => {
+      const n = lookup(path);
+      if (uid !== UNCHANGED_ID && uid >= 0) n.uid = uid;
+      if (gid !== UNCHANGED_ID && gid >= 0) n.gid = gid;
+      n.ctime = Date.now();
+      return 0;
+    },
+    utimens: (path: string, atime: number, mtime: number): Result => {
+      const n = lookup(path);
+      if (Number.isFinite(atime)) n.atime = atime;
+      if (Number.isFinite(mtime)) n.mtime = mtime;
+      n.ctime = Date.now();
+      return 0;
+    },
+
+    // The namespace belongs to the kernel: nothing can be created, renamed or deleted.
+    create: (): Result => fail('EACCES'),
+    mknod: (): Result => fail('EACCES'),
+    mkdir: (): Result => fail('EPERM'),
+    rmdir: (): Result => fail('EPERM'),
+    unlink: (): Result => fail('EPERM'),
+    rename: (): Result => fail('EPERM'),
+    link: (): Result => fail('EPERM'),
+    symlink: (): Result => fail('EPERM'),
+  };
+
+  const ops: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(table)) ops[name] = wrap(name, fn, trace);
+  return ops as Fuse.Operations;
+}

@@ -1,0 +1,358 @@
+/**
+ * A small virtual kernfs: the node tree behind sysfs (model: the kernel's
+ * fs/kernfs — dir.c, file.c, symlink.c).
+ *
+ * - Directories hold their children in a Map, so a path lookup costs one Map
+ *   hit per component, whatever the size of a directory.
+ * - Every node knows its parent; symlinks point at a node, and their text is
+ *   computed the way kernfs_get_target_path() does it: "../" up from the
+ *   directory containing the link to the deepest common ancestor, then down.
+ * - A removed node (and everything below it) is marked dead; an open file on a
+ *   dead node fails with ENODEV (kernfs_get_active() failure).
+ * - Attribute files carry show/store callbacks with sysfs semantics
+ *   (fs/sysfs/file.c): a show is cut to PAGE_SIZE - 1 bytes, a store gets at
+ *   most PAGE_SIZE bytes, a zero-length write stores nothing.
+ *
+ * Nothing here knows about FUSE or about the mdev core.
+ */
+import { MdevError, toMdevError } from '../core/errno.js';
+
+export const S_IFMT = 0o170000;
+export const S_IFDIR = 0o040000;
+export const S_IFREG = 0o100000;
+export const S_IFLNK = 0o120000;
+
+/** PAGE_SIZE: st_size of every attribute, the most a store receives. */
+export const PAGE_SIZE = 4096;
+
+export type Awaitable<T> = T | Promise<T>;
+
+/** What an attribute file does when read or written. */
+export interface AttrOps {
+  /** The whole content, generated on a read from offset 0. Throw an errno to fail the read. */
+  show?(): Awaitable<string | Buffer>;
+  /**
+   * One write(2), raw (at most PAGE_SIZE bytes, never empty). Throw an errno to
+   * fail the write. Returning a number makes write(2) return it (a store that
+   * consumed less); the default is the whole count.
+   */
+  store?(data: Buffer): Awaitable<void | number>;
+}
+
+export type NodeKind = 'dir' | 'attr' | 'link';
+
+/** Allocates inode numbers; one per tree. */
+class InoAllocator {
+  private next = 2;
+  alloc(): number {
+    const n = this.next++;
+    if (this.next > 0xffffffff) this.next = 2;
+    return n;
+  }
+}
+
+export abstract class KNode {
+  abstract readonly kind: NodeKind;
+  /** Permission bits (no type bits). Mutable: sysfs lets root chmod. */
+  mode: number;
+  uid = 0;
+  gid = 0;
+  atime: number;
+  mtime: number;
+  ctime: number;
+  /** Set once the node has been removed from the tree. */
+  dead = false;
+  /** The directory holding this node; kept after removal so link text stays computable. */
+  parent: KDir | null;
+  readonly ino: number;
+
+  constructor(readonly name: string, parent: KDir | null, mode: number, ino: number) {
+    this.parent = parent;
+    this.mode = mode;
+    this.ino = ino;
+    this.atime = this.mtime = this.ctime = Date.now();
+  }
+
+  /** Type bits for st_mode. */
+  abstract get typeBits(): number;
+
+  /** '/a/b/c' from the root ('' components joined), '/' for the root. */
+  path(): string {
+    const parts: string[] = [];
+    for (let n: KNode | null = this; n && n.parent; n = n.parent) parts.push(n.name);
+    return '/' + parts.reverse().join('/');
+  }
+
+  /** Detach from the parent and mark this node and everything below it dead. */
+  remove(): void {
+    const p = this.parent;
+    if (p && !this.dead && p.children.get(this.name) === this) {
+      p.children.delete(this.name);
+      if (this.kind === 'dir') p.subdirs--;
+      p.mtime = p.ctime = Date.now();
+    }
+    this.kill();
+  }
+
+  /** Mark dead without touching the parent (used for a subtree that goes away as a whole). */
+  protected kill(): void {
+    this.dead = true;
+  }
+
+  isAncestorOf(n: KNode): boolean {
+    for (let p: KNode | null = n.parent; p; p = p.parent) if (p === (this as KNode)) return true;
+    return false;
+  }
+}
+
+export class KDir extends KNode {
+  readonly kind = 'dir' as const;
+  readonly children = new Map<string, KNode>();
+  /** Number of child directories (st_nlink = subdirs + 2, as kernfs). */
+  subdirs = 0;
+  private readonly inos: InoAllocator;
+
+  constructor(name: string, parent: KDir | null, mode: number, inos: InoAllocator, ino: number) {
+    super(name, parent, mode, ino);
+    this.inos = inos;
+  }
+
+  get typeBits(): number { return S_IFDIR; }
+
+  get(name: string): KNode | undefined {
+    return this.children.get(name);
+  }
+
+  has(name: string): boolean {
+    return this.children.has(name);
+  }
+
+  private add<T extends KNode>(node: T): T {
+    if (this.dead) throw new MdevError('ENOENT', `${this.path()} is gone`);
+    if (this.children.has(node.name)) throw new MdevError('EEXIST', `${this.path()}/${node.name} exists`);
+    if (!node.name || node.name.includes('/') || node.name === '.' || node.name === '..') {
+      throw new MdevError('EINVAL', `bad sysfs name '${node.name}'`);
+    }
+    this.children.set(node.name, node);
+    if (node.kind === 'dir') this.subdirs++;
+    this.mtime = this.ctime = Date.now();
+    return node;
+  }
+
+  /** A new subdirectory (EEXIST if the name is taken). */
+  mkdir(name: string, mode = 0o755): KDir {
+    return this.add(new KDir(name, this, mode, this.inos, this.inos.alloc()));
+  }
+
+  /** The existing subdirectory `name`, or a new one. EEXIST if a non-directory has that name. */
+  ensureDir(name: string, mode = 0o755): KDir {
+    const n = this.children.get(name);
+    if (n) {
+      if (n instanceof KDir) return n;
+      throw new MdevError('EEXIST', `${n.path()} exists and is not a directory`);
+    }
+    return this.mkdir(name, mode);
+  }
+
+  /** ensureDir for every component of a relative path ('a/b/c'). */
+  ensurePath(rel: string): KDir {
+    let d: KDir = this;
+    for (const c of rel.split('/')) if (c) d = d.ensureDir(c);
+    return d;
+  }
+
+  /** A new attribute file. */
+  attr(name: string, mode: number, ops: AttrOps): KAttr {
+    return this.add(new KAttr(name, this, mode & 0o7777, ops, this.inos.alloc()));
+  }
+
+  /** A new symlink pointing at `target` (its text is relative, computed by kernfs rules). */
+  symlink(name: string, target: KNode): KLink {
+    return this.add(new KLink(name, this, target, this.inos.alloc()));
+  }
+
+  /** Remove the child `name` if present. */
+  removeChild(name: string): void {
+    this.children.get(name)?.remove();
+  }
+
+  /**
+   * Resolve a path relative to this directory, one Map lookup per component.
+   * Symlinks are not followed (the VFS resolves them before asking us).
+   */
+  lookup(path: string): KNode | undefined {
+    let n: KNode = this;
+    let start = 0;
+    const len = path.length;
+    while (start < len) {
+      let end = path.indexOf('/', start);
+      if (end < 0) end = len;
+      if (end > start) {
+        if (!(n instanceof KDir)) return undefined;
+        const next: KNode | undefined = n.children.get(path.slice(start, end));
+        if (!next) return undefined;
+        n = next;
+      }
+      start = end + 1;
+    }
+    return n;
+  }
+
+  protected override kill(): void {
+    super.kill();
+    // Iterative, so a deep or wide subtree cannot blow the stack.
+    const stack: KNode[] = [...this.children.values()];
+    while (stack.length) {
+      const n = stack.pop()!;
+      n.dead = true;
+      if (n instanceof KDir) for (const c of n.children.values()) stack.push(c);
+    }
+  }
+}
+
+export class KAttr extends KNode {
+  readonly kind = 'attr' as const;
+  constructor(name: string, parent: KDir, mode: number, readonly ops: AttrOps, ino: number) {
+    super(name, parent, mode, ino);
+  }
+
+  get typeBits(): number { return S_IFREG; }
+
+  /**
+   * Run the show (sysfs_kf_seq_show): EIO without one (the mdev/device
+   * dispatchers' default), output cut to PAGE_SIZE - 1 bytes.
+   */
+  async show(): Promise<Buffer> {
+    if (this.dead) throw new MdevError('ENODEV');
+    if (!this.ops.show) throw new MdevError('EIO', `${this.path()} has no show`);
+    let out: string | Buffer;
+    try {
+      out = await this.ops.show();
+    } catch (e) {
+      throw toMdevError(e);
+    }
+    let buf = typeof out === 'string' ? Buffer.from(out, 'utf8') : Buffer.isBuffer(out) ? out : Buffer.from(String(out));
+    if (buf.length >= PAGE_SIZE) buf = buf.subarray(0, PAGE_SIZE - 1);
+    return buf;
+  }
+
+  /**
+   * One write(2) (kernfs_fop_write_iter + sysfs_kf_write): empty → 0 with no
+   * store; more than PAGE_SIZE bytes → the first PAGE_SIZE are stored; EIO
+   * without a store. Returns what write(2) returns.
+   */
+  async store(data: Buffer): Promise<number> {
+    if (this.dead) throw new MdevError('ENODEV');
+    if (data.length === 0) return 0;
+    if (!this.ops.store) throw new MdevError('EIO', `${this.path()} has no store`);
+    const chunk = data.length > PAGE_SIZE ? data.subarray(0, PAGE_SIZE) : data;
+    let r: void | number;
+    try {
+      r = await this.ops.store(chunk);
+    } catch (e) {
+      throw toMdevError(e);
+    }
+    return typeof r === 'number' && Number.isInteger(r) && r >= 0 && r <= chunk.length ? r : chunk.length;
+  }
+}
+
+export class KLink extends KNode {
+  readonly kind = 'link' as const;
+  private text: string | undefined;
+  constructor(name: string, parent: KDir, readonly target: KNode, ino: number) {
+    super(name, parent, 0o777, ino);
+  }
+
+  get typeBits(): number { return S_IFLNK; }
+
+  /** The link's text, e.g. '../../../devices/virtual/mtty/mtty/<uuid>'. */
+  targetText(): string {
+    if (this.text === undefined) this.text = relativeTarget(this.parent!, this.target);
+    return this.text;
+  }
+}
+
+/**
+ * kernfs_get_target_path(): the relative path from directory `from` (the one
+ * containing the link) to `target`. Up ("../") from `from` until reaching a
+ * directory that is the target's parent or one of its ancestors, then down
+ * through the target's names.
+ */
+export function relativeTarget(from: KDir, target: KNode): string {
+  const ancestors = new Set<KNode>();
+  for (let a = target.parent; a; a = a.parent) ancestors.add(a);
+  let up = '';
+  let base: KDir = from;
+  while (base.parent && !ancestors.has(base)) {
+    up += '../';
+    base = base.parent;
+  }
+  const down: string[] = [];
+  for (let n: KNode | null = target; n && n !== base; n = n.parent) down.push(n.name);
+  if (!down.length) return up.replace(/\/$/, '') || '.';
+  return up + down.reverse().join('/');
+}
+
+/** The root of a tree. */
+export class KernfsRoot extends KDir {
+  constructor() {
+    const inos = new InoAllocator();
+    super('', null, 0o755, inos, 1);
+  }
+
+  override remove(): void {
+    throw new MdevError('EPERM', 'the root cannot be removed');
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Open files (what a file descriptor holds)
+
+export const O_ACCMODE = 3;
+export const O_RDONLY = 0;
+export const O_WRONLY = 1;
+export const O_RDWR = 2;
+
+/**
+ * The kernfs open-time check with KERNFS_ROOT_EXTRA_OPEN_PERM_CHECK
+ * (kernfs_fop_open): EACCES, even for root, when opening for reading a node
+ * with no read bit, or for writing a node with no write bit.
+ */
+export function checkOpen(node: KNode, flags: number): void {
+  const acc = flags & O_ACCMODE;
+  if (acc !== O_WRONLY && !(node.mode & 0o444)) throw new MdevError('EACCES');
+  if (acc !== O_RDONLY && !(node.mode & 0o222)) throw new MdevError('EACCES');
+}
+
+/**
+ * An open attribute (the kernfs_open_file + seq_file pair): a read at offset 0
+ * runs the show and keeps the result; reads at later offsets are served from
+ * that snapshot; past its end a read returns nothing. Each write is one store.
+ */
+export class OpenAttr {
+  private snapshot: Buffer | null = null;
+  constructor(readonly node: KAttr, readonly flags: number) {}
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (this.node.dead) throw new MdevError('ENODEV');
+    if (offset === 0 || this.snapshot === null) this.snapshot = await this.node.show();
+    if (offset >= this.snapshot.length) return EMPTY;
+    return this.snapshot.subarray(offset, Math.min(this.snapshot.length, offset + length));
+  }
+
+  /** The offset is ignored, as sysfs does. */
+  write(data: Buffer): Promise<number> {
+    if (this.node.dead) return Promise.reject(new MdevError('ENODEV'));
+    return this.node.store(data);
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Open `node` with open(2) flags: EACCES per checkOpen, EISDIR for a directory. */
+export function openAttr(node: KNode, flags: number): OpenAttr {
+  if (node.dead) throw new MdevError('ENOENT');
+  if (!(node instanceof KAttr)) throw new MdevError(node.kind === 'dir' ? 'EISDIR' : 'EINVAL');
+  checkOpen(node, flags);
+  return new OpenAttr(node, flags);
+}
