@@ -5,6 +5,7 @@
  * VendorPlugin or an array of them.
  */
 import { existsSync } from 'node:fs';
+import Module, { register } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { VendorPlugin } from '../core/api.js';
@@ -39,8 +40,26 @@ function looksLikePath(spec: string, cwd: string): boolean {
   return false;
 }
 
+let selfImportRegistered = false;
+/** Once per process: `import … from 'mdevfs'` in a driver resolves to this installation. */
+function registerSelfImport(): void {
+  if (selfImportRegistered) return;
+  selfImportRegistered = true;
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  register(`./self-import-hook${ext}`, import.meta.url);
+  // tsx compiles a .ts file outside an ESM package to CommonJS, whose require()
+  // bypasses the hook above; map the name there too (require(esm) loads it).
+  const self = fileURLToPath(new URL(`../index${ext}`, import.meta.url));
+  const cjs = Module as unknown as { _resolveFilename: (request: string, ...rest: unknown[]) => string };
+  const resolveFilename = cjs._resolveFilename;
+  cjs._resolveFilename = function (this: unknown, request: string, ...rest: unknown[]) {
+    return request === 'mdevfs' ? self : resolveFilename.call(this, request, ...rest);
+  };
+}
+
 /** The plugins in one module (its default export: a plugin or an array of them). */
 export async function loadPluginModule(spec: string, cwd = process.cwd()): Promise<VendorPlugin[]> {
+  registerSelfImport();
   let tsImport: (specifier: string, parent: string) => Promise<unknown>;
   try {
     ({ tsImport } = await import('tsx/esm/api'));

@@ -74,3 +74,21 @@ t.test('the default is the sample drivers', async t => {
   const samples = await loadPlugins([]);
   t.same(samples.map(p => p.name).sort(), ['mbochs', 'mdpy', 'mtty']);
 });
+
+t.test("a driver outside the package can import 'mdevfs' (ESM and CommonJS contexts)", async t => {
+  const dir = await scratch(t);
+  const body = [
+    "import { MdevError } from 'mdevfs';",
+    "import type { VendorPlugin } from 'mdevfs';",
+    'const p: VendorPlugin = { name: "outside", init() { if (!new MdevError("ENOSPC").code) throw new Error("no code"); } };',
+    'export default p;',
+  ].join('\n');
+  // No package.json here: tsx compiles .ts to CommonJS, .mts stays ESM.
+  await fsp.writeFile(path.join(dir, 'cjs-context.ts'), body);
+  await fsp.writeFile(path.join(dir, 'esm-context.mts'), body);
+  for (const f of ['cjs-context.ts', 'esm-context.mts']) {
+    const [p] = await loadPluginModule(path.join(dir, f));
+    t.equal(p?.name, 'outside', f);
+    await p?.init({} as never);
+  }
+});
