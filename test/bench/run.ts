@@ -7,9 +7,9 @@
  *   (b) create+remove cycles/s: a fresh UUID to `create`, "1" to bus/mdev/devices/<uuid>/remove
  *   (c) `ls -l` of bus/mdev/devices with 10,000 devices, wall ms
  *   (a) and (b) with 10 devices and again with 50,000; the fill in between
- *   gives creates/s. Then bench/core.ts, if present.
+ *   gives creates/s. Then test/bench/core.ts, if present.
  *
- * Both servers run in their own processes, the client (bench/client.c, or
+ * Both servers run in their own processes, the client (test/bench/client.c, or
  * client.py without gcc) in a third: a FUSE server must never touch its own
  * mount. Targets are interleaved within every repetition (order alternating);
  * medians are reported. BENCH_SCALE=small: 1,000 devices, short loops.
@@ -162,9 +162,9 @@ async function rssMB(pid: number | undefined): Promise<number> {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-/** bench/core.ts (the in-process core benchmark), if someone wrote it. */
+/** test/bench/core.ts (the in-process core benchmark), if someone wrote it. */
 async function runCore(): Promise<{ ran: boolean; code: number | null; out: string }> {
-  const file = path.join(REPO, 'bench/core.ts');
+  const file = path.join(REPO, 'test/bench/core.ts');
   if (!existsSync(file)) return { ran: false, code: 0, out: '' };
   return new Promise(resolve => {
     const p = spawn(process.execPath, ['--import', 'tsx', file], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -194,7 +194,7 @@ async function main(): Promise<void> {
   for (const s of started) if (s.status === 'rejected') throw s.reason;
   srv = { mdevfs: servers[0]!, baseline: servers[1]! };
   const opts = /-o (\S+)\)/.exec(srv.baseline.output())?.[1] ?? '?';
-  say(`servers: mdevfs (bin/mdevfs mount --driver bench/bench-driver.ts) and baseline (bench/baseline-fs.ts), same paths;`);
+  say(`servers: mdevfs (bin/mdevfs mount --driver test/bench/bench-driver.ts) and baseline (test/bench/baseline-fs.ts), same paths;`);
   say(`  baseline -o ${opts} (the project's fuseOptionString(), own fsname/subtype)`);
 
   say(`\n[1] ${num(P.few)} devices`);
@@ -286,11 +286,11 @@ async function main(): Promise<void> {
   say(`shows how much the machine itself drifted. RSS at ${manyN}: mdevfs ${num(rss.mdevfs)} MB, baseline ${num(rss.baseline)} MB.`);
 
   if (core.ran) {
-    say(`\n== bench/core.ts (in-process core benchmark)${core.code === 0 ? '' : ` -- exited with ${core.code}`}`);
+    say(`\n== test/bench/core.ts (in-process core benchmark)${core.code === 0 ? '' : ` -- exited with ${core.code}`}`);
     say(core.out.trimEnd());
     if (core.code !== 0) process.exitCode = 1;
   } else {
-    say('\n(bench/core.ts not present: no in-process core figures)');
+    say('\n(test/bench/core.ts not present: no in-process core figures)');
   }
   say(`\nbench took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 }

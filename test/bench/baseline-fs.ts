@@ -1,6 +1,6 @@
 /**
  * The benchmark's baseline: the smallest fuse-native file system that serves
- * what the benchmark touches, at the same paths as mdevfs (bench/layout.ts)
+ * what the benchmark touches, at the same paths as mdevfs (test/bench/layout.ts)
  * and with the same libfuse options, so the ratio against it is the cost of
  * mdevfs itself (core, sysfs model, adapter) over bare fuse-native.
  *
@@ -9,7 +9,7 @@
  *                                    `remove`) and DEVICES/<uuid> -> that dir
  *   <PARENT_DIR>/<uuid>/remove       write anything: the device goes away
  *
- * Usage: node --import tsx bench/baseline-fs.ts <mountpoint> [--prefill N]
+ * Usage: node --import tsx test/bench/baseline-fs.ts <mountpoint> [--prefill N]
  * (--prefill creates N devices before mounting). Prints
  * "baseline: mounted <dir> (...)" when ready; SIGINT/SIGTERM/SIGHUP unmount
  * and exit. Run it as its own process: never touch the mount from here.
@@ -18,7 +18,7 @@ import { constants as fsc } from 'node:fs';
 import { constants } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import type Fuse from 'fuse-native';
-import { forceUnmount, fuseOptionString, loadFuse } from '../src/fuse/mount.js';
+import { forceUnmount, fuseOptionString, loadFuse } from '../../src/fuse/mount.js';
 import { ATTR, CREATE, DEVICES, PARENT_DIR } from './layout.js';
 
 const E = (name: keyof typeof constants.errno): number => -constants.errno[name];

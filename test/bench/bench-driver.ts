@@ -4,7 +4,7 @@
  * counter allows 100,000 instances, and create/remove that do nothing. It
  * measures mdevfs itself (core + sysfs presenter + FUSE adapter), not a vendor.
  */
-import type { VendorPlugin } from '../src/core/api.js';
+import type { VendorPlugin } from '../../src/core/api.js';
 
 export const BENCH_PARENT_PATH = 'devices/virtual/mbench/mbench';
 export const BENCH_TYPE = 'mbench-1';

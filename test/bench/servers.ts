@@ -1,7 +1,7 @@
 /**
  * Start and stop the two FUSE servers the benchmark compares, each in its own
- * process: mdevfs (bin/mdevfs mount --driver bench/bench-driver.ts, so the
- * compiled dist/ of `npm run build`) and bench/baseline-fs.ts. stop() is
+ * process: mdevfs (bin/mdevfs mount --driver test/bench/bench-driver.ts, so the
+ * compiled dist/ of `npm run build`) and test/bench/baseline-fs.ts. stop() is
  * idempotent and always ends with `fusermount -uz`, then rmdir of the mount
  * point; stopSync() is the last resort for process.on('exit').
  */
@@ -10,7 +10,7 @@ import { promises as fsp, rmdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 export interface Server {
   name: string;
@@ -86,12 +86,12 @@ export async function startServer(name: string, dir: string, argv: string[], rea
 
 export function startMdevfs(dir: string): Promise<Server> {
   return startServer('mdevfs', dir,
-    [process.execPath, path.join(REPO, 'bin/mdevfs'), 'mount', dir, '--driver', path.join(REPO, 'bench/bench-driver.ts')],
+    [process.execPath, path.join(REPO, 'bin/mdevfs'), 'mount', dir, '--driver', path.join(REPO, 'test/bench/bench-driver.ts')],
     /^mdevfs: mounted /m);
 }
 
 export function startBaseline(dir: string): Promise<Server> {
   return startServer('baseline', dir,
-    [process.execPath, '--import', 'tsx', path.join(REPO, 'bench/baseline-fs.ts'), dir],
+    [process.execPath, '--import', 'tsx', path.join(REPO, 'test/bench/baseline-fs.ts'), dir],
     /^baseline: mounted /m);
 }

@@ -1,7 +1,7 @@
 /*
  * The benchmark client: tight loops of exact syscalls against one mount, in
  * its own process (a FUSE server must never call into its own mount).
- * Compiled by bench/client.ts with gcc at bench time; client.py is the same
+ * Compiled by test/bench/client.ts with gcc at bench time; client.py is the same
  * program for machines without gcc.
  *
  *   client read  <file> <seconds> <warmup>          open+read-until-EOF+close

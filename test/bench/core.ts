@@ -3,9 +3,9 @@
  * Creates 50,000 devices on one parent, timing each batch of 1,000, then
  * compares lookups with 10 and with 50,000 devices present, then removes all.
  *
- *   node --import tsx bench/core.ts
+ *   node --import tsx test/bench/core.ts
  */
-import { MdevCore } from '../src/core/core.js';
+import { MdevCore } from '../../src/core/core.js';
 
 const N = 50_000;
 const BATCH = 1_000;

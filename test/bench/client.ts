@@ -1,6 +1,6 @@
 /**
- * The benchmark client: bench/client.c compiled with gcc into a temporary
- * directory at bench time, or bench/client.py when gcc is missing or fails
+ * The benchmark client: test/bench/client.c compiled with gcc into a temporary
+ * directory at bench time, or test/bench/client.py when gcc is missing or fails
  * (BENCH_CLIENT=python forces it). It always runs as a separate process.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
