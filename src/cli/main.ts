@@ -35,7 +35,7 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
       return;
     }
     if (e instanceof CliError) {
-      stderrLine(`mdevfs: ${e.message}`);
+      for (const line of e.message.split('\n').filter(l => l.trim() !== '')) stderrLine(`mdevfs: ${line}`);
       process.exit(e.exitCode);
     }
     const msg = e instanceof Error ? e.message : String(e);

@@ -1,4 +1,4 @@
-/** An error the CLI reports as one line, "mdevfs: <message>", exit status 1. */
+/** An error the CLI reports as "mdevfs: <line>" for each line of its message (usually one), exit status 1. */
 export class CliError extends Error {
   constructor(message: string, readonly exitCode = 1) {
     super(message);

@@ -12,11 +12,14 @@ import { MdevCore } from '../../core/core.js';
 import { SysfsPresenter } from '../../sysfs/presenter.js';
 import { MountError, mountTree, preflight, unmountOnSignals, type Mounted } from '../../fuse/mount.js';
 import { PluginLoadError, loadPlugins } from '../plugins.js';
+import { ConfigError, loadConfigFile } from '../../config/index.js';
 import { CliError, collect, stderrLine } from '../util.js';
 
 export interface ServeOptions {
-  /** Driver specs to load when no plugins are passed to serveTree (empty: the samples). */
+  /** Driver specs to load when no plugins are passed to serveTree (empty: the samples, unless `config` is given). */
   driver?: string[];
+  /** Declarative config files (JSON) to load when no plugins are passed to serveTree, after the drivers. */
+  config?: string[];
   profile: Profile;
   verbose?: boolean;
   allowOther?: boolean;
@@ -28,6 +31,7 @@ export interface ServeOptions {
 
 export interface MountCommandOptions extends ServeOptions {
   driver: string[];
+  config: string[];
   autoUnmount: boolean;
 }
 
@@ -54,7 +58,9 @@ export function registerMount(program: Command): void {
     .description('mount the emulated /sys at <dir> (in the foreground; SIGINT/SIGTERM unmounts)')
     .argument('<dir>', 'an existing, empty directory')
     .addOption(new Option('-d, --driver <file|module>', 'a vendor driver: a .ts/.js file, or a module name resolved from the current directory, whose default export is a VendorPlugin or an array of them (repeatable)')
-      .argParser(collect).default([], 'the sample drivers mtty, mdpy, mbochs'))
+      .argParser(collect).default([], 'the sample drivers mtty, mdpy, mbochs, unless --config is given'))
+    .addOption(new Option('-c, --config <file>', 'a declarative vendor config (JSON, see schema/README.md; `mdevfs capture` writes one); repeatable, and combines with --driver')
+      .argParser(collect).default([], 'none'))
     .addOption(new Option('-p, --profile <profile>', 'which kernel to present').choices(['modern', 'legacy']).default('modern'))
     .option('-v, --verbose', 'log plugin messages, uevents and failed requests to stderr')
     .option('--allow-other', 'let other users use the mount (allow_other,default_permissions)')
@@ -78,6 +84,20 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
   const log = (m: string) => stderrLine(m);
   const vlog = opts.verbose ? log : () => {};
 
+  // Config files first: reading, validating and compiling them touches nothing,
+  // so a bad one (every problem in it reported) stops us before the mount point.
+  const configPlugins: VendorPlugin[] = [];
+  if (!plugins) {
+    for (const file of opts.config ?? []) {
+      try {
+        configPlugins.push(await loadConfigFile(file));
+      } catch (e) {
+        if (e instanceof ConfigError) throw new CliError(e.message);
+        throw e;
+      }
+    }
+  }
+
   let pre;
   try {
     pre = await preflight(dir, log);
@@ -88,7 +108,10 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
 
   if (!plugins) {
     try {
-      plugins = await loadPlugins(opts.driver ?? []);
+      // The sample drivers are the default only when neither --driver nor --config is given.
+      const drivers = opts.driver ?? [];
+      plugins = drivers.length > 0 || configPlugins.length === 0 ? await loadPlugins(drivers) : [];
+      plugins = [...plugins, ...configPlugins];
     } catch (e) {
       if (e instanceof PluginLoadError) throw new CliError(e.message);
       throw e;

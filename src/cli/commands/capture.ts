@@ -1,0 +1,93 @@
+/**
+ * `mdevfs capture [--sysfs <root>] [-o <file>]`: describe a host's mdev tree
+ * (a real /sys, or another mdevfs mount) as a declarative config, so
+ * `mdevfs mount --config <file>` can emulate that host without its hardware.
+ * The reading is src/config/capture.ts (`captureSysfs`); this is the command.
+ */
+import { rename, stat, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { ConfigError, captureSysfs, formatConfig } from '../../config/index.js';
+import { CliError, stderrLine } from '../util.js';
+
+interface CaptureCommandOptions {
+  sysfs: string;
+  output?: string;
+}
+
+async function isDir(p: string): Promise<boolean> {
+  try {
+    return (await stat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+export function registerCapture(program: Command): void {
+  program
+    .command('capture')
+    .description('write a config (JSON) describing the mdev parents of a host\'s /sys, for mount --config')
+    .addOption(new Option('--sysfs <root>', 'the sysfs tree to read (a real /sys, or an mdevfs mount)').default('/sys'))
+    .addOption(new Option('-o, --output <file>', 'write the config to <file> instead of stdout ("-" is stdout)'))
+    .addHelpText('after', `
+What is captured, per /sys/class/mdev_bus/<parent>: the parent's path,
+subsystem, driver and IOMMU group links, its text identity files (vendor,
+device, class, uevent, ...; not config/rom/resourceN), every type's name,
+description, device_api and extra files, and one existing device's vendor
+files. Capacity is written as model "fixed" with max = available_instances +
+existing devices per type: a capture cannot tell a shared pool or a
+one-type-at-a-time GPU from independent counts, so edit "capacity" if you
+know the real rule (see schema/README.md). Devices themselves are not captured.
+
+A tree without <root>/class/mdev_bus, or with no parents in it, is an error
+(exit status 1, nothing written): a config needs at least one parent.
+
+Examples:
+  mdevfs capture -o host.json
+  mdevfs capture --sysfs /mnt/mdevfs > host.json`)
+    .action(async (opts: CaptureCommandOptions) => {
+      await captureCommand(opts);
+    });
+}
+
+export async function captureCommand(opts: CaptureCommandOptions): Promise<void> {
+  const root = opts.sysfs;
+  if (!(await isDir(root))) throw new CliError(`cannot capture ${root}: no such directory`);
+  if (!(await isDir(path.join(root, 'class', 'mdev_bus')))) {
+    throw new CliError(`no mdev parents under ${root} (is this a host with mdev support?)`);
+  }
+
+  let text: string;
+  let parents = 0;
+  let types = 0;
+  try {
+    const doc = await captureSysfs(root);
+    parents = doc.parents.length;
+    types = doc.parents.reduce((n, p) => n + p.types.length, 0);
+    text = formatConfig(doc);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new CliError(e.message);
+    throw e;
+  }
+
+  const out = opts.output;
+  if (out === undefined || out === '-') {
+    process.stdout.write(text);
+    return;
+  }
+  // Whole or not at all: a failed write leaves no half file behind.
+  const tmp = path.join(path.dirname(out), `.${path.basename(out)}.${process.pid}.tmp`);
+  try {
+    await writeFile(tmp, text);
+    await rename(tmp, out);
+  } catch (e) {
+    await unlink(tmp).catch(() => {});
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'ENOENT' ? 'no such directory'
+      : err.code === 'EACCES' ? 'permission denied'
+        : err.code === 'EISDIR' ? 'is a directory'
+          : err.message.split('\n')[0];
+    throw new CliError(`cannot write ${out}: ${why}${err.code ? ` (${err.code})` : ''}`);
+  }
+  stderrLine(`mdevfs: captured ${parents} parent${parents === 1 ? '' : 's'} (${types} type${types === 1 ? '' : 's'}) from ${root} to ${out}`);
+}

@@ -1,0 +1,68 @@
+/**
+ * `mdevfs run [options] -- <command> [args...]`: run a real, unmodified client
+ * (mdevctl, a Go tool, a script) with the emulated tree as its /sys, in a
+ * private mount + pid namespace that vanishes with the run. See src/run/.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { Profile } from '../../core/api.js';
+import { runOuter } from '../../run/outer.js';
+import { collect } from '../util.js';
+
+interface RunCommandOptions {
+  driver: string[];
+  config: string[];
+  profile: Profile;
+  keepEtc?: boolean;
+  verbose?: boolean;
+  allowOther?: boolean;
+  callTimeout: number;
+}
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer (milliseconds)');
+  return n;
+}
+
+export function registerRun(program: Command): void {
+  // Options after the command's name belong to the command (passThroughOptions
+  // needs this on the parent; mdevfs has no program-level options besides -V/-h).
+  program.enablePositionalOptions();
+  program
+    .command('run')
+    .description('run a command with the emulated tree as its /sys (and a scratch /etc/mdevctl.d), in a private mount namespace; exits with the command\'s status')
+    .usage('[options] -- <command> [args...]')
+    .argument('<command...>', 'the command and its arguments')
+    .passThroughOptions()
+    .addOption(new Option('-d, --driver <file|module>', 'a vendor driver, as for mount (repeatable)')
+      .argParser(collect).default([], 'the sample drivers mtty, mdpy, mbochs, unless --config is given'))
+    .addOption(new Option('-c, --config <file>', 'a declarative vendor config, as for mount (repeatable, combines with --driver)')
+      .argParser(collect).default([], 'none'))
+    .addOption(new Option('-p, --profile <profile>', 'which kernel to present').choices(['modern', 'legacy']).default('modern'))
+    .option('--keep-etc', 'do not hide the host\'s /etc/mdevctl.d behind a scratch tmpfs (mdevctl define then writes to the host)')
+    .option('-v, --verbose', 'log plugin messages, uevents and failed requests to stderr')
+    .option('--allow-other', 'let users other than root use the tree (allow_other,default_permissions)')
+    .option('--call-timeout <ms>', 'bound on every plugin callback and attribute show/store', positiveInt, 5000)
+    .addHelpText('after', `
+Exit status: the command's (128+N if signal N ended it); 125 if mdevfs run
+itself failed, 126/127 if the command could not be executed / was not found.
+Needs root (mount namespaces) and unshare(1) from util-linux.
+
+Example:
+  mdevfs run -- mdevctl types
+  mdevfs run --driver examples/nvidia-vgpu.ts -- sh -c 'mdevctl start -p 0000:3b:00.0 -t nvidia-230 && mdevctl list'`)
+    .action(async (command: string[], opts: RunCommandOptions) => {
+      const status = await runOuter({
+        driver: opts.driver,
+        config: opts.config,
+        profile: opts.profile,
+        keepEtc: !!opts.keepEtc,
+        verbose: !!opts.verbose,
+        allowOther: !!opts.allowOther,
+        callTimeout: opts.callTimeout,
+        mounts: [],
+        command,
+      });
+      process.exitCode = status;
+    });
+}

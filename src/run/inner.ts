@@ -1,0 +1,236 @@
+/**
+ * The inside of `mdevfs run`: PID 1 of a private mount + pid namespace (made
+ * by unshare(1), see ./outer.ts). In order:
+ *
+ * 1. fork the command's process as a "gate" (sh waiting on a pipe), so it
+ *    inherits none of the daemon's descriptors (libfuse's /dev/fuse is not
+ *    close-on-exec);
+ * 2. put a staging tmpfs over /sys, load the plugins and mount the tree on a
+ *    directory in it (nothing is created on the host);
+ * 3. bind the tree over /sys, a scratch tmpfs over /etc/mdevctl.d (unless
+ *    --keep-etc), then any extra mounts (RunOptions.mounts);
+ * 4. open the gate: the command runs with inherited stdio;
+ * 5. when it exits: unmount, shut the plugins down, exit with its status
+ *    (128+signo for a signal).
+ *
+ * Being PID 1 is what makes cleanup unconditional: when this process exits,
+ * for any reason including SIGKILL, the kernel kills every other process in
+ * the namespace, and the namespace's mounts go with the last of them.
+ *
+ * Rule of this file: no synchronous fs call on a path after the mount. /sys
+ * is our own FUSE tree, and a synchronous call into it from here deadlocks.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fstatSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { serveTree, type Serving } from '../cli/commands/mount.js';
+import { CliError, stderrLine } from '../cli/util.js';
+import { InnerControl, RELAYED_SIGNALS } from './control.js';
+import { STAGED_TREE_DIR, STAGING_MOUNT, applyMount, planMounts, removeMount, NamespaceMountError } from './mounts.js';
+import {
+  EXIT_NOT_FOUND, EXIT_RUN_FAILED, signalStatus,
+  type NamespaceMount, type RunOptions,
+} from './options.js';
+
+/** How long a forwarded SIGTERM/SIGHUP gives the command before SIGKILL. */
+export const SIGNAL_GRACE_MS = 5000;
+/** Bound on the teardown's plugin shutdown. */
+const SHUTDOWN_BOUND_MS = 5000;
+
+class SetupError extends Error {}
+
+/**
+ * The gate: `sh -c` that blocks reading its fd 3, then closes it (and fd 4,
+ * the inherited copy of the real stderr) and execs the command (same pid).
+ * EOF instead of "go" makes it exit 125 unseen.
+ */
+const GATE_SCRIPT = [
+  'read _ <&3 || exit ' + EXIT_RUN_FAILED,
+  'exec 3<&- 4>&-',
+  `command -v -- "$1" >/dev/null 2>&1 || { printf '%s\\n' "mdevfs: $1: command not found" >&2; exit ${EXIT_NOT_FOUND}; }`,
+  'exec "$@"',
+].join('\n');
+
+function startGate(command: readonly string[], stderrFd: number | undefined): { child: ChildProcess; go(): void; cancel(): void } {
+  const child = spawn('/bin/sh', ['-c', GATE_SCRIPT, 'mdevfs', ...command], {
+    stdio: ['inherit', 'inherit', stderrFd ?? 'inherit', 'pipe'],
+  });
+  const ctl = child.stdio[3] as Writable | null;
+  ctl?.on('error', () => { /* the gate is gone; its exit says why */ });
+  return {
+    child,
+    go: () => { ctl?.end('go\n'); },
+    cancel: () => { ctl?.destroy(); },
+  };
+}
+
+/** `fd` if it is open, else undefined. */
+function usableFd(fd: number | undefined): number | undefined {
+  if (fd === undefined) return undefined;
+  try {
+    fstatSync(fd);
+    return fd;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Run; resolves with the exit status. The caller reports it on the control
+ * channel and exits with it (see inner-main.ts).
+ */
+export async function runInner(o: RunOptions): Promise<number> {
+  const log = (m: string) => stderrLine(m);
+  const vlog = o.verbose ? log : () => {};
+
+  let serving: Serving | undefined;
+  const done: NamespaceMount[] = [];
+  let child: ChildProcess | undefined;
+  let phase: 'setup' | 'running' | 'teardown' = 'setup';
+  let setupSignal: NodeJS.Signals | undefined;
+  let graceTimer: NodeJS.Timeout | undefined;
+
+  let resolveChild!: (status: number) => void;
+  const childDone = new Promise<number>(r => { resolveChild = r; });
+
+  const control = new InnerControl(o.statusFd);
+  const exitNow = (status: number): never => {
+    control.exiting(status);
+    process.exit(status);
+  };
+  // The same signal twice within 250 ms counts once (e.g. a group-wide
+  // SIGTERM that reaches this process directly and through the outer).
+  const lastSeen = new Map<string, number>();
+  const isEcho = (sig: NodeJS.Signals) => {
+    const now = Date.now();
+    const echo = now - (lastSeen.get(sig) ?? -Infinity) < 250;
+    lastSeen.set(sig, now);
+    return echo;
+  };
+  const onSignal = (sig: NodeJS.Signals, relayed: boolean) => {
+    if (isEcho(sig)) return;
+    if (phase === 'setup') {
+      if (setupSignal) exitNow(signalStatus(sig)); // a second one: give up at once (the namespace goes with us)
+      setupSignal = sig;
+      return;
+    }
+    if (phase === 'teardown') {
+      exitNow(signalStatus(sig)); // a second one: skip the rest of the teardown
+    }
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    // SIGINT and SIGHUP sent to us directly come from the terminal (Ctrl-C,
+    // hangup), which has sent them to the command as well: only relayed ones
+    // are passed on. SIGTERM is never the terminal's.
+    if (!relayed && sig !== 'SIGTERM') {
+      vlog(`mdevfs: ${sig} from the terminal: the command has it too`);
+      return;
+    }
+    vlog(`mdevfs: ${sig}: passing it on to the command`);
+    try { child.kill(sig); } catch { /* gone */ }
+    // SIGTERM and SIGHUP mean "stop": a command that ignores them is killed
+    // after a grace period. SIGINT may rightly be handled without exiting.
+    if (sig !== 'SIGINT') {
+      const cmd = child;
+      graceTimer ??= setTimeout(() => {
+        log(`mdevfs: the command did not exit within ${SIGNAL_GRACE_MS / 1000} s of ${sig}; killing it`);
+        try { cmd.kill('SIGKILL'); } catch { /* gone */ }
+      }, SIGNAL_GRACE_MS);
+    }
+  };
+  for (const sig of RELAYED_SIGNALS) process.on(sig, () => onSignal(sig, false));
+  control.onSignal(sig => onSignal(sig, true));
+
+  const teardown = async () => {
+    phase = 'teardown';
+    if (graceTimer) clearTimeout(graceTimer);
+    for (const m of [...done].reverse()) {
+      if (!(await removeMount(m))) vlog(`mdevfs: could not unmount ${m.target} (it goes with the namespace)`);
+    }
+    if (serving) {
+      // With /sys uncovered again, the tree's mount point is reachable; the
+      // staging tmpfs under it is left to the namespace.
+      await serving.mounted.unmount();
+      await Promise.race([
+        serving.shutdown().catch(e => vlog(`mdevfs: shutdown: ${e instanceof Error ? e.message : String(e)}`)),
+        new Promise(r => setTimeout(r, SHUTDOWN_BOUND_MS).unref()),
+      ]);
+    }
+  };
+
+  // The command's process is forked now, before the tree is mounted, so it
+  // does not inherit the daemon's /dev/fuse descriptor (libfuse opens it
+  // without O_CLOEXEC). It waits on fd 3 until the mounts are in place.
+  const gate = startGate(o.command, usableFd(o.stderrFd));
+  gate.child.on('error', e => {
+    log(`mdevfs: cannot start /bin/sh for the command: ${e.message}`);
+    resolveChild(EXIT_RUN_FAILED);
+  });
+
+  try {
+    // Stage: a tmpfs over /sys holding the FUSE mount point (nothing on the host).
+    try {
+      await applyMount(STAGING_MOUNT);
+      await mkdir(STAGED_TREE_DIR);
+    } catch (e) {
+      throw new SetupError(e instanceof Error ? e.message : String(e));
+    }
+    try {
+      // serveTree loads the plugins as mount does: the samples unless --driver or --config.
+      serving = await serveTree(STAGED_TREE_DIR, {
+        driver: o.driver,
+        config: o.config,
+        profile: o.profile,
+        verbose: o.verbose,
+        allowOther: o.allowOther,
+        // The namespace is the safety net: its mounts die with this process.
+        autoUnmount: false,
+        callTimeout: o.callTimeout,
+      });
+    } catch (e) {
+      if (e instanceof CliError) throw new SetupError(e.message);
+      throw e;
+    }
+    // From here on the daemon must not die from a stray exception (as in mount): log it.
+    const internal = (e: unknown) =>
+      log(`mdevfs: internal error: ${e instanceof Error ? (o.verbose ? e.stack : e.message) : String(e)}`);
+    process.on('uncaughtException', internal);
+    process.on('unhandledRejection', internal);
+    for (const m of planMounts({ treeDir: serving.mounted.mountpoint, keepEtc: o.keepEtc, extra: o.mounts })) {
+      if (setupSignal) throw new SetupError(`interrupted by ${setupSignal}`);
+      try {
+        if (await applyMount(m)) done.push(m);
+        else vlog(`mdevfs: ${m.target} does not exist; not mounting ${m.what}`);
+      } catch (e) {
+        if (e instanceof NamespaceMountError) throw new SetupError(e.message);
+        throw e;
+      }
+    }
+    if (setupSignal) throw new SetupError(`interrupted by ${setupSignal}`);
+    const n = serving.presenter.parentCount;
+    vlog(`mdevfs: /sys is the mdevfs tree (profile ${serving.core.profile}, ${n} parent${n === 1 ? '' : 's'}); running ${o.command.join(' ')}`);
+  } catch (e) {
+    const interrupted = setupSignal;
+    const msg = e instanceof Error ? e.message : String(e);
+    if (!interrupted) log(`mdevfs: ${msg}`);
+    gate.cancel();
+    await teardown();
+    return interrupted ? signalStatus(interrupted) : EXIT_RUN_FAILED;
+  }
+
+  phase = 'running';
+  control.started();
+  child = gate.child;
+  child.on('exit', (code, signal) => {
+    resolveChild(code ?? (signal ? signalStatus(signal) : EXIT_RUN_FAILED));
+  });
+  if (child.exitCode !== null || child.signalCode !== null) {
+    // The gate died during setup (killed from outside): nothing to run.
+    resolveChild(child.exitCode ?? signalStatus(child.signalCode!));
+  }
+  gate.go();
+
+  const status = await childDone;
+  await teardown();
+  return status;
+}

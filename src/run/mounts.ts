@@ -1,0 +1,95 @@
+/**
+ * The mounts of a run's private namespace, made with mount(8)/umount(8) as
+ * child processes. Everything here is asynchronous on purpose: the caller is
+ * the FUSE daemon itself, and a synchronous fs call into its own tree (which
+ * is what /sys becomes) would deadlock it for good (fuse-native.md §2).
+ */
+import { execFile } from 'node:child_process';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type { NamespaceMount } from './options.js';
+
+/** mdevctl 1.2.0's config root; its self-check wants these two dirs in it (clients.md §2.1). */
+export const MDEVCTL_ETC = '/etc/mdevctl.d';
+export const MDEVCTL_ETC_DIRS = ['scripts.d/callouts', 'scripts.d/notifiers'];
+
+/**
+ * Where the FUSE tree is first mounted: a directory in a tmpfs that is put
+ * over /sys inside the namespace (then covered by the tree itself), so a run
+ * needs no directory on the host, and leaves none behind even if killed.
+ */
+export const STAGING_MOUNT: NamespaceMount = { what: 'a private staging tmpfs', kind: 'tmpfs', target: '/sys', options: 'mode=0755' };
+export const STAGED_TREE_DIR = '/sys/mdevfs';
+
+/** The FUSE tree bound over /sys. */
+export function sysMount(treeDir: string): NamespaceMount {
+  return { what: 'the mdevfs tree', kind: 'bind', source: treeDir, target: '/sys' };
+}
+
+/** An empty tmpfs over /etc/mdevctl.d with the directories mdevctl's self-check requires. */
+export function scratchEtcMount(): NamespaceMount {
+  return {
+    what: 'the scratch mdevctl config',
+    kind: 'tmpfs',
+    target: MDEVCTL_ETC,
+    options: 'mode=0755',
+    dirs: MDEVCTL_ETC_DIRS,
+    optional: true,
+  };
+}
+
+/** The whole list, in mounting order: /sys, then /etc/mdevctl.d (unless kept), then the extras. */
+export function planMounts(o: { treeDir: string; keepEtc: boolean; extra?: NamespaceMount[] }): NamespaceMount[] {
+  return [sysMount(o.treeDir), ...(o.keepEtc ? [] : [scratchEtcMount()]), ...(o.extra ?? [])];
+}
+
+export class NamespaceMountError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NamespaceMountError';
+  }
+}
+
+function exec(file: string, args: string[], timeoutMs = 15_000): Promise<{ ok: boolean; out: string }> {
+  return new Promise(resolve => {
+    execFile(file, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
+      const out = `${stdout}${stderr}`.trim().split('\n')[0] ?? '';
+      resolve({ ok: !err, out: out || (err ? err.message.split('\n')[0]! : '') });
+    });
+  });
+}
+
+/** `mount` one entry; resolves false when an optional target is missing. Throws NamespaceMountError. */
+export async function applyMount(m: NamespaceMount): Promise<boolean> {
+  if (!path.isAbsolute(m.target)) throw new NamespaceMountError(`${m.what}: target ${m.target} is not an absolute path`);
+  try {
+    const st = await fsp.stat(m.target);
+    if (!st.isDirectory() && m.kind === 'tmpfs') throw new NamespaceMountError(`${m.what}: ${m.target} is not a directory`);
+  } catch (e) {
+    if (e instanceof NamespaceMountError) throw e;
+    if (m.optional) return false;
+    throw new NamespaceMountError(`${m.what}: ${m.target} does not exist`);
+  }
+  let args: string[];
+  if (m.kind === 'bind') {
+    if (!m.source) throw new NamespaceMountError(`${m.what}: a bind mount needs a source`);
+    args = ['--bind', ...(m.options ? ['-o', m.options] : []), m.source, m.target];
+  } else {
+    args = ['-t', 'tmpfs', ...(m.options ? ['-o', m.options] : []), 'mdevfs-run', m.target];
+  }
+  const r = await exec('mount', args);
+  if (!r.ok) throw new NamespaceMountError(`cannot mount ${m.what} on ${m.target}: ${r.out}`);
+  for (const d of m.dirs ?? []) {
+    try {
+      await fsp.mkdir(path.join(m.target, d), { recursive: true, mode: 0o755 });
+    } catch (e) {
+      throw new NamespaceMountError(`${m.what}: cannot create ${path.join(m.target, d)}: ${(e as Error).message}`);
+    }
+  }
+  return true;
+}
+
+/** Lazy unmount (never throws; the namespace goes away with the run anyway). */
+export async function removeMount(m: NamespaceMount): Promise<boolean> {
+  return (await exec('umount', ['-l', m.target])).ok;
+}

@@ -1,0 +1,235 @@
+// Helpers for the `mdevfs run` tests: start `bin/mdevfs run` in its own
+// process group (killed at teardown, whatever happened), run a list of steps
+// inside one namespace through a small python3 driver, and look at what is
+// left on the host afterwards.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { BIN, REPO, run, type Teardownable } from '../helpers/daemon.js';
+
+export { REPO };
+/** Debian's python3 (pyenv's shim costs ~0.1 s per start). */
+export const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+export const NVIDIA = path.join(REPO, 'examples/nvidia-vgpu.ts');
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  /** Wall time, ms. */
+  ms: number;
+}
+
+export interface Running {
+  proc: ChildProcess;
+  /** Resolves when the outer `mdevfs run` has exited and its pipes are drained. */
+  done: Promise<RunResult>;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** All pids in our process group that are still alive at teardown get SIGKILL. */
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
+}
+
+/** Start `node bin/mdevfs run <args>` (args include `--` and the command). */
+export function startRun(t: Teardownable, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Running {
+  return startGroup(t, [process.execPath, BIN, 'run', ...args], opts);
+}
+
+/** Start any argv in its own process group, SIGKILLed (the whole group) at teardown or after `timeoutMs`. */
+export function startGroup(t: Teardownable, argv: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Running {
+  const t0 = Date.now();
+  const proc = spawn(argv[0]!, argv.slice(1), {
+    cwd: REPO,
+    env: opts.env ?? process.env,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true, // its own process group, so teardown can kill everything it started
+  });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout!.on('data', d => { stdout += d; });
+  proc.stderr!.on('data', d => { stderr += d; });
+  proc.stdin!.on('error', () => {});
+  proc.stdin!.end(opts.input ?? '');
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  const timer = setTimeout(() => killGroup(proc.pid), timeoutMs);
+  const done = new Promise<RunResult>(resolve => {
+    proc.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - t0 });
+    });
+  });
+  t.teardown(async () => {
+    killGroup(proc.pid);
+    clearTimeout(timer);
+    await done;
+  });
+  return { proc, done, get stdout() { return stdout; }, get stderr() { return stderr; } };
+}
+
+/** Run to completion. */
+export function mdevfsRun(t: Teardownable, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+  return startRun(t, args, opts).done;
+}
+
+// ---------------------------------------------------------------------------
+// Many commands in one namespace: a python3 driver runs each step in turn and
+// prints one JSON document with every step's status, stdout and stderr.
+
+export type Step =
+  | { sh: string; input?: string }
+  | { argv: string[]; input?: string };
+
+export interface StepResult { code: number; out: string; err: string }
+
+const STEPS_PY = String.raw`
+import json, subprocess, sys
+res = []
+for st in json.loads(sys.argv[1]):
+    argv = ['/bin/sh', '-c', st['sh']] if 'sh' in st else st['argv']
+    p = subprocess.run(argv, input=st.get('input', '').encode(), capture_output=True)
+    res.append({'code': p.returncode, 'out': p.stdout.decode('utf-8', 'replace'), 'err': p.stderr.decode('utf-8', 'replace')})
+sys.stdout.write(json.dumps(res))
+`;
+
+/** Run `steps` in order inside one `mdevfs run [runArgs] -- python3 …`. */
+export async function runSteps(t: Teardownable, steps: Step[], runArgs: string[] = []): Promise<{ results: StepResult[]; run: RunResult }> {
+  const r = await mdevfsRun(t, [...runArgs, '--', PYTHON, '-c', STEPS_PY, JSON.stringify(steps)]);
+  if (r.code !== 0) throw new Error(`mdevfs run failed (${r.code ?? r.signal}): ${r.stderr}`);
+  let results: StepResult[];
+  try {
+    results = JSON.parse(r.stdout) as StepResult[];
+  } catch {
+    throw new Error(`unparsable step output: ${r.stdout}\nstderr: ${r.stderr}`);
+  }
+  return { results, run: r };
+}
+
+/** `mdevctl <args>` as a step. */
+export const mdevctl = (...args: string[]): Step => ({ argv: ['mdevctl', ...args] });
+
+// ---------------------------------------------------------------------------
+// The host after a run.
+
+/** Every path under `dir` with its type and (for files) a content hash; '' if dir is missing. */
+export async function snapshot(dir: string): Promise<string> {
+  const lines: string[] = [];
+  const walk = async (p: string): Promise<void> => {
+    let st;
+    try { st = await fsp.lstat(p); } catch { return; }
+    const rel = path.relative(dir, p) || '.';
+    if (st.isDirectory()) {
+      lines.push(`d ${rel} ${(st.mode & 0o7777).toString(8)} ${st.mtimeMs}`);
+      for (const e of (await fsp.readdir(p)).sort()) await walk(path.join(p, e));
+    } else if (st.isSymbolicLink()) {
+      lines.push(`l ${rel} -> ${await fsp.readlink(p)}`);
+    } else {
+      const hash = createHash('sha256').update(await fsp.readFile(p)).digest('hex');
+      lines.push(`f ${rel} ${(st.mode & 0o7777).toString(8)} ${st.mtimeMs} ${hash}`);
+    }
+  };
+  await walk(dir);
+  return lines.join('\n');
+}
+
+/**
+ * Mounts of a run that would have leaked into the test's (the host's) mount
+ * namespace: fuse.mdevfs or the run's tmpfs ("mdevfs-run") at /sys, under it,
+ * or at /etc/mdevctl.d. Other mdevfs mounts (other tests' /tmp dirs) are not ours.
+ */
+export async function hostMdevfsMounts(): Promise<string[]> {
+  const text = await fsp.readFile('/proc/self/mountinfo', 'utf8');
+  return text.split('\n').filter(l => {
+    const [pre, post] = l.split(' - ');
+    if (!pre || !post) return false;
+    const mp = pre.split(' ')[4] ?? '';
+    const [fstype, source] = post.split(' ');
+    const ours = fstype === 'fuse.mdevfs' || source === 'mdevfs-run';
+    return ours && (mp === '/sys' || mp.startsWith('/sys/') || mp === '/etc/mdevctl.d');
+  });
+}
+
+/** /proc/<pid>/task/<pid>/children. */
+export async function childrenOf(pid: number): Promise<number[]> {
+  try {
+    return (await fsp.readFile(`/proc/${pid}/task/${pid}/children`, 'utf8')).split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export async function cmdline(pid: number): Promise<string[]> {
+  try {
+    return (await fsp.readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+export async function alive(pid: number): Promise<boolean> {
+  try {
+    const stat = await fsp.readFile(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z /.test(stat); // a zombie is as good as gone
+  } catch {
+    return false;
+  }
+}
+
+/** Every pid whose mount namespace is `ns` (e.g. "mnt:[4026532…]"). */
+export async function pidsInMountNs(ns: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const name of await fsp.readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if ((await fsp.readlink(`/proc/${name}/ns/mnt`)) === ns) out.push(Number(name));
+    } catch { /* gone, or a kernel thread */ }
+  }
+  return out;
+}
+
+export async function waitFor<T>(probe: () => Promise<T | undefined | false>, ms: number, stepMs = 50): Promise<T | undefined> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v) return v;
+    if (Date.now() > end) return undefined;
+    await new Promise(r => setTimeout(r, stepMs));
+  }
+}
+
+/**
+ * The process chain of a run: outer (node) → unshare → inner (node, PID 1 of
+ * the namespace) → the command. Resolves once the command has exec'd (so the
+ * namespace is fully set up): `sleepArg` matches `sleep <sleepArg>`, a
+ * function any argv.
+ */
+export async function runChain(outer: number, command: string | ((argv: string[]) => boolean), ms = 30_000): Promise<{ unshare: number; inner: number; command: number; mntNs: string }> {
+  const match = typeof command === 'function' ? command : (argv: string[]) => !!argv[0]?.endsWith('sleep') && argv[1] === command;
+  const chain = await waitFor(async () => {
+    const [unshare] = await childrenOf(outer);
+    if (unshare === undefined) return undefined;
+    const [inner] = await childrenOf(unshare);
+    if (inner === undefined) return undefined;
+    for (const c of await childrenOf(inner)) {
+      const argv = await cmdline(c);
+      if (match(argv)) return { unshare, inner, command: c };
+    }
+    return undefined;
+  }, ms);
+  if (!chain) throw new Error(`no running command ${String(command)} under ${outer}`);
+  const mntNs = await fsp.readlink(`/proc/${chain.inner}/ns/mnt`);
+  return { ...chain, mntNs };
+}
+
+/** Unmount anything a broken run might have left (there should be nothing: the namespace owns the mounts). */
+export async function unmountLeftovers(): Promise<void> {
+  for (const line of await hostMdevfsMounts()) {
+    const mp = line.split(' ')[4];
+    if (mp) await run('umount', ['-l', mp], { timeoutMs: 10_000 });
+  }
+}
