@@ -4,12 +4,19 @@
  *
  * `serveTree` is the reusable part (also used by `mdevfs run`): preflight,
  * core + presenter + plugins, mount. It installs no signal handlers.
+ *
+ * With `--vfio-dir <dir2>` the same daemon serves a second mount: the VFIO
+ * device files (src/devfs/vfio.ts), `<dir2>/<N>` per IOMMU group. With
+ * `--uevents <file>` every uevent is written there as a JSON line.
  */
+import path from 'node:path';
 import { Command, Option, InvalidArgumentError } from 'commander';
 import type { Profile, VendorPlugin } from '../../core/api.js';
 import { toMdevError } from '../../core/errno.js';
 import { MdevCore } from '../../core/core.js';
 import { SysfsPresenter } from '../../sysfs/presenter.js';
+import { VfioDevPresenter } from '../../devfs/vfio.js';
+import { openUeventLog, type UeventLog } from '../uevent-log.js';
 import { MountError, mountTree, preflight, unmountOnSignals, type Mounted } from '../../fuse/mount.js';
 import { PluginLoadError, loadPlugins } from '../plugins.js';
 import { ConfigError, loadConfigFile } from '../../config/index.js';
@@ -27,6 +34,10 @@ export interface ServeOptions {
   autoUnmount?: boolean;
   /** Bound on every plugin callback and attribute show/store, ms. */
   callTimeout: number;
+  /** Serve the VFIO device files (<vfioDir>/<group>) on this second mount point. */
+  vfioDir?: string;
+  /** Write every uevent to this file, one JSON line each. */
+  uevents?: string;
 }
 
 export interface MountCommandOptions extends ServeOptions {
@@ -39,7 +50,10 @@ export interface MountCommandOptions extends ServeOptions {
 export interface Serving {
   core: MdevCore;
   presenter: SysfsPresenter;
+  /** The tree's mount; with --vfio-dir its unmount() unmounts the device files too. */
   mounted: Mounted;
+  /** The VFIO device files, when a vfioDir was given. */
+  vfio?: { presenter: VfioDevPresenter; mounted: Mounted };
   /** A stale mount was found on the mount point and cleared. */
   recoveredStale: boolean;
   /** Stop presenting and unload every plugin (call after unmounting). */
@@ -66,6 +80,8 @@ export function registerMount(program: Command): void {
     .option('--allow-other', 'let other users use the mount (allow_other,default_permissions)')
     .option('--no-auto-unmount', 'do not ask libfuse to unmount if the daemon dies (leaves a stale mount on a crash; for tests)')
     .option('--call-timeout <ms>', 'bound on every plugin callback and attribute show/store', positiveInt, 5000)
+    .option('--vfio-dir <dir>', 'also mount the VFIO device files there (an existing, empty directory): <dir>/<N> opens the mediated device of IOMMU group N; read/write at region offsets (index << 40)')
+    .option('--uevents <file>', 'write every uevent to <file> (created or truncated; a FIFO is appended to), one JSON line each, keys in kernel order')
     .action(async (dir: string, opts: MountCommandOptions) => {
       await mountCommand(dir, opts);
     });
@@ -99,11 +115,33 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
   }
 
   let pre;
+  let vfioPre;
   try {
     pre = await preflight(dir, log);
+    if (opts.vfioDir !== undefined) {
+      vfioPre = await preflight(opts.vfioDir, log);
+      const [a, b] = [pre.mountpoint, vfioPre.mountpoint];
+      if (a === b || b.startsWith(a + path.sep) || a.startsWith(b + path.sep)) {
+        throw new MountError(`--vfio-dir ${b} must be outside the tree's mount point ${a} (and not contain it)`);
+      }
+    }
   } catch (e) {
     if (e instanceof MountError) throw new CliError(e.message);
     throw e;
+  }
+
+  let ueventLog: UeventLog | undefined;
+  if (opts.uevents !== undefined) {
+    const file = path.resolve(opts.uevents);
+    for (const mp of [pre.mountpoint, vfioPre?.mountpoint]) {
+      // Our own mount: a synchronous write into it would deadlock the daemon.
+      if (mp && file.startsWith(mp + path.sep)) throw new CliError(`--uevents ${file} is inside the mount point ${mp}`);
+    }
+    try {
+      ueventLog = await openUeventLog(file);
+    } catch (e) {
+      throw new CliError(`--uevents: cannot open ${file}: ${firstLine(e instanceof Error ? e.message : String(e))}`);
+    }
   }
 
   if (!plugins) {
@@ -120,6 +158,10 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
 
   const core = new MdevCore({ profile: opts.profile, callTimeoutMs: opts.callTimeout });
   core.on('log', m => vlog(`mdevfs: ${m}`));
+  if (ueventLog) {
+    const ul = ueventLog;
+    core.on('uevent', ev => ul.write(ev));
+  }
   if (opts.verbose) {
     core.on('uevent', ev => {
       const kv = Object.entries(ev).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${String(v)}`);
@@ -128,9 +170,13 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
   }
   // Attached before any plugin runs, so every change is presented as it happens.
   const presenter = new SysfsPresenter(core, { attrTimeoutMs: opts.callTimeout, log: vlog }).attach();
+  const vfioPresenter = vfioPre ? new VfioDevPresenter(core, { log: vlog }).attach() : undefined;
   const shutdown = async () => {
     presenter.detach();
+    vfioPresenter?.detach();
+    // Closes every VFIO handle still open through the device files, too.
     await core.shutdown();
+    await ueventLog?.close();
   };
 
   for (const p of plugins) {
@@ -145,6 +191,7 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
   }
 
   let mounted: Mounted;
+  let vfio: Serving['vfio'];
   try {
     mounted = await mountTree(pre, {
       root: presenter.root,
@@ -157,7 +204,35 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
     if (e instanceof MountError) throw new CliError(e.message);
     throw e;
   }
-  return { core, presenter, mounted, recoveredStale: pre.recoveredStale, shutdown };
+  if (vfioPre && vfioPresenter) {
+    try {
+      const vm = await mountTree(vfioPre, {
+        root: vfioPresenter.root,
+        allowOther: opts.allowOther,
+        autoUnmount: opts.autoUnmount,
+        trace: opts.verbose ? log : undefined,
+      });
+      vfio = { presenter: vfioPresenter, mounted: vm };
+      mounted = bothMounts(mounted, vm);
+    } catch (e) {
+      await mounted.unmount().catch(() => {});
+      await shutdown().catch(() => {});
+      if (e instanceof MountError) throw new CliError(e.message);
+      throw e;
+    }
+  }
+  return { core, presenter, mounted, vfio, recoveredStale: pre.recoveredStale, shutdown };
+}
+
+/** The tree's mount, whose unmount takes the device files' mount along. */
+function bothMounts(tree: Mounted, devices: Mounted): Mounted {
+  let unmounting: Promise<void> | undefined;
+  return {
+    mountpoint: tree.mountpoint,
+    options: tree.options,
+    unmount: () => (unmounting ??= Promise.all([devices.unmount(), tree.unmount()]).then(() => {})),
+    isMounted: () => tree.isMounted(),
+  };
 }
 
 export async function mountCommand(dir: string, opts: MountCommandOptions): Promise<void> {
@@ -176,5 +251,6 @@ export async function mountCommand(dir: string, opts: MountCommandOptions): Prom
   unmountOnSignals(serving.mounted, { log, cleanup: serving.shutdown });
   if (serving.recoveredStale) log(`mdevfs: recovered the stale mount at ${serving.mounted.mountpoint}`);
   const n = serving.presenter.parentCount;
-  process.stdout.write(`mdevfs: mounted ${serving.mounted.mountpoint} (profile ${serving.core.profile}, ${n} parent${n === 1 ? '' : 's'})\n`);
+  const devices = serving.vfio ? `, VFIO device files at ${serving.vfio.mounted.mountpoint}` : '';
+  process.stdout.write(`mdevfs: mounted ${serving.mounted.mountpoint} (profile ${serving.core.profile}, ${n} parent${n === 1 ? '' : 's'})${devices}\n`);
 }
