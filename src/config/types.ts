@@ -2,7 +2,7 @@
  * The declarative vendor format ("vendors without code"): a JSON document that
  * describes parents, their types, a capacity model and vendor attributes.
  * `compileConfig` turns it into an ordinary `VendorPlugin`; the JSON Schema in
- * schema/mdevfs-config.schema.json describes the same shape.
+ * src/config/mdevfs-config.schema.json describes the same shape.
  *
  * The constants below are the single source of truth for the validator; the
  * schema repeats them and test/config/schema.test.ts checks that they agree.

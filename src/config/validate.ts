@@ -1,5 +1,5 @@
 /**
- * The config validator: every rule of schema/mdevfs-config.schema.json, plus
+ * The config validator: every rule of src/config/mdevfs-config.schema.json, plus
  * the few the schema cannot express (unique parent names and type ids, known
  * template placeholders). It collects every problem, each naming the field
  * path and why, e.g.

@@ -13,7 +13,7 @@ import {
 import { makeInterpreter } from './schema-interp.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
-const schema = JSON.parse(await readFile(here('../../schema/mdevfs-config.schema.json'), 'utf8')) as Record<string, any>;
+const schema = JSON.parse(await readFile(here('../../src/config/mdevfs-config.schema.json'), 'utf8')) as Record<string, any>;
 const interp = makeInterpreter(schema);
 const FIX = here('../fixtures/config/');
 const goodNames = (await readdir(FIX)).filter(f => f.endsWith('.json')).sort();
@@ -153,8 +153,8 @@ t.test('enumerations and patterns are the same in both', async t => {
   t.same(d.type.required, ['id']);
 });
 
-t.test('the example in schema/README.md is a valid config', async t => {
-  const md = await readFile(here('../../schema/README.md'), 'utf8');
+t.test('the example in src/config/README.md is a valid config', async t => {
+  const md = await readFile(here('../../src/config/README.md'), 'utf8');
   const block = /```json\n([\s\S]*?)```/.exec(md);
   t.ok(block, 'there is a json block');
   const doc = JSON.parse(block![1]!);

@@ -37,7 +37,7 @@ description, device_api and extra files, and one existing device's vendor
 files. Capacity is written as model "fixed" with max = available_instances +
 existing devices per type: a capture cannot tell a shared pool or a
 one-type-at-a-time GPU from independent counts, so edit "capacity" if you
-know the real rule (see schema/README.md). Devices themselves are not captured.
+know the real rule (see src/config/README.md). Devices themselves are not captured.
 
 A tree without <root>/class/mdev_bus, or with no parents in it, is an error
 (exit status 1, nothing written): a config needs at least one parent.

@@ -73,7 +73,7 @@ export function registerMount(program: Command): void {
     .argument('<dir>', 'an existing, empty directory')
     .addOption(new Option('-d, --driver <file|module>', 'a vendor driver: a .ts/.js file, or a module name resolved from the current directory, whose default export is a VendorPlugin or an array of them (repeatable)')
       .argParser(collect).default([], 'the sample drivers mtty, mdpy, mbochs, unless --config is given'))
-    .addOption(new Option('-c, --config <file>', 'a declarative vendor config (JSON, see schema/README.md; `mdevfs capture` writes one); repeatable, and combines with --driver')
+    .addOption(new Option('-c, --config <file>', 'a declarative vendor config (JSON, see src/config/README.md; `mdevfs capture` writes one); repeatable, and combines with --driver')
       .argParser(collect).default([], 'none'))
     .addOption(new Option('-p, --profile <profile>', 'which kernel to present').choices(['modern', 'legacy']).default('modern'))
     .option('-v, --verbose', 'log plugin messages, uevents and failed requests to stderr')
