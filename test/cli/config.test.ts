@@ -33,7 +33,7 @@ t.test('examples/config/*.json are the test fixtures (only $schema differs)', as
   for (const f of ['t4-host.json', 'gvtg-host.json', 's390-host.json']) {
     const ex = await readDoc(path.join(EXAMPLES, f));
     const fx = await readDoc(path.join(FIXTURES, 'config', f));
-    t.equal(ex.$schema, '../../schema/mdevfs-config.schema.json', `${f}: $schema resolves from examples/config`);
+    t.equal(ex.$schema, '../../src/config/mdevfs-config.schema.json', `${f}: $schema resolves from examples/config`);
     await fsp.access(path.resolve(EXAMPLES, ex.$schema!));
     t.same({ ...ex, $schema: undefined }, { ...fx, $schema: undefined }, f);
   }
