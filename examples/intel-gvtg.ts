@@ -19,6 +19,11 @@
  * example defaults to (what GVT-g setup guides recommend) gives all four:
  * _8 7, _4 5, _2 2, _1 1. Types have no pretty name, so `name` shows the id;
  * before 6.1 the type directory had no `name` file at all.
+ *
+ * While a vGPU is open (4.10: its KVM handle is valid), the legacy profile's
+ * remove refuses with EBUSY, as 4.10's intel_vgpu_remove did
+ * (`if (handle_valid(vgpu->handle)) return -EBUSY;`); today's kernel waits
+ * for the close instead.
  */
 import type { MdevDevice, MdevType, MdevTypeSpec, ParentOps, VendorPlugin } from '../src/core/api.js';
 import { MdevError } from '../src/core/errno.js';
@@ -139,9 +144,13 @@ export function createGvtgPlugin(opts: GvtgOptions = {}): VendorPlugin {
           allocated.fences += c.fence;
           ids.add(id);
           updated = true;
-          dev.drvdata = { id };
+          dev.drvdata = { id, handle: false } satisfies Vgpu;
         },
+        // intel_vgpu_open / intel_vgpu_release: the guest handle lives while the vGPU is open.
+        open(dev) { vgpu(dev).handle = true; },
+        close(dev) { vgpu(dev).handle = false; },
         remove(dev) {
+          if (legacy && vgpu(dev).handle) throw new MdevError('EBUSY', `vGPU ${vgpuId(dev)} is in use`);
           const c = conf(dev.type);
           allocated.lowMB -= c.lowMB;
           allocated.highMB -= c.highMB;
@@ -160,6 +169,9 @@ export function createGvtgPlugin(opts: GvtgOptions = {}): VendorPlugin {
   };
 }
 
-const vgpuId = (dev: MdevDevice): number => (dev.drvdata as { id: number }).id;
+/** struct intel_vgpu, reduced: its id and whether a guest holds it (handle_valid). */
+interface Vgpu { id: number; handle: boolean }
+const vgpu = (dev: MdevDevice): Vgpu => dev.drvdata as Vgpu;
+const vgpuId = (dev: MdevDevice): number => vgpu(dev).id;
 
 export default createGvtgPlugin();

@@ -19,12 +19,19 @@
  *   returned says so, as the kernel's does).
  * - a descriptor whose node was removed gets ENODEV on read and write.
  * - mkdir/rmdir/rename/unlink/symlink/link → EPERM; create/mknod → EACCES.
+ * - device files (KDevFile, e.g. the VFIO device files) are the exception:
+ *   st_size 0; open calls the node's open (its errno goes to open(2)) and
+ *   keeps the handle per descriptor; read/write pass the position through
+ *   unchanged (fuse-native delivers it exactly up to 2^53); release closes
+ *   the handle. No snapshot, no PAGE_SIZE cut, nothing ignored.
  * - chmod/chown/utimens change the node's attributes, as sysfs allows root to
  *   (kernfs_iop_setattr); a re-created node starts again from its defaults.
  */
 import type Fuse from 'fuse-native';
 import { errnoNumber, toMdevError, MdevError } from '../core/errno.js';
-import { KAttr, KDir, KLink, type KNode, openAttr, type OpenAttr, PAGE_SIZE } from '../sysfs/kernfs.js';
+import {
+  KAttr, KDevFile, KDir, KLink, type KNode, openAttr, openDev, type OpenAttr, OpenDev, PAGE_SIZE,
+} from '../sysfs/kernfs.js';
 
 /** A code, or a code and the values that follow it in the callback. */
 type Result = number | [number, ...unknown[]];
@@ -119,9 +126,9 @@ const UNCHANGED_ID = 0xffffffff;
 
 /** The ops table for fuse-native over `root`. */
 export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operations {
-  const handles = new Map<number, OpenAttr>();
+  const handles = new Map<number, OpenAttr | OpenDev>();
   let nextFd = 1;
-  const allocFd = (h: OpenAttr): number => {
+  const allocFd = (h: OpenAttr | OpenDev): number => {
     // fd 0 would leave fh unset; fds are uint32.
     for (;;) {
       const fd = nextFd;
@@ -133,7 +140,7 @@ export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operat
     }
   };
   const lookup = (path: string): KNode => root.lookup(path) ?? fail('ENOENT');
-  const handle = (fd: number): OpenAttr => handles.get(fd) ?? fail('EBADF');
+  const handle = (fd: number): OpenAttr | OpenDev => handles.get(fd) ?? fail('EBADF');
   const trace = opts.trace;
 
   const table: Record<string, Handler> = {
@@ -171,7 +178,11 @@ export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operat
     },
     releasedir: (): Result => 0,
 
-    open: (path: string, flags: number): Result => [0, allocFd(openAttr(lookup(path), flags))],
+    open: (path: string, flags: number): Result | Promise<Result> => {
+      const n = lookup(path);
+      if (n instanceof KDevFile) return openDev(n, flags).then(h => [0, allocFd(h)]);
+      return [0, allocFd(openAttr(n, flags))];
+    },
 
     read: async (_path: string, fd: number, buf: Buffer, len: number, pos: number): Promise<Result> => {
       const data = await handle(fd).read(pos, len);
@@ -180,16 +191,22 @@ export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operat
       return n;
     },
 
-    write: (path: string, fd: number, buf: Buffer, len: number): Promise<Result> => {
+    write: (path: string, fd: number, buf: Buffer, len: number, pos: number): Promise<Result> => {
       // Copy now: fuse-native detaches buf once we answer.
       const data = Buffer.from(buf.subarray(0, len));
+      const h = handle(fd);
+      if (h instanceof OpenDev) return h.write(data, pos);
       trace?.(`store ${path} ${JSON.stringify(data.toString('latin1'))}`);
-      return handle(fd).write(data);
+      return h.write(data);
     },
 
     flush: (): Result => 0,
-    release: (_path: string, fd: number): Result => {
+    release: (_path: string, fd: number): Result | Promise<Result> => {
+      const h = handles.get(fd);
       handles.delete(fd);
+      // A device's close runs before the answer, so whoever waits for it
+      // (a blocked `remove`) is released by the time RELEASE completes.
+      if (h instanceof OpenDev) return h.release().then(() => 0);
       return 0;
     },
     fsync: (): Result => 0,

@@ -7,8 +7,9 @@
  *    close-on-exec);
  * 2. put a staging tmpfs over /sys, load the plugins and mount the tree on a
  *    directory in it (nothing is created on the host);
- * 3. bind the tree over /sys, a scratch tmpfs over /etc/mdevctl.d (unless
- *    --keep-etc), then any extra mounts (RunOptions.mounts);
+ * 3. put the VFIO device files at /dev/vfio (an overlay over /dev, see
+ *    ./dev-vfio.ts), bind the tree over /sys, a scratch tmpfs over
+ *    /etc/mdevctl.d (unless --keep-etc), then any extra mounts (RunOptions.mounts);
  * 4. open the gate: the command runs with inherited stdio;
  * 5. when it exits: unmount, shut the plugins down, exit with its status
  *    (128+signo for a signal).
@@ -28,6 +29,7 @@ import { serveTree, type Serving } from '../cli/commands/mount.js';
 import { CliError, stderrLine } from '../cli/util.js';
 import { InnerControl, RELAYED_SIGNALS } from './control.js';
 import { STAGED_TREE_DIR, STAGING_MOUNT, applyMount, planMounts, removeMount, NamespaceMountError } from './mounts.js';
+import { STAGED_DEV_SCRATCH, STAGED_VFIO_DIR, mountDevVfio, type DevVfio } from './dev-vfio.js';
 import {
   EXIT_NOT_FOUND, EXIT_RUN_FAILED, signalStatus,
   type NamespaceMount, type RunOptions,
@@ -85,6 +87,7 @@ export async function runInner(o: RunOptions): Promise<number> {
   const vlog = o.verbose ? log : () => {};
 
   let serving: Serving | undefined;
+  let devVfio: DevVfio | undefined;
   const done: NamespaceMount[] = [];
   let child: ChildProcess | undefined;
   let phase: 'setup' | 'running' | 'teardown' = 'setup';
@@ -144,6 +147,7 @@ export async function runInner(o: RunOptions): Promise<number> {
   const teardown = async () => {
     phase = 'teardown';
     if (graceTimer) clearTimeout(graceTimer);
+    await devVfio?.remove();
     for (const m of [...done].reverse()) {
       if (!(await removeMount(m))) vlog(`mdevfs: could not unmount ${m.target} (it goes with the namespace)`);
     }
@@ -172,6 +176,8 @@ export async function runInner(o: RunOptions): Promise<number> {
     try {
       await applyMount(STAGING_MOUNT);
       await mkdir(STAGED_TREE_DIR);
+      await mkdir(STAGED_VFIO_DIR);
+      await mkdir(STAGED_DEV_SCRATCH);
     } catch (e) {
       throw new SetupError(e instanceof Error ? e.message : String(e));
     }
@@ -186,6 +192,8 @@ export async function runInner(o: RunOptions): Promise<number> {
         // The namespace is the safety net: its mounts die with this process.
         autoUnmount: false,
         callTimeout: o.callTimeout,
+        vfioDir: STAGED_VFIO_DIR,
+        uevents: o.uevents,
       });
     } catch (e) {
       if (e instanceof CliError) throw new SetupError(e.message);
@@ -196,6 +204,14 @@ export async function runInner(o: RunOptions): Promise<number> {
       log(`mdevfs: internal error: ${e instanceof Error ? (o.verbose ? e.stack : e.message) : String(e)}`);
     process.on('uncaughtException', internal);
     process.on('unhandledRejection', internal);
+    // Before /sys is covered: the staged device files are reachable only until then.
+    if (serving.vfio) {
+      try {
+        devVfio = await mountDevVfio(serving.vfio.mounted.mountpoint, STAGED_DEV_SCRATCH);
+      } catch (e) {
+        log(`mdevfs: no /dev/vfio in this run: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
     for (const m of planMounts({ treeDir: serving.mounted.mountpoint, keepEtc: o.keepEtc, extra: o.mounts })) {
       if (setupSignal) throw new SetupError(`interrupted by ${setupSignal}`);
       try {

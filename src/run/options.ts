@@ -44,6 +44,8 @@ export interface RunOptions {
   keepEtc: boolean;
   /** Extra mounts after the standard ones (see NamespaceMount). */
   mounts: NamespaceMount[];
+  /** Write every uevent to this file (an absolute path), one JSON line each (mount --uevents). */
+  uevents?: string;
   /**
    * The status channel to the outer (fd 3): "R" when the command starts,
    * "E<status>\n" just before the inner exits. Without "R" the namespace never

@@ -13,6 +13,11 @@
  *   (fs/sysfs/file.c): a show is cut to PAGE_SIZE - 1 bytes, a store gets at
  *   most PAGE_SIZE bytes, a zero-length write stores nothing.
  *
+ * - Device files (KDevFile) are the one exception to attribute semantics:
+ *   no snapshot, no PAGE_SIZE, no offset rule. Each open(2) gets its own
+ *   handle from the node's `open`, and every read/write goes to that handle
+ *   with its position (a character device's file_operations, reduced).
+ *
  * Nothing here knows about FUSE or about the mdev core.
  */
 import { MdevError, toMdevError } from '../core/errno.js';
@@ -39,7 +44,24 @@ export interface AttrOps {
   store?(data: Buffer): Awaitable<void | number>;
 }
 
-export type NodeKind = 'dir' | 'attr' | 'link';
+/**
+ * A device file's open instance (one per open(2)): reads and writes carry the
+ * file position, as a char device's read/write do; `release` is the last
+ * close of that open file description. Throw an errno to fail a call.
+ */
+export interface DevHandle {
+  read(length: number, position: number): Awaitable<Buffer>;
+  write(data: Buffer, position: number): Awaitable<number>;
+  release(): Awaitable<void>;
+}
+
+/** What a device file does on open (the node's file_operations.open). */
+export interface DevFileOps {
+  /** open(2) flags as given; throw an errno to refuse the open. */
+  open(flags: number): Awaitable<DevHandle>;
+}
+
+export type NodeKind = 'dir' | 'attr' | 'link' | 'dev';
 
 /** Allocates inode numbers; one per tree. */
 class InoAllocator {
@@ -166,6 +188,11 @@ export class KDir extends KNode {
     return this.add(new KAttr(name, this, mode & 0o7777, ops, this.inos.alloc()));
   }
 
+  /** A new device file (a char device's stand-in: regular file, st_size 0, per-open handles). */
+  devFile(name: string, mode: number, ops: DevFileOps): KDevFile {
+    return this.add(new KDevFile(name, this, mode & 0o7777, ops, this.inos.alloc()));
+  }
+
   /** A new symlink pointing at `target` (its text is relative, computed by kernfs rules). */
   symlink(name: string, target: KNode): KLink {
     return this.add(new KLink(name, this, target, this.inos.alloc()));
@@ -254,6 +281,20 @@ export class KAttr extends KNode {
     }
     return typeof r === 'number' && Number.isInteger(r) && r >= 0 && r <= chunk.length ? r : chunk.length;
   }
+}
+
+/**
+ * A device file. FUSE cannot serve real character devices, so it is a
+ * regular file (st_size 0) whose opens, reads and writes go to `ops`; the
+ * position of each read/write is passed through unchanged.
+ */
+export class KDevFile extends KNode {
+  readonly kind = 'dev' as const;
+  constructor(name: string, parent: KDir, mode: number, readonly ops: DevFileOps, ino: number) {
+    super(name, parent, mode, ino);
+  }
+
+  get typeBits(): number { return S_IFREG; }
 }
 
 export class KLink extends KNode {
@@ -355,4 +396,69 @@ export function openAttr(node: KNode, flags: number): OpenAttr {
   if (!(node instanceof KAttr)) throw new MdevError(node.kind === 'dir' ? 'EISDIR' : 'EINVAL');
   checkOpen(node, flags);
   return new OpenAttr(node, flags);
+}
+
+/**
+ * Positions arrive as JS numbers (fuse-native joins two uint32 halves), exact
+ * below 2^53; anything from there on may have been rounded: EINVAL rather
+ * than a read at the wrong place.
+ */
+function checkPosition(pos: number): void {
+  if (!Number.isSafeInteger(pos) || pos < 0) throw new MdevError('EINVAL', `position ${pos} is not exact below 2^53`);
+}
+
+/**
+ * An open device file: its handle, plus the node so a descriptor whose file
+ * has since been removed is told ENODEV before the handle is asked.
+ */
+export class OpenDev {
+  #released: Promise<void> | undefined;
+  constructor(readonly node: KDevFile, readonly flags: number, readonly handle: DevHandle) {}
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (this.#released) throw new MdevError('EBADF');
+    const acc = this.flags & O_ACCMODE;
+    if (acc === O_WRONLY) throw new MdevError('EBADF');
+    checkPosition(offset);
+    try {
+      return await this.handle.read(length, offset);
+    } catch (e) {
+      throw toMdevError(e);
+    }
+  }
+
+  async write(data: Buffer, offset: number): Promise<number> {
+    if (this.#released) throw new MdevError('EBADF');
+    const acc = this.flags & O_ACCMODE;
+    if (acc === O_RDONLY) throw new MdevError('EBADF');
+    checkPosition(offset);
+    let n: number;
+    try {
+      n = await this.handle.write(data, offset);
+    } catch (e) {
+      throw toMdevError(e);
+    }
+    return Number.isInteger(n) && n >= 0 && n <= data.length ? n : data.length;
+  }
+
+  /** The last close of this open file description (idempotent; never throws). */
+  release(): Promise<void> {
+    this.#released ??= (async () => {
+      try { await this.handle.release(); } catch { /* close(2) has already returned */ }
+    })();
+    return this.#released;
+  }
+}
+
+/** Open a device file: EACCES per checkOpen, then the node's own open. */
+export async function openDev(node: KDevFile, flags: number): Promise<OpenDev> {
+  if (node.dead) throw new MdevError('ENOENT');
+  checkOpen(node, flags);
+  let h: DevHandle;
+  try {
+    h = await node.ops.open(flags);
+  } catch (e) {
+    throw toMdevError(e);
+  }
+  return new OpenDev(node, flags, h);
 }

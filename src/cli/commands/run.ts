@@ -3,6 +3,7 @@
  * (mdevctl, a Go tool, a script) with the emulated tree as its /sys, in a
  * private mount + pid namespace that vanishes with the run. See src/run/.
  */
+import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Profile } from '../../core/api.js';
 import { runOuter } from '../../run/outer.js';
@@ -16,6 +17,7 @@ interface RunCommandOptions {
   verbose?: boolean;
   allowOther?: boolean;
   callTimeout: number;
+  uevents?: string;
 }
 
 function positiveInt(v: string): number {
@@ -30,7 +32,7 @@ export function registerRun(program: Command): void {
   program.enablePositionalOptions();
   program
     .command('run')
-    .description('run a command with the emulated tree as its /sys (and a scratch /etc/mdevctl.d), in a private mount namespace; exits with the command\'s status')
+    .description('run a command with the emulated tree as its /sys (a scratch /etc/mdevctl.d, and the VFIO device files at /dev/vfio), in a private mount namespace; exits with the command\'s status')
     .usage('[options] -- <command> [args...]')
     .argument('<command...>', 'the command and its arguments')
     .passThroughOptions()
@@ -43,6 +45,7 @@ export function registerRun(program: Command): void {
     .option('-v, --verbose', 'log plugin messages, uevents and failed requests to stderr')
     .option('--allow-other', 'let users other than root use the tree (allow_other,default_permissions)')
     .option('--call-timeout <ms>', 'bound on every plugin callback and attribute show/store', positiveInt, 5000)
+    .option('--uevents <file>', 'write every uevent to <file>, one JSON line each (as for mount)')
     .addHelpText('after', `
 Exit status: the command's (128+N if signal N ended it); 125 if mdevfs run
 itself failed, 126/127 if the command could not be executed / was not found.
@@ -61,6 +64,7 @@ Example:
         allowOther: !!opts.allowOther,
         callTimeout: opts.callTimeout,
         mounts: [],
+        ...(opts.uevents !== undefined ? { uevents: path.resolve(opts.uevents) } : {}),
         command,
       });
       process.exitCode = status;
