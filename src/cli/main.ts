@@ -25,6 +25,11 @@ export function buildProgram(): Command {
 
 /** Run the CLI; resolves once the command's action has (a mount keeps the process alive afterwards). */
 export async function main(argv: readonly string[] = process.argv): Promise<void> {
+  // A reader that went away (EPIPE: `mdevfs --help | head`, a test harness
+  // that stopped listening) must not take the process down: a short command
+  // just ends, and a mount keeps serving.
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
   const program = buildProgram();
   try {
     await program.parseAsync([...argv]);

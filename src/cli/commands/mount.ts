@@ -10,7 +10,7 @@
  * `--uevents <file>` every uevent is written there as a JSON line.
  */
 import path from 'node:path';
-import { Command, Option, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import type { Profile, VendorPlugin } from '../../core/api.js';
 import { toMdevError } from '../../core/errno.js';
 import { MdevCore } from '../../core/core.js';
@@ -20,7 +20,8 @@ import { openUeventLog, type UeventLog } from '../uevent-log.js';
 import { MountError, mountTree, preflight, unmountOnSignals, type Mounted } from '../../fuse/mount.js';
 import { PluginLoadError, loadPlugins } from '../plugins.js';
 import { ConfigError, loadConfigFile } from '../../config/index.js';
-import { CliError, collect, stderrLine } from '../util.js';
+import { CliError, stderrLine } from '../util.js';
+import { addServeOptions } from '../serve-options.js';
 
 export interface ServeOptions {
   /** Driver specs to load when no plugins are passed to serveTree (empty: the samples, unless `config` is given). */
@@ -60,28 +61,14 @@ export interface Serving {
   shutdown(): Promise<void>;
 }
 
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer (milliseconds)');
-  return n;
-}
-
 export function registerMount(program: Command): void {
-  program
+  const cmd = program
     .command('mount')
     .description('mount the emulated /sys at <dir> (in the foreground; SIGINT/SIGTERM unmounts)')
-    .argument('<dir>', 'an existing, empty directory')
-    .addOption(new Option('-d, --driver <file|module>', 'a vendor driver: a .ts/.js file, or a module name resolved from the current directory, whose default export is a VendorPlugin or an array of them (repeatable)')
-      .argParser(collect).default([], 'the sample drivers mtty, mdpy, mbochs, unless --config is given'))
-    .addOption(new Option('-c, --config <file>', 'a declarative vendor config (JSON, see src/config/README.md; `mdevfs capture` writes one); repeatable, and combines with --driver')
-      .argParser(collect).default([], 'none'))
-    .addOption(new Option('-p, --profile <profile>', 'which kernel to present').choices(['modern', 'legacy']).default('modern'))
-    .option('-v, --verbose', 'log plugin messages, uevents and failed requests to stderr')
-    .option('--allow-other', 'let other users use the mount (allow_other,default_permissions)')
-    .option('--no-auto-unmount', 'do not ask libfuse to unmount if the daemon dies (leaves a stale mount on a crash; for tests)')
-    .option('--call-timeout <ms>', 'bound on every plugin callback and attribute show/store', positiveInt, 5000)
+    .argument('<dir>', 'an existing, empty directory');
+  addServeOptions(cmd)
     .option('--vfio-dir <dir>', 'also mount the VFIO device files there (an existing, empty directory): <dir>/<N> opens the mediated device of IOMMU group N; read/write at region offsets (index << 40)')
-    .option('--uevents <file>', 'write every uevent to <file> (created or truncated; a FIFO is appended to), one JSON line each, keys in kernel order')
+    .option('--no-auto-unmount', 'do not ask libfuse to unmount if the daemon dies (leaves a stale mount on a crash; for tests)')
     .action(async (dir: string, opts: MountCommandOptions) => {
       await mountCommand(dir, opts);
     });
@@ -244,9 +231,6 @@ export async function mountCommand(dir: string, opts: MountCommandOptions): Prom
     log(`mdevfs: internal error: ${e instanceof Error ? (opts.verbose ? e.stack : e.message) : String(e)}`);
   process.on('uncaughtException', internal);
   process.on('unhandledRejection', internal);
-  // A reader that went away (EPIPE) must not take the mount down with it.
-  process.stdout.on('error', () => {});
-  process.stderr.on('error', () => {});
 
   unmountOnSignals(serving.mounted, { log, cleanup: serving.shutdown });
   if (serving.recoveredStale) log(`mdevfs: recovered the stale mount at ${serving.mounted.mountpoint}`);

@@ -4,48 +4,26 @@
  * private mount + pid namespace that vanishes with the run. See src/run/.
  */
 import path from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
-import type { Profile } from '../../core/api.js';
+import type { Command } from 'commander';
 import { runOuter } from '../../run/outer.js';
-import { collect } from '../util.js';
+import { addServeOptions, type SharedServeOptions } from '../serve-options.js';
 
-interface RunCommandOptions {
-  driver: string[];
-  config: string[];
-  profile: Profile;
+interface RunCommandOptions extends SharedServeOptions {
   keepEtc?: boolean;
-  verbose?: boolean;
-  allowOther?: boolean;
-  callTimeout: number;
-  uevents?: string;
-}
-
-function positiveInt(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError('expected a positive integer (milliseconds)');
-  return n;
 }
 
 export function registerRun(program: Command): void {
   // Options after the command's name belong to the command (passThroughOptions
   // needs this on the parent; mdevfs has no program-level options besides -V/-h).
   program.enablePositionalOptions();
-  program
+  const cmd = program
     .command('run')
     .description('run a command with the emulated tree as its /sys (a scratch /etc/mdevctl.d, and the VFIO device files at /dev/vfio), in a private mount namespace; exits with the command\'s status')
     .usage('[options] -- <command> [args...]')
     .argument('<command...>', 'the command and its arguments')
-    .passThroughOptions()
-    .addOption(new Option('-d, --driver <file|module>', 'a vendor driver, as for mount (repeatable)')
-      .argParser(collect).default([], 'the sample drivers mtty, mdpy, mbochs, unless --config is given'))
-    .addOption(new Option('-c, --config <file>', 'a declarative vendor config, as for mount (repeatable, combines with --driver)')
-      .argParser(collect).default([], 'none'))
-    .addOption(new Option('-p, --profile <profile>', 'which kernel to present').choices(['modern', 'legacy']).default('modern'))
+    .passThroughOptions();
+  addServeOptions(cmd)
     .option('--keep-etc', 'do not hide the host\'s /etc/mdevctl.d behind a scratch tmpfs (mdevctl define then writes to the host)')
-    .option('-v, --verbose', 'log plugin messages, uevents and failed requests to stderr')
-    .option('--allow-other', 'let users other than root use the tree (allow_other,default_permissions)')
-    .option('--call-timeout <ms>', 'bound on every plugin callback and attribute show/store', positiveInt, 5000)
-    .option('--uevents <file>', 'write every uevent to <file>, one JSON line each (as for mount)')
     .addHelpText('after', `
 Exit status: the command's (128+N if signal N ended it); 125 if mdevfs run
 itself failed, 126/127 if the command could not be executed / was not found.
