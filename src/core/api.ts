@@ -309,6 +309,11 @@ export interface Uevent {
   DRIVER?: string;
   MDEV_STATE?: 'registered' | 'unregistered';
   SEQNUM: number;
+  /**
+   * A parent's other dev_uevent variables (PCI_CLASS, PCI_ID, PCI_SUBSYS_ID,
+   * PCI_SLOT_NAME, MODALIAS, ST...), as its `uevent` file shows them.
+   */
+  [key: string]: string | number | undefined;
 }
 
 /** Re-exported so plugins can throw errno-carrying errors. */

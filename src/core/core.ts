@@ -28,7 +28,7 @@ import { kstrtoul } from './kstrtoul.js';
 import { Mutex } from './list-lock.js';
 import { ParentImpl, TypeImpl, normalisePath, validateParent, type Owner } from './parent.js';
 import { DEFAULT_CALL_TIMEOUT_MS, callPlugin } from './plugin-call.js';
-import { UeventSource } from './uevents.js';
+import { parseUeventVars, UeventSource } from './uevents.js';
 import { canonicalUuid, parseCreateBuffer, writtenBytes } from './uuid.js';
 import { VfioUserImpl, type VfioBackend } from './vfio-user.js';
 
@@ -434,7 +434,7 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
   async #registerDevice(device: ParentDeviceSpec, ops: ParentOps, owner: Owner | undefined): Promise<Parent> {
     this.#assertNotUnderLock('registerDevice');
     validateParent(device, ops, this.profile);
-    return this.#locked(() => {
+    return this.#locked(async token => {
       const path = normalisePath(device.path);
       const name = path.slice(path.lastIndexOf('/') + 1);
       const clash = this.#parents.get(name);
@@ -457,10 +457,30 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
       const subsystem = parent.subsystem;
       // A device with neither bus nor class sends no uevents at all.
       if (this.profile === 'modern' && subsystem) {
-        this.#uevent(this.#uevents.parentState(parent.devpath, subsystem, 'registered', device.driver));
+        this.#uevent(this.#uevents.parentState(parent.devpath, subsystem, 'registered', await this.#parentUeventVars(parent, token)));
       }
       return parent;
     });
+  }
+
+  /**
+   * dev_uevent's variables for the parent: what its `uevent` file shows (a
+   * vendor's file, e.g. pci_uevent's PCI_* and MODALIAS after DRIVER), or else
+   * the driver core's own DRIVER line, as the sysfs layer renders it.
+   */
+  async #parentUeventVars(parent: ParentImpl, token: LockToken): Promise<Array<[string, string]>> {
+    const fallback: Array<[string, string]> = parent.device.driver !== undefined ? [['DRIVER', parent.device.driver]] : [];
+    const attr = (parent.device.attrs ?? []).filter(g => !g.name).flatMap(g => g.attrs).find(a => a.name === 'uevent');
+    const show = attr?.show;
+    if (!attr || !show) return fallback;
+    try {
+      const text = await this.#call(() => show.call(attr, parent), `${parent.name}: uevent show`, token);
+      if (typeof text !== 'string') throw new MdevError('EIO', `show returned ${typeof text}, not a string`);
+      return parseUeventVars(text);
+    } catch (e) {
+      this.#log(`${parent.name}: uevent variables: ${message(e)}`);
+      return fallback;
+    }
   }
 
   #resolveParent(p: Parent | string): ParentImpl {
@@ -495,14 +515,15 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
       }
       await dev.waitGone(); // one a user was already removing
     }
-    await this.#locked(() => {
+    await this.#locked(async token => {
+      const vars = this.profile === 'modern' && parent.subsystem ? await this.#parentUeventVars(parent, token) : [];
       this.#parents.delete(parent.name);
       if (parent.device.iommuGroup !== undefined) this.#groups.unreserve(parent.device.iommuGroup);
       parent.k.owner?.parents.delete(parent);
       this.#emitChange({ kind: 'parent-removed', parent });
       const subsystem = parent.subsystem;
       if (this.profile === 'modern' && subsystem) {
-        this.#uevent(this.#uevents.parentState(parent.devpath, subsystem, 'unregistered', parent.device.driver));
+        this.#uevent(this.#uevents.parentState(parent.devpath, subsystem, 'unregistered', vars));
       }
     });
   }

@@ -17,10 +17,15 @@ export class UeventSource {
     return this.#stamp(ev);
   }
 
-  /** The parent's change event with MDEV_STATE (modern kernels only). */
-  parentState(devpath: string, subsystem: string, state: 'registered' | 'unregistered', driver?: string): Uevent {
+  /**
+   * The parent's change event with MDEV_STATE (modern kernels only), then the
+   * parent's own dev_uevent variables in order (DRIVER, PCI_*, MODALIAS...):
+   * kobject_uevent_env() adds the caller's envp_ext before the subsystem's vars.
+   */
+  parentState(devpath: string, subsystem: string, state: 'registered' | 'unregistered',
+    vars: ReadonlyArray<readonly [string, string]>): Uevent {
     const ev: Uevent = { ACTION: 'change', DEVPATH: devpath, SUBSYSTEM: subsystem, MDEV_STATE: state, SEQNUM: 0 };
-    if (driver !== undefined) ev.DRIVER = driver;
+    for (const [k, v] of vars) if (!(k in ev)) ev[k] = v;
     return this.#stamp(ev);
   }
 
@@ -30,4 +35,14 @@ export class UeventSource {
     ev.SEQNUM = ++this.#seqnum;
     return ev;
   }
+}
+
+/** The KEY=value lines of a `uevent` file, in order (uevent_show's format). */
+export function parseUeventVars(text: string): Array<[string, string]> {
+  const vars: Array<[string, string]> = [];
+  for (const line of text.split('\n')) {
+    const i = line.indexOf('=');
+    if (i > 0 && /^[A-Za-z0-9_]+$/.test(line.slice(0, i))) vars.push([line.slice(0, i), line.slice(i + 1)]);
+  }
+  return vars;
 }

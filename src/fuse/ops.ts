@@ -18,7 +18,8 @@
  *   back to the writer; more than 4096 bytes are cut to 4096 (the count
  *   returned says so, as the kernel's does).
  * - a descriptor whose node was removed gets ENODEV on read and write.
- * - mkdir/rmdir/rename/unlink/symlink/link → EPERM; create/mknod → EACCES.
+ * - mkdir/rmdir/rename/unlink/symlink/link → EPERM; create and mknod of a
+ *   regular file → EACCES; mknod of a FIFO, socket or device → EPERM.
  * - device files (KDevFile, e.g. the VFIO device files) are the exception:
  *   st_size 0; open calls the node's open (its errno goes to open(2)) and
  *   keeps the handle per descriptor; read/write pass the position through
@@ -244,7 +245,9 @@ export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operat
 
     // The namespace belongs to the kernel: nothing can be created, renamed or deleted.
     create: (): Result => fail('EACCES'),
-    mknod: (): Result => fail('EACCES'),
+    // mknod(2) of a regular file goes through vfs_create (no ->create: EACCES);
+    // a FIFO, socket or device node through vfs_mknod (no ->mknod: EPERM).
+    mknod: (_path: string, mode: number): Result => fail((mode & 0o170000) === 0o100000 || (mode & 0o170000) === 0 ? 'EACCES' : 'EPERM'),
     mkdir: (): Result => fail('EPERM'),
     rmdir: (): Result => fail('EPERM'),
     unlink: (): Result => fail('EPERM'),

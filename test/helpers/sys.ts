@@ -62,7 +62,7 @@ for st in steps:
         elif op == 'chmod':
             os.chmod(st[1], st[2]); r = 0
         elif op == 'mknod':
-            os.mknod(st[1], 0o100644); r = 0
+            os.mknod(st[1], st[2] if len(st) > 2 else 0o100644); r = 0
         elif op == 'sleep':
             time.sleep(st[1]); r = 0
         else:
@@ -84,6 +84,7 @@ export type Step =
   | ['close', number]
   | ['access', string, string]
   | ['stat' | 'lstat' | 'readlink' | 'listdir' | 'mkdir' | 'rmdir' | 'unlink' | 'mknod', string]
+  | ['mknod', string, number]
   | ['fstat', number]
   | ['rename' | 'symlink' | 'link', string, string]
   | ['truncate', string, number]
