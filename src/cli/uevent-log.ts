@@ -1,6 +1,7 @@
 /**
  * `--uevents <file>`: the core's uevents as JSON lines, one per event, keys in
- * the kernel's order (ACTION, DEVPATH, SUBSYSTEM, MDEV_STATE, DRIVER, SEQNUM)
+ * the kernel's order (ACTION, DEVPATH, SUBSYSTEM, MDEV_STATE, DRIVER or the
+ * VFIO char devices' MAJOR, MINOR, DEVNAME, then SEQNUM)
  * and every value a string, as in the kernel's KEY=value environment:
  *
  *   {"ACTION":"add","DEVPATH":"/devices/virtual/mtty/mtty/<uuid>","SUBSYSTEM":"mdev","SEQNUM":"3"}

@@ -18,7 +18,10 @@ import {
   type Awaitable, type DmaUnmapEvent, type MdevDevice, type MdevDriver, type MdevHost, type MdevType,
   type Parent, type ParentDeviceSpec, type ParentOps, type Profile, type Uevent, type VendorPlugin,
 } from './api.js';
-import type { CoreChange, CoreDevice, CoreEvents, CoreOptions, CoreParent, MdevCoreApi } from './model.js';
+import {
+  VFIO_DEV_MAJOR, VFIO_GROUP_MAJOR,
+  type CoreChange, type CoreDevice, type CoreEvents, type CoreOptions, type CoreParent, type MdevCoreApi,
+} from './model.js';
 import { MdevError, toMdevError } from './errno.js';
 import { DeviceImpl } from './device.js';
 import { DriverEntry } from './driver.js';
@@ -51,6 +54,9 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
   readonly #lockScope = new AsyncLocalStorage<LockToken>();
   readonly #uevents = new UeventSource();
   readonly #groups = new IommuGroupAllocator();
+  /** vfio.group_ida (group char device minors) and vfio.device_ida (vfio<k>): lowest free first. */
+  readonly #vfioGroupIda = new IommuGroupAllocator();
+  readonly #vfioDevIda = new IommuGroupAllocator();
   readonly #drivers = new Map<string, DriverEntry>();
   readonly #parents = new Map<string, ParentImpl>();
   readonly #devices = new Map<string, DeviceImpl>();
@@ -192,6 +198,7 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
       throw e;
     }
     if (modern && dev.k.boundDriver !== undefined) {
+      this.#addVfio(dev);
       this.#uevent(this.#uevents.mdev('bind', dev.devpath, dev.k.boundDriver));
     }
     dev.k.state = 'active';
@@ -343,6 +350,7 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
     dev.k.boundDriver = undefined;
     entry?.devices.delete(dev);
     this.#changed(dev);
+    this.#removeVfio(dev);
     const remove = entry?.drv.remove;
     if (opts.callRemove && entry && remove) {
       try {
@@ -353,6 +361,58 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
     }
     this.#freeGroup(dev);
     if (opts.uevent && this.profile === 'modern') this.#uevent(this.#uevents.mdev('unbind', dev.devpath));
+  }
+
+  /**
+   * Modern: the VFIO objects a bound mdev gets from its driver's
+   * vfio_register_emulated_iommu_dev(): the group char device (vfio_create_group,
+   * `add` SUBSYSTEM=vfio), then vfio-dev/vfio<k> (vfio_device_add, `add`
+   * SUBSYSTEM=vfio-dev); both before the mdev's `bind` (mdev-abi.md §1.5, §5.2).
+   */
+  #addVfio(dev: DeviceImpl): void {
+    const group = dev.k.iommuGroup;
+    if (this.profile !== 'modern' || group === undefined) return;
+    if (dev.k.vfioGroupMinor === undefined) {
+      const minor = this.#vfioGroupIda.allocate();
+      dev.k.vfioGroupMinor = minor;
+      this.#changed(dev);
+      this.#uevent(this.#uevents.chardev('add', `/devices/virtual/vfio/${group}`, 'vfio',
+        VFIO_GROUP_MAJOR, minor, `vfio/${group}`));
+    }
+    if (dev.k.vfioDevIndex === undefined) {
+      const k = this.#vfioDevIda.allocate();
+      dev.k.vfioDevIndex = k;
+      this.#changed(dev);
+      this.#uevent(this.#uevents.chardev('add', `${dev.devpath}/vfio-dev/vfio${k}`, 'vfio-dev',
+        VFIO_DEV_MAJOR, k, `vfio/devices/vfio${k}`));
+    }
+  }
+
+  /**
+   * vfio_unregister_group_dev() in the driver's remove: `remove` for
+   * vfio-dev/vfio<k>, then for the group char device; before the mdev's
+   * `unbind` (mdev-abi.md §5.3).
+   */
+  #removeVfio(dev: DeviceImpl): void {
+    const k = dev.k.vfioDevIndex;
+    if (k !== undefined) {
+      dev.k.vfioDevIndex = undefined;
+      this.#vfioDevIda.free(k);
+      this.#changed(dev);
+      this.#uevent(this.#uevents.chardev('remove', `${dev.devpath}/vfio-dev/vfio${k}`, 'vfio-dev',
+        VFIO_DEV_MAJOR, k, `vfio/devices/vfio${k}`));
+    }
+    const minor = dev.k.vfioGroupMinor;
+    const group = dev.k.iommuGroup;
+    if (minor !== undefined) {
+      dev.k.vfioGroupMinor = undefined;
+      this.#vfioGroupIda.free(minor);
+      this.#changed(dev);
+      if (group !== undefined) {
+        this.#uevent(this.#uevents.chardev('remove', `/devices/virtual/vfio/${group}`, 'vfio',
+          VFIO_GROUP_MAJOR, minor, `vfio/${group}`));
+      }
+    }
   }
 
   #freeGroup(dev: DeviceImpl): void {
@@ -389,7 +449,10 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
           if (dev.k.state !== 'active' || dev.k.boundDriver !== undefined || entry.state !== 'live') continue;
           try {
             await this.#bind(dev, entry, token);
-            if (this.profile === 'modern') this.#uevent(this.#uevents.mdev('bind', dev.devpath, entry.name));
+            if (this.profile === 'modern') {
+              this.#addVfio(dev);
+              this.#uevent(this.#uevents.mdev('bind', dev.devpath, entry.name));
+            }
           } catch (e) {
             this.#log(`${message(e)}; ${dev.uuid} stays unbound`);
           }

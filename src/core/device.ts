@@ -22,6 +22,10 @@ export interface DeviceKernelState {
   container: Type1ContainerImpl | undefined;
   /** Took one from the parent's core counter (restored at release). */
   counted: boolean;
+  /** Modern: the VFIO group char device's minor while it exists (model.ts). */
+  vfioGroupMinor: number | undefined;
+  /** Modern: k of vfio-dev/vfio<k> while it exists (model.ts). */
+  vfioDevIndex: number | undefined;
 }
 
 export class DeviceImpl implements CoreDevice {
@@ -43,6 +47,7 @@ export class DeviceImpl implements CoreDevice {
     this.k = {
       state: 'adding', boundDriver: undefined, iommuGroup: undefined, typeLinked: false,
       hasRemoveFile, openCount: 0, pending: 0, blockOpens: 0, container: undefined, counted,
+      vfioGroupMinor: undefined, vfioDevIndex: undefined,
     };
   }
 
@@ -52,6 +57,8 @@ export class DeviceImpl implements CoreDevice {
   get typeLinked(): boolean { return this.k.typeLinked; }
   get hasRemoveFile(): boolean { return this.k.hasRemoveFile; }
   get openCount(): number { return this.k.openCount; }
+  get vfioGroupMinor(): number | undefined { return this.k.vfioGroupMinor; }
+  get vfioDevIndex(): number | undefined { return this.k.vfioDevIndex; }
 
   /** Serialises this device's VFIO open/close transitions (the vfio_device dev_set lock). */
   get openLock(): Mutex { return (this.#openLock ??= new Mutex()); }

@@ -32,7 +32,28 @@ export interface CoreDevice extends MdevDevice {
   readonly openCount: number;
   /** '/devices/.../<uuid>' as in DEVPATH (leading slash, no /sys). */
   readonly devpath: string;
+  /**
+   * Modern profile only: the minor of the VFIO group char device
+   * /sys/devices/virtual/vfio/<iommuGroup> (/dev/vfio/<N>, class `vfio`) while
+   * it exists: from the bind (vfio_create_group) until the unbind.
+   */
+  readonly vfioGroupMinor: number | undefined;
+  /**
+   * Modern profile only: k of the per-device VFIO object <uuid>/vfio-dev/vfio<k>
+   * (class `vfio-dev`, lowest free index, vfio_main.c vfio_device_ida) while it
+   * exists: from the bind until the unbind. It is also its char device minor.
+   */
+  readonly vfioDevIndex: number | undefined;
 }
+
+/**
+ * Char device majors of the VFIO objects. Both are dynamic in the kernel
+ * (alloc_chrdev_region "vfio" in vfio_group_init, then "vfio-dev" in
+ * vfio_cdev_init), so they vary per boot; these are plausible values from the
+ * top of the extended dynamic range (CHRDEV_MAJOR_DYN_EXT_START = 511).
+ */
+export const VFIO_GROUP_MAJOR = 511;
+export const VFIO_DEV_MAJOR = 510;
 
 export interface CoreParent extends Parent {
   /** 'unregistering' while mdev_unregister_device removes the children (creates get ENODEV). */

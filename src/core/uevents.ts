@@ -18,6 +18,20 @@ export class UeventSource {
   }
 
   /**
+   * add / remove of a VFIO char device (the group `vfio/<N>`, SUBSYSTEM=vfio,
+   * or `vfio-dev/vfio<k>`, SUBSYSTEM=vfio-dev): dev_uevent adds MAJOR, MINOR
+   * and DEVNAME (the class devnode name) for a device with a devt.
+   */
+  chardev(action: 'add' | 'remove', devpath: string, subsystem: 'vfio' | 'vfio-dev',
+    major: number, minor: number, devname: string): Uevent {
+    const ev: Uevent = { ACTION: action, DEVPATH: devpath, SUBSYSTEM: subsystem, SEQNUM: 0 };
+    ev.MAJOR = String(major);
+    ev.MINOR = String(minor);
+    ev.DEVNAME = devname;
+    return this.#stamp(ev);
+  }
+
+  /**
    * The parent's change event with MDEV_STATE (modern kernels only), then the
    * parent's own dev_uevent variables in order (DRIVER, PCI_*, MODALIAS...):
    * kobject_uevent_env() adds the caller's envp_ext before the subsystem's vars.

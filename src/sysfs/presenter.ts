@@ -4,7 +4,8 @@
  *
  * On every `change` event the presenter *reconciles* the named object's nodes
  * with the core's state fields (CoreDevice.state / hasRemoveFile / typeLinked /
- * boundDriver / iommuGroup, the driver list, the parent list, the group list):
+ * boundDriver / iommuGroup / vfioGroupMinor / vfioDevIndex, the driver list,
+ * the parent list, the group list):
  * it never interprets "what changed", so replaying, skipping or coalescing
  * events cannot leave the tree wrong. Events are handled synchronously, so a
  * device's files exist by the time the core's `create()` resolves.
@@ -22,7 +23,7 @@ import type {
   Attribute, AttributeGroup, MdevType, Parent, ParentDeviceSpec, Profile,
 } from '../core/api.js';
 import { MdevError } from '../core/errno.js';
-import type { CoreChange, CoreDevice, CoreParent, MdevCoreApi } from '../core/model.js';
+import { VFIO_DEV_MAJOR, VFIO_GROUP_MAJOR, type CoreChange, type CoreDevice, type CoreParent, type MdevCoreApi } from '../core/model.js';
 import { bounded } from './bounded.js';
 import { KDir, KernfsRoot, KLink, KNode, type AttrOps } from './kernfs.js';
 
@@ -67,6 +68,10 @@ interface DeviceRec {
   driver?: { name: string; link: KLink; backLink: KLink };
   group?: { id: number; link: KLink; backLink: KLink };
   vendor?: KNode[];
+  /** Modern: /sys/devices/virtual/vfio/<N> (the group char device) and class/vfio/<N>. */
+  vfioGroup?: { id: number; minor: number; dir: KDir; classLink: KLink };
+  /** Modern: <uuid>/vfio-dev/vfio<k> and class/vfio-dev/vfio<k>. */
+  vfioDev?: { k: number; glue: KDir; dir: KDir; classLink: KLink };
 }
 
 /** Default mode of a plugin attribute (api.ts Attribute.mode). */
@@ -614,6 +619,92 @@ export class SysfsPresenter {
       for (const n of rec.vendor) n.remove();
       rec.vendor = undefined;
     }
+
+    this.syncVfio(rec, dev);
+  }
+
+  // -------------------------------------------------------------------------
+  // VFIO objects of a bound mdev (modern only, mdev-abi.md §1.5): the group
+  // char device /sys/devices/virtual/vfio/<N> (class vfio) and the per-device
+  // <uuid>/vfio-dev/vfio<k> (class vfio-dev), each with its class link.
+
+  private syncVfio(rec: DeviceRec, dev: CoreDevice): void {
+    const group = dev.iommuGroup;
+    const minor = dev.vfioGroupMinor;
+    if (minor !== undefined && group !== undefined) {
+      const have = rec.vfioGroup;
+      if (!have || have.id !== group || have.minor !== minor || have.dir.dead || have.classLink.dead) {
+        this.dropVfioGroup(rec);
+        const name = String(group);
+        const container = this.ensureImplicit(this.devicesDir, 'virtual/vfio');
+        const stale = container.get(name);
+        if (stale && !stale.dead) stale.remove();
+        const dir = container.mkdir(name);
+        const cls = this.ensureImplicit(this.classDir, 'vfio');
+        this.charDevFiles(dir, VFIO_GROUP_MAJOR, minor, `vfio/${name}`, cls);
+        const old = cls.get(name);
+        if (old && !old.dead) old.remove();
+        rec.vfioGroup = { id: group, minor, dir, classLink: cls.symlink(name, dir) };
+      }
+    } else {
+      this.dropVfioGroup(rec);
+    }
+
+    const k = dev.vfioDevIndex;
+    if (k !== undefined) {
+      const have = rec.vfioDev;
+      if (!have || have.k !== k || have.dir.dead || have.classLink.dead) {
+        this.dropVfioDev(rec);
+        const name = `vfio${k}`;
+        // The class glue directory (get_device_parent): created with its first
+        // device, removed with its last.
+        const existing = rec.dir.get('vfio-dev');
+        const glue = existing instanceof KDir ? existing : rec.dir.mkdir('vfio-dev');
+        const dir = glue.mkdir(name);
+        const cls = this.ensureImplicit(this.classDir, 'vfio-dev');
+        this.charDevFiles(dir, VFIO_DEV_MAJOR, k, `vfio/devices/${name}`, cls);
+        dir.symlink('device', rec.dir);
+        const old = cls.get(name);
+        if (old && !old.dead) old.remove();
+        rec.vfioDev = { k, glue, dir, classLink: cls.symlink(name, dir) };
+      }
+    } else {
+      this.dropVfioDev(rec);
+    }
+  }
+
+  /** A class device with a devt: dev, uevent (MAJOR, MINOR, DEVNAME), subsystem, power/. */
+  private charDevFiles(dir: KDir, major: number, minor: number, devname: string, cls: KDir): void {
+    dir.attr('dev', 0o444, CONST(`${major}:${minor}\n`));
+    dir.attr('uevent', 0o644, {
+      show: () => `MAJOR=${major}\nMINOR=${minor}\nDEVNAME=${devname}\n`,
+      store: parseUeventWrite,
+    });
+    dir.symlink('subsystem', cls);
+    this.addPower(dir);
+  }
+
+  private dropVfioGroup(rec: DeviceRec): void {
+    const g = rec.vfioGroup;
+    if (!g) return;
+    rec.vfioGroup = undefined;
+    const clsUp = g.classLink.parent;
+    g.classLink.remove();
+    this.prune(clsUp);
+    const up = g.dir.parent;
+    g.dir.remove();
+    this.prune(up);
+  }
+
+  private dropVfioDev(rec: DeviceRec): void {
+    const v = rec.vfioDev;
+    if (!v) return;
+    rec.vfioDev = undefined;
+    const clsUp = v.classLink.parent;
+    v.classLink.remove();
+    this.prune(clsUp);
+    v.dir.remove();
+    if (v.glue.children.size === 0) v.glue.remove();
   }
 
   private dropTypeLinks(rec: DeviceRec): void {
@@ -638,6 +729,8 @@ export class SysfsPresenter {
   }
 
   private teardownDevice(rec: DeviceRec): void {
+    this.dropVfioDev(rec);
+    this.dropVfioGroup(rec);
     this.dropTypeLinks(rec);
     this.dropDriverLinks(rec);
     this.dropGroupLinks(rec);

@@ -156,7 +156,7 @@ t.test('modern profile, test plugin', async t => {
   t.test('device directory: modes, link targets, contents', async t => {
     const D = `${P}/${U1}`;
     t.same(await one(['listdir', p(D)]),
-      ['driver', 'iommu_group', 'mdev_type', 'power', 'remove', 'subsystem', 'uevent', 'vendor']);
+      ['driver', 'iommu_group', 'mdev_type', 'power', 'remove', 'subsystem', 'uevent', 'vendor', 'vfio-dev']);
     t.equal(await modeOf(`${D}/remove`), 0o100200);
     t.equal(await modeOf(`${D}/uevent`), 0o100644);
     t.equal(await modeOf(D), 0o040755);

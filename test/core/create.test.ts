@@ -22,15 +22,25 @@ t.test('modern create: state, change and uevent order', async t => {
   t.same(seen, ['probe grp=0', 'create state=adding grp=0'], 'probe before create, both after the group');
   t.same(h.uevents, [
     { ACTION: 'add', DEVPATH: `${P}/${uuid(1)}`, SUBSYSTEM: 'mdev', SEQNUM: 2 },
-    { ACTION: 'bind', DEVPATH: `${P}/${uuid(1)}`, SUBSYSTEM: 'mdev', DRIVER: 'mtty', SEQNUM: 3 },
+    // mdev-abi.md §5.2: during probe, the VFIO group char device, then vfio-dev/vfio<k>
+    { ACTION: 'add', DEVPATH: '/devices/virtual/vfio/0', SUBSYSTEM: 'vfio', MAJOR: '511', MINOR: '0', DEVNAME: 'vfio/0', SEQNUM: 3 },
+    { ACTION: 'add', DEVPATH: `${P}/${uuid(1)}/vfio-dev/vfio0`, SUBSYSTEM: 'vfio-dev', MAJOR: '510', MINOR: '0', DEVNAME: 'vfio/devices/vfio0', SEQNUM: 4 },
+    { ACTION: 'bind', DEVPATH: `${P}/${uuid(1)}`, SUBSYSTEM: 'mdev', DRIVER: 'mtty', SEQNUM: 5 },
   ]);
-  t.same(Object.keys(h.uevents[1]!), ['ACTION', 'DEVPATH', 'SUBSYSTEM', 'DRIVER', 'SEQNUM'], 'kernel key order');
+  t.same(Object.keys(h.uevents[3]!), ['ACTION', 'DEVPATH', 'SUBSYSTEM', 'DRIVER', 'SEQNUM'], 'kernel key order');
+  for (const i of [1, 2]) {
+    t.same(Object.keys(h.uevents[i]!), ['ACTION', 'DEVPATH', 'SUBSYSTEM', 'MAJOR', 'MINOR', 'DEVNAME', 'SEQNUM'], 'kernel key order (char device)');
+  }
   t.same(deviceTimeline(h, dev), [
     'adding +remove',
     'group-added 0',
     'adding +remove drv=mtty grp=0',
-    'active +remove +type drv=mtty grp=0',
+    'adding +remove drv=mtty grp=0 vfiogrp=0',
+    'adding +remove drv=mtty grp=0 vfiogrp=0 vfio0',
+    'active +remove +type drv=mtty grp=0 vfiogrp=0 vfio0',
   ]);
+  t.equal(dev.vfioDevIndex, 0);
+  t.equal(dev.vfioGroupMinor, 0);
   t.equal(h.core.device(uuid(1).toUpperCase()), dev, 'lookup in any case');
   t.same([...h.core.devicesOfType(type)], [dev]);
   t.same([...h.core.devicesOfParent(type.parent)], [dev]);
@@ -321,7 +331,7 @@ for (const profile of ['modern', 'legacy'] as Profile[]) {
     t.equal(results.filter(r => r === undefined).length, 1);
     t.equal(results.filter(r => r === 'EEXIST').length, 49);
     t.equal([...h.core.devices()].length, 1);
-    t.equal(h.uevents.filter(e => e.ACTION === 'add').length, 1);
+    t.equal(h.uevents.filter(e => e.ACTION === 'add' && e.SUBSYSTEM === 'mdev').length, 1);
   });
 
   t.test(`${profile}: 100 concurrent creates on a plugin pool of 24 → exactly 24`, async t => {

@@ -33,8 +33,14 @@ t.test('modern: unregistering a driver unbinds its devices, which stay', async t
   calls.length = 0;
   await h.core.host.unregisterDriver('mtty');
   t.same(calls, ['remove 0', 'remove 1']);
-  t.same(actions(h.uevents), [`unbind ${P}/${uuid(1)}`, `unbind ${P}/${uuid(2)}`]);
-  t.same(deviceTimeline(h, a), ['active +remove +type grp=0', 'active +remove +type', 'group-removed 0', 'group-removed 1']);
+  t.same(actions(h.uevents), [
+    `remove ${P}/${uuid(1)}/vfio-dev/vfio0`, 'remove /devices/virtual/vfio/0', `unbind ${P}/${uuid(1)}`,
+    `remove ${P}/${uuid(2)}/vfio-dev/vfio1`, 'remove /devices/virtual/vfio/1', `unbind ${P}/${uuid(2)}`,
+  ]);
+  t.same(deviceTimeline(h, a), [
+    'active +remove +type grp=0 vfiogrp=0 vfio0', 'active +remove +type grp=0 vfiogrp=0', 'active +remove +type grp=0',
+    'active +remove +type', 'group-removed 0', 'group-removed 1',
+  ]);
   t.equal(h.changes.at(-1)!.kind, 'driver-removed');
   t.same([a.state, a.boundDriver, a.iommuGroup, b.state], ['active', undefined, undefined, 'active']);
   t.same(h.core.drivers(), []);
@@ -47,7 +53,9 @@ t.test('modern: unregistering a driver unbinds its devices, which stay', async t
   calls.length = 0;
   await h.core.host.registerDriver({ name: 'mtty', probe: d => { calls.push(`probe ${d.iommuGroup}`); if (d.uuid === uuid(2)) throw new MdevError('EIO'); } });
   t.same(calls, ['probe 0', 'probe 1']);
-  t.same(actions(h.uevents), [`bind ${P}/${uuid(1)} mtty`], 'a failed probe sends no bind');
+  t.same(actions(h.uevents), ['add /devices/virtual/vfio/0', `add ${P}/${uuid(1)}/vfio-dev/vfio0`, `bind ${P}/${uuid(1)} mtty`],
+    'a failed probe sends no bind (and gets no VFIO objects)');
+  t.same([a.vfioGroupMinor, a.vfioDevIndex, b.vfioGroupMinor, b.vfioDevIndex], [0, 0, undefined, undefined]);
   t.same([a.boundDriver, a.iommuGroup], ['mtty', 0]);
   t.same([b.boundDriver, b.iommuGroup], [undefined, undefined], 'probe failed: stays unbound');
   t.match(h.logs.join('\n'), /stays unbound/);

@@ -22,7 +22,7 @@ function render(c: CoreChange): { uuid?: string; text: string } {
   const d = c.device;
   return {
     uuid: d.uuid,
-    text: `${d.state}${d.hasRemoveFile ? ' +remove' : ''}${d.typeLinked ? ' +type' : ''}${d.boundDriver ? ` drv=${d.boundDriver}` : ''}${d.iommuGroup !== undefined ? ` grp=${d.iommuGroup}` : ''}${d.openCount ? ` open=${d.openCount}` : ''}`,
+    text: `${d.state}${d.hasRemoveFile ? ' +remove' : ''}${d.typeLinked ? ' +type' : ''}${d.boundDriver ? ` drv=${d.boundDriver}` : ''}${d.iommuGroup !== undefined ? ` grp=${d.iommuGroup}` : ''}${d.vfioGroupMinor !== undefined ? ` vfiogrp=${d.vfioGroupMinor}` : ''}${d.vfioDevIndex !== undefined ? ` vfio${d.vfioDevIndex}` : ''}${d.openCount ? ` open=${d.openCount}` : ''}`,
   };
 }
 

@@ -93,7 +93,11 @@ for (const profile of ['modern', 'legacy'] as Profile[]) {
     t.equal(h.core.parent('mtty'), undefined);
     const P = '/devices/virtual/mtty/mtty';
     t.same(actions(h.uevents), profile === 'modern'
-      ? [`unbind ${P}/${uuid(1)}`, `remove ${P}/${uuid(1)}`, `unbind ${P}/${uuid(2)}`, `remove ${P}/${uuid(2)}`, `change ${P}`]
+      ? [
+        `remove ${P}/${uuid(1)}/vfio-dev/vfio0`, 'remove /devices/virtual/vfio/0', `unbind ${P}/${uuid(1)}`, `remove ${P}/${uuid(1)}`,
+        `remove ${P}/${uuid(2)}/vfio-dev/vfio1`, 'remove /devices/virtual/vfio/1', `unbind ${P}/${uuid(2)}`, `remove ${P}/${uuid(2)}`,
+        `change ${P}`,
+      ]
       : [`remove ${P}/${uuid(1)}`, `remove ${P}/${uuid(2)}`]);
     t.equal(h.changes.at(-1)!.kind, 'parent-removed');
     t.equal(parent.types.length, 2, 'the old parent object stays readable');

@@ -37,16 +37,22 @@ t.test('modern remove: order of states, callbacks and uevents', async t => {
   await h.core.remove(dev);
   t.same(calls, ['vendor-remove removing', 'drv-remove grp=0']);
   t.same(deviceTimeline(h, dev), [
-    'removing drv=mtty grp=0',
+    'removing drv=mtty grp=0 vfiogrp=0 vfio0',
+    'removing grp=0 vfiogrp=0 vfio0',
+    'removing grp=0 vfiogrp=0',
     'removing grp=0',
     'removing',
     'group-removed 0',
     'gone',
   ]);
+  // mdev-abi.md §5.3: vfio-dev/vfio<k>, then the group char device, before the unbind.
   t.same(h.uevents, [
-    { ACTION: 'unbind', DEVPATH: `${P}/${uuid(1)}`, SUBSYSTEM: 'mdev', SEQNUM: 4 },
-    { ACTION: 'remove', DEVPATH: `${P}/${uuid(1)}`, SUBSYSTEM: 'mdev', SEQNUM: 5 },
+    { ACTION: 'remove', DEVPATH: `${P}/${uuid(1)}/vfio-dev/vfio0`, SUBSYSTEM: 'vfio-dev', MAJOR: '510', MINOR: '0', DEVNAME: 'vfio/devices/vfio0', SEQNUM: 6 },
+    { ACTION: 'remove', DEVPATH: '/devices/virtual/vfio/0', SUBSYSTEM: 'vfio', MAJOR: '511', MINOR: '0', DEVNAME: 'vfio/0', SEQNUM: 7 },
+    { ACTION: 'unbind', DEVPATH: `${P}/${uuid(1)}`, SUBSYSTEM: 'mdev', SEQNUM: 8 },
+    { ACTION: 'remove', DEVPATH: `${P}/${uuid(1)}`, SUBSYSTEM: 'mdev', SEQNUM: 9 },
   ], 'unbind carries no DRIVER: the driver is cleared before KOBJ_UNBIND');
+  t.same([dev.vfioDevIndex, dev.vfioGroupMinor], [undefined, undefined]);
   t.equal(h.core.device(uuid(1)), undefined);
   t.same([...h.core.devicesOfType(type)], []);
   t.same([...h.core.iommuGroups()], []);
