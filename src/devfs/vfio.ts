@@ -24,6 +24,7 @@
  */
 import { MdevError } from '../core/errno.js';
 import type { CoreChange, MdevCoreApi } from '../core/model.js';
+import { CoreView } from '../sysfs/core-view.js';
 import { KernfsRoot, type DevHandle, type KDevFile } from '../sysfs/kernfs.js';
 
 /** crw------- root root, as udev leaves /dev/vfio/<N>. */
@@ -34,32 +35,16 @@ export interface VfioDevOptions {
   log?: (message: string) => void;
 }
 
-export class VfioDevPresenter {
+export class VfioDevPresenter extends CoreView {
   readonly root = new KernfsRoot();
   private readonly files = new Map<number, KDevFile>();
   /** The group each device was last seen in, to reconcile it once the device lets go. */
   private readonly groupOf = new Map<string, number>();
   private readonly log: (m: string) => void;
-  private readonly onChange = (c: CoreChange) => this.handle(c);
-  private attached = false;
 
-  constructor(readonly core: MdevCoreApi, opts: VfioDevOptions = {}) {
+  constructor(core: MdevCoreApi, opts: VfioDevOptions = {}) {
+    super(core);
     this.log = opts.log ?? (() => {});
-  }
-
-  /** Subscribe to the core and build the files from its current state. */
-  attach(): this {
-    if (!this.attached) {
-      this.core.on('change', this.onChange);
-      this.attached = true;
-    }
-    this.syncAll();
-    return this;
-  }
-
-  detach(): void {
-    if (this.attached) this.core.off('change', this.onChange);
-    this.attached = false;
   }
 
   /** The group ids that have a file. */
@@ -73,7 +58,7 @@ export class VfioDevPresenter {
     for (const id of [...this.files.keys()]) if (!want.has(id)) this.drop(id);
   }
 
-  private handle(c: CoreChange): void {
+  protected handle(c: CoreChange): void {
     try {
       switch (c.kind) {
         case 'group-added':

@@ -24,6 +24,7 @@ import type {
 } from '../core/api.js';
 import { MdevError } from '../core/errno.js';
 import { VFIO_DEV_MAJOR, VFIO_GROUP_MAJOR, type CoreChange, type CoreDevice, type CoreParent, type MdevCoreApi } from '../core/model.js';
+import { CoreView } from './core-view.js';
 import { bounded } from './bounded.js';
 import { KDir, KernfsRoot, KLink, KNode, type AttrOps } from './kernfs.js';
 
@@ -106,7 +107,7 @@ function bufName(buf: Buffer): string {
 
 const CONST = (text: string): AttrOps => ({ show: () => text });
 
-export class SysfsPresenter {
+export class SysfsPresenter extends CoreView {
   readonly root = new KernfsRoot();
   readonly profile: Profile;
   private readonly attrTimeoutMs: number;
@@ -128,10 +129,9 @@ export class SysfsPresenter {
   /** Directories created only as path components (pruned when empty). */
   private readonly implicit = new Set<KDir>();
   private autoprobe = true;
-  private readonly onChange = (c: CoreChange) => this.handle(c);
-  private attached = false;
 
-  constructor(readonly core: MdevCoreApi, opts: PresenterOptions = {}) {
+  constructor(core: MdevCoreApi, opts: PresenterOptions = {}) {
+    super(core);
     this.profile = core.profile;
     this.attrTimeoutMs = opts.attrTimeoutMs ?? 5000;
     this.log = opts.log ?? (() => {});
@@ -160,21 +160,6 @@ export class SysfsPresenter {
     this.busMdev.attr('uevent', 0o200, { store: parseUeventWrite });
   }
 
-  /** Subscribe to the core and build the tree from its current state. */
-  attach(): this {
-    if (!this.attached) {
-      this.core.on('change', this.onChange);
-      this.attached = true;
-    }
-    this.syncAll();
-    return this;
-  }
-
-  detach(): void {
-    if (this.attached) this.core.off('change', this.onChange);
-    this.attached = false;
-  }
-
   /** Reconcile everything with the core (also the answer to any inconsistency). */
   syncAll(): void {
     this.guard('drivers', () => this.syncDrivers());
@@ -188,7 +173,7 @@ export class SysfsPresenter {
     this.guard('groups', () => this.syncGroups());
   }
 
-  private handle(c: CoreChange): void {
+  protected handle(c: CoreChange): void {
     switch (c.kind) {
       case 'driver-added':
       case 'driver-removed':
