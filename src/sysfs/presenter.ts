@@ -280,6 +280,13 @@ export class SysfsPresenter extends CoreView {
   }
 
   /** Remove empty directories that exist only as path components, upward from `d`. */
+  /** Remove a node, then any implicit directories that its removal left empty. */
+  private removePruning(n: KNode): void {
+    const up = n.parent;
+    n.remove();
+    this.prune(up);
+  }
+
   private prune(d: KDir | null): void {
     while (d && this.implicit.has(d) && d.children.size === 0) {
       const up: KDir | null = d.parent;
@@ -479,16 +486,10 @@ export class SysfsPresenter extends CoreView {
   private teardownParent(rec: ParentRec): void {
     for (const d of [...this.devices.values()]) if (d.parentName === rec.parent.name) this.teardownDevice(d);
     this.parents.delete(rec.parent.name);
-    for (const n of rec.external) {
-      const up = n.parent;
-      n.remove();
-      if (up) this.prune(up);
-    }
+    for (const n of rec.external) this.removePruning(n);
     for (const n of rec.owned) n.remove();
-    const up = rec.dir.parent;
     if (rec.dir.children.size === 0) {
-      rec.dir.remove();
-      this.prune(up);
+      this.removePruning(rec.dir);
     } else {
       // Something else (a nested parent) still lives below: keep it as a path component.
       this.implicit.add(rec.dir);
@@ -673,21 +674,15 @@ export class SysfsPresenter extends CoreView {
     const g = rec.vfioGroup;
     if (!g) return;
     rec.vfioGroup = undefined;
-    const clsUp = g.classLink.parent;
-    g.classLink.remove();
-    this.prune(clsUp);
-    const up = g.dir.parent;
-    g.dir.remove();
-    this.prune(up);
+    this.removePruning(g.classLink);
+    this.removePruning(g.dir);
   }
 
   private dropVfioDev(rec: DeviceRec): void {
     const v = rec.vfioDev;
     if (!v) return;
     rec.vfioDev = undefined;
-    const clsUp = v.classLink.parent;
-    v.classLink.remove();
-    this.prune(clsUp);
+    this.removePruning(v.classLink);
     v.dir.remove();
     if (v.glue.children.size === 0) v.glue.remove();
   }

@@ -7,10 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { startDaemon, mdevfsMount, sh, FIXTURES } from '../helpers/daemon.js';
 import { writeOnce, readOnce, one } from '../helpers/sys.js';
+import { P, TA } from '../fixtures/test-plugin.js';
 
 const PLUGIN = `${FIXTURES}/test-plugin.ts`;
-const P = 'devices/virtual/mtest/mtest';
-const TA = `${P}/mdev_supported_types/mtest-a`;
 const U1 = '83b8f4f2-509f-382f-3c1e-e6bfe0fa1001';
 
 t.test('modern mount: vfio-dev and the VFIO group char device', async t => {
