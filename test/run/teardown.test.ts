@@ -121,15 +121,18 @@ t.test('Ctrl-C at a terminal reaches the command once (not again through mdevfs 
   // script(1) gives the run a pty; a ^C written to it is the terminal's SIGINT to the foreground group.
   const py = 'import signal,time\nn=0\ndef h(s,f):\n  global n; n+=1\nsignal.signal(signal.SIGINT,h)\nprint("ready",flush=True)\n' +
     'end=time.time()+2.5\nwhile time.time()<end: time.sleep(0.05)\nprint("count=%d"%n,flush=True)';
-  const cmd = `${process.execPath} ${BIN} run -- ${PYTHON} -c '${py}'`;
+  const cmd = `exec ${process.execPath} ${BIN} run -- ${PYTHON} -c '${py}'`;
   const proc = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   t.teardown(() => { try { process.kill(-proc.pid!, 'SIGKILL'); } catch { /* gone */ } });
   let out = '';
   const ready = new Promise<void>(resolve => proc.stdout.on('data', d => { out += d; if (out.includes('ready')) resolve(); }));
-  const closed = new Promise<number | null>(resolve => proc.on('close', code => resolve(code)));
+  let err = '';
+  proc.stderr.on('data', d => { err += d; });
+  const closed = new Promise<number | null>(resolve => proc.on('close', (code, signal) => resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : null))));
   await ready;
   proc.stdin.write('\x03');
   const code = await closed;
-  t.equal(code, 0);
+  // The terminal's output (the command's and mdevfs run's, stdout and stderr) explains a failure.
+  t.equal(code, 0, `the command's status, through mdevfs run and script(1); terminal output: ${JSON.stringify(out)}; script's stderr: ${JSON.stringify(err)}`);
   t.match(out, /count=1\r?\n/, 'one SIGINT, not two');
 });
