@@ -5,13 +5,15 @@
 // (so the namespace and its mounts are gone), no mount of the run is visible
 // on the host, nothing named mdevfs-run-* in the temp dir.
 import t, { type Test } from 'tap';
-import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { BIN, REPO } from '../helpers/daemon.js';
 import {
-  PYTHON, alive, hostMdevfsMounts, pidsInMountNs, runChain, startRun, unmountLeftovers, waitFor, type RunResult,
+  PYTHON, alive, hostMdevfsMounts, pidsInMountNs, runChain, startGroup, startRun, unmountLeftovers, waitFor, type RunResult,
 } from './helpers.js';
+
+const AT_TERMINAL = path.join(REPO, 'test/run/at_terminal.py');
 
 t.teardown(unmountLeftovers);
 
@@ -118,21 +120,14 @@ t.test('the command exits on its own: its status, and nothing left', async t => 
 });
 
 t.test('Ctrl-C at a terminal reaches the command once (not again through mdevfs run)', async t => {
-  // script(1) gives the run a pty; a ^C written to it is the terminal's SIGINT to the foreground group.
+  // at_terminal.py gives the run a pty; a ^C typed on it is the terminal's SIGINT to the foreground group.
   const py = 'import signal,time\nn=0\ndef h(s,f):\n  global n; n+=1\nsignal.signal(signal.SIGINT,h)\nprint("ready",flush=True)\n' +
     'end=time.time()+2.5\nwhile time.time()<end: time.sleep(0.05)\nprint("count=%d"%n,flush=True)';
-  const cmd = `exec ${process.execPath} ${BIN} run -- ${PYTHON} -c '${py}'`;
-  const proc = spawn('script', ['-qfec', cmd, '/dev/null'], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-  t.teardown(() => { try { process.kill(-proc.pid!, 'SIGKILL'); } catch { /* gone */ } });
-  let out = '';
-  const ready = new Promise<void>(resolve => proc.stdout.on('data', d => { out += d; if (out.includes('ready')) resolve(); }));
-  let err = '';
-  proc.stderr.on('data', d => { err += d; });
-  const closed = new Promise<number | null>(resolve => proc.on('close', (code, signal) => resolve(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 0) : null))));
-  await ready;
-  proc.stdin.write('\x03');
-  const code = await closed;
+  const res = await startGroup(t, [PYTHON, AT_TERMINAL, 'ready', '\\x03', '--', process.execPath, BIN, 'run', '--', PYTHON, '-c', py]).done;
+  t.equal(res.code, 0, `at_terminal.py ran (stderr: ${JSON.stringify(res.stderr)})`);
+  const term = JSON.parse(res.stdout) as { status: number; typed: boolean; output: string };
+  t.ok(term.typed, 'the command got ready and ^C was typed');
   // The terminal's output (the command's and mdevfs run's, stdout and stderr) explains a failure.
-  t.equal(code, 0, `the command's status, through mdevfs run and script(1); terminal output: ${JSON.stringify(out)}; script's stderr: ${JSON.stringify(err)}`);
-  t.match(out, /count=1\r?\n/, 'one SIGINT, not two');
+  t.equal(term.status, 0, `the command's status through mdevfs run; terminal output: ${JSON.stringify(term.output)}`);
+  t.match(term.output, /count=1\r?\n/, 'one SIGINT, not two');
 });
