@@ -8,8 +8,9 @@ process group. Once <wait-for> has appeared in its output, <keys> are typed
 into SIGINT for the foreground group). Prints one JSON line: the command's
 wait status as an exit code (128+N for signal N) and everything it wrote.
 
-script(1) is not used: util-linux 2.38 can report a wrong exit status when
-its child exits just as the pty closes (it polls the child with WNOHANG).
+Not script(1): its status passes through its own pty proxy and signal
+forwarding (a CI run once saw it report a failure although the command's
+output was complete); here the status comes straight from waitpid(2).
 """
 import json
 import os
