@@ -203,7 +203,9 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
     }
     dev.k.state = 'active';
     dev.k.typeLinked = true;
-    dev.k.hasRemoveFile = true; // legacy: created only now, after the vendor's create
+    // Legacy: created only now, after the vendor's create. Modern: it has been
+    // there since device_add, unless a remove during the create deleted it.
+    if (!modern) dev.k.hasRemoveFile = true;
     this.#changed(dev);
     return dev;
   }
@@ -233,6 +235,14 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
     // device_remove_file_self() fails for a writer that raced past open while
     // another remove is under way: success, no effect.
     if (d.k.state === 'removing') return;
+    if (d.k.state === 'adding' && this.profile === 'modern') {
+      // remove_store has already deleted the file (device_remove_file_self)
+      // when mdev_device_remove finds the device not yet active: the device
+      // stays, without `remove`, as in the kernel.
+      d.k.hasRemoveFile = false;
+      this.#changed(d);
+      throw new MdevError('EAGAIN', `remove: ${d.uuid} is still being created`);
+    }
     await this.#remove(d, false);
   }
 
@@ -264,7 +274,7 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
       this.#changed(dev);
       if (this.profile !== 'legacy') return;
       try {
-        await this.#call(() => ops.remove(dev), what, token);
+        await this.#call(() => ops.remove(dev), what, token, () => this.#lateLegacyRemove(dev));
       } catch (e) {
         if (forced) {
           this.#log(`${message(e)} (ignored: parent is being unregistered)`);
@@ -278,12 +288,18 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
         throw new MdevError('EBUSY', `${what} refused: ${message(e)}`);
       }
     });
+    await this.#finishRemove(dev, this.profile === 'modern');
+  }
+
+  /** The rest of a remove once the device is 'removing': the last close, the vendor's remove (modern), unbind, release. */
+  async #finishRemove(dev: DeviceImpl, callVendorRemove: boolean): Promise<void> {
+    const ops = dev.parent.ops;
     // vfio_unregister_group_dev(): wait, without the lock, for the last close.
     await dev.waitIdle();
     await this.#locked(async token => {
-      if (this.profile === 'modern') {
+      if (callVendorRemove) {
         try {
-          await this.#call(() => ops.remove(dev), what, token);
+          await this.#call(() => ops.remove(dev), `${dev.parent.name}: remove(${dev.uuid})`, token);
         } catch (e) {
           this.#log(`${message(e)} (ignored: a remove cannot be vetoed)`);
         }
@@ -291,6 +307,24 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
       if (dev.k.boundDriver !== undefined) await this.#unbind(dev, token, { callRemove: true, uevent: true });
       this.#release(dev);
     });
+  }
+
+  /**
+   * Legacy: a vendor remove that timed out (the writer got EBUSY, `remove` came
+   * back) has completed after all. The vendor has let the device go, so the
+   * core finishes the removal rather than keep a device its driver no longer has.
+   */
+  #lateLegacyRemove(dev: DeviceImpl): void {
+    this.#log(`${dev.parent.name}: remove(${dev.uuid}) completed after its timeout; removing the device`);
+    void this.#locked(async () => {
+      if (dev.k.state !== 'active') return false; // removed or being removed meanwhile
+      dev.k.state = 'removing';
+      dev.k.hasRemoveFile = false;
+      dev.k.typeLinked = false;
+      this.#changed(dev);
+      return true;
+    }).then(go => (go ? this.#finishRemove(dev, false) : undefined))
+      .catch(e => this.#log(`${dev.parent.name}: finishing the late remove of ${dev.uuid}: ${message(e)}`));
   }
 
   /** device_del + the final put: the device is gone; capacity comes back. */

@@ -132,9 +132,13 @@ t.test('remove during create is EAGAIN; a second remove is EAGAIN; a racing stor
   const dev = h.core.device(uuid(1))!;
   t.equal(dev.state, 'adding');
   t.equal(await errnoOf(h.core.remove(dev)), 'EAGAIN');
+  t.ok(dev.hasRemoveFile, 'a programmatic remove leaves the file alone');
   t.equal(await errnoOf(h.core.removeStore(dev, '1')), 'EAGAIN');
+  t.notOk(dev.hasRemoveFile, 'remove_store deleted its file before mdev_device_remove said EAGAIN');
   gate.resolve();
   await creating;
+  t.equal(dev.state, 'active');
+  t.notOk(dev.hasRemoveFile, 'the device stays, without remove, as in the kernel');
   slow = false;
   const removing = h.core.remove(dev);
   await tick();
@@ -144,6 +148,42 @@ t.test('remove during create is EAGAIN; a second remove is EAGAIN; a racing stor
   removeGate.resolve();
   await removing;
   t.equal(dev.state, 'gone');
+});
+
+t.test('legacy: a vendor remove that times out (EBUSY) but completes later: the core finishes the removal', async t => {
+  const h = harness('legacy', { callTimeoutMs: 20 });
+  const late = deferred();
+  let calls = 0;
+  const { type } = await register(h, 'mtty', { remove: () => { calls++; return late.promise; } });
+  const dev = await h.core.create(type, uuid(1));
+  const other = await h.core.create(type, uuid(2));
+  clear(h);
+  t.equal(await errnoOf(h.core.removeStore(dev, '1')), 'EBUSY');
+  t.equal(dev.state, 'active');
+  t.ok(dev.hasRemoveFile, 'remove is back after the refusal');
+  late.resolve();
+  for (let i = 0; i < 20 && dev.state !== 'gone'; i++) await tick();
+  t.equal(dev.state, 'gone', 'the vendor let it go: so does the core');
+  t.equal(h.core.device(uuid(1)), undefined);
+  t.same(actions(h.uevents), [`remove ${P}/${uuid(1)}`]);
+  t.equal(calls, 1, 'the vendor remove is not called twice');
+  t.match(h.logs.join('\n'), /remove\(.*\) completed after its timeout; removing the device/);
+  t.equal(other.state, 'active', 'other devices untouched');
+});
+
+t.test('legacy: a late vendor remove after the device went another way changes nothing', async t => {
+  const h = harness('legacy', { callTimeoutMs: 20 });
+  const late = deferred();
+  let first = true;
+  const { type } = await register(h, 'mtty', { remove: () => { if (first) { first = false; return late.promise; } return undefined; } });
+  const dev = await h.core.create(type, uuid(1));
+  t.equal(await errnoOf(h.core.remove(dev)), 'EBUSY');
+  await h.core.remove(dev);
+  t.equal(dev.state, 'gone');
+  const again = await h.core.create(type, uuid(1));
+  late.resolve();
+  for (let i = 0; i < 20; i++) await tick();
+  t.equal(again.state, 'active', 'a new device of the same UUID is not the one the late remove was for');
 });
 
 for (const profile of ['modern', 'legacy'] as Profile[]) {
