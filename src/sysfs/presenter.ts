@@ -49,6 +49,8 @@ interface ParentRec {
   /** Nodes created elsewhere (class/bus links, the parent's group dir...). */
   external: KNode[];
   types: Map<string, TypeRec>;
+  /** Its presented devices, so that tearing it down does not walk every device. */
+  devices: Set<DeviceRec>;
 }
 
 interface GroupRec {
@@ -122,6 +124,8 @@ export class SysfsPresenter extends CoreView {
   private readonly groupsDir: KDir;
 
   private readonly drivers = new Map<string, KDir>();
+  /** Devices whose driver link points at each driver (unregistering one walks only these). */
+  private readonly driverUsers = new Map<string, Set<DeviceRec>>();
   private readonly parents = new Map<string, ParentRec>();
   private readonly devices = new Map<string, DeviceRec>();
   /** iommu group dirs of mediated devices. */
@@ -210,7 +214,8 @@ export class SysfsPresenter extends CoreView {
     for (const [name, dir] of this.drivers) {
       if (want.has(name)) continue;
       // Devices still bound to it lose their driver link (normally unbound first).
-      for (const rec of this.devices.values()) if (rec.driver?.name === name) this.dropDriverLinks(rec);
+      for (const rec of [...(this.driverUsers.get(name) ?? [])]) this.dropDriverLinks(rec);
+      this.driverUsers.delete(name);
       dir.remove();
       this.drivers.delete(name);
     }
@@ -308,7 +313,7 @@ export class SysfsPresenter extends CoreView {
     } else {
       dir = container.mkdir(name);
     }
-    const rec: ParentRec = { parent: p, dir, owned: [], external: [], types: new Map() };
+    const rec: ParentRec = { parent: p, dir, owned: [], external: [], types: new Map(), devices: new Set() };
     this.parents.set(p.name, rec);
     const own = <T extends KNode>(n: T): T => { rec.owned.push(n); return n; };
 
@@ -484,7 +489,7 @@ export class SysfsPresenter extends CoreView {
   }
 
   private teardownParent(rec: ParentRec): void {
-    for (const d of [...this.devices.values()]) if (d.parentName === rec.parent.name) this.teardownDevice(d);
+    for (const d of [...rec.devices]) this.teardownDevice(d);
     this.parents.delete(rec.parent.name);
     for (const n of rec.external) this.removePruning(n);
     for (const n of rec.owned) n.remove();
@@ -531,6 +536,7 @@ export class SysfsPresenter extends CoreView {
       const busLink = this.busMdevDevices.symlink(uuid, dir);
       rec = { uuid, parentName: dev.parent.name, dir, busLink };
       this.devices.set(uuid, rec);
+      prec.devices.add(rec);
     }
     const dir = rec.dir;
 
@@ -570,6 +576,9 @@ export class SysfsPresenter extends CoreView {
           link: dir.symlink('driver', drv),
           backLink: drv.symlink(uuid, dir),
         };
+        let users = this.driverUsers.get(dev.boundDriver);
+        if (!users) this.driverUsers.set(dev.boundDriver, users = new Set());
+        users.add(rec);
       }
     } else {
       this.dropDriverLinks(rec);
@@ -695,6 +704,7 @@ export class SysfsPresenter extends CoreView {
 
   private dropDriverLinks(rec: DeviceRec): void {
     if (!rec.driver) return;
+    this.driverUsers.get(rec.driver.name)?.delete(rec);
     rec.driver.link.remove();
     rec.driver.backLink.remove();
     rec.driver = undefined;
@@ -716,6 +726,7 @@ export class SysfsPresenter extends CoreView {
     this.dropGroupLinks(rec);
     rec.busLink.remove();
     rec.dir.remove();
+    this.parents.get(rec.parentName)?.devices.delete(rec);
     if (this.devices.get(rec.uuid) === rec) this.devices.delete(rec.uuid);
   }
 
