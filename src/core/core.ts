@@ -187,6 +187,7 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
       if (entry && entry.state === 'live') {
         await this.#bind(dev, entry, token);
         probed = true;
+        if (!modern) this.#addVfio(dev);
       } else if (modern) {
         throw new MdevError('ENODEV', `create: mdev driver ${parent.ops.driver} is not registered`);
       }
@@ -398,14 +399,17 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
   }
 
   /**
-   * Modern: the VFIO objects a bound mdev gets from its driver's
-   * vfio_register_emulated_iommu_dev(): the group char device (vfio_create_group,
-   * `add` SUBSYSTEM=vfio), then vfio-dev/vfio<k> (vfio_device_add, `add`
-   * SUBSYSTEM=vfio-dev); both before the mdev's `bind` (mdev-abi.md §1.5, §5.2).
+   * The VFIO objects a bound mdev gets from its driver. Modern:
+   * vfio_register_emulated_iommu_dev() makes the group char device
+   * (vfio_create_group, `add` SUBSYSTEM=vfio), then vfio-dev/vfio<k>
+   * (vfio_device_add, `add` SUBSYSTEM=vfio-dev); both before the mdev's `bind`
+   * (mdev-abi.md §1.5, §5.2). Legacy (4.10): vfio_mdev_probe() →
+   * vfio_add_group_dev() makes only the group char device, during the bus
+   * probe, before the vendor's create; there was no vfio-dev class yet.
    */
   #addVfio(dev: DeviceImpl): void {
     const group = dev.k.iommuGroup;
-    if (this.profile !== 'modern' || group === undefined) return;
+    if (group === undefined) return;
     if (dev.k.vfioGroupMinor === undefined) {
       const minor = this.#vfioGroupIda.allocate();
       dev.k.vfioGroupMinor = minor;
@@ -413,7 +417,7 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
       this.#uevent(this.#uevents.chardev('add', `/devices/virtual/vfio/${group}`, 'vfio',
         VFIO_GROUP_MAJOR, minor, `vfio/${group}`));
     }
-    if (dev.k.vfioDevIndex === undefined) {
+    if (dev.k.vfioDevIndex === undefined && this.profile === 'modern') {
       const k = this.#vfioDevIda.allocate();
       dev.k.vfioDevIndex = k;
       this.#changed(dev);
@@ -483,10 +487,8 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
           if (dev.k.state !== 'active' || dev.k.boundDriver !== undefined || entry.state !== 'live') continue;
           try {
             await this.#bind(dev, entry, token);
-            if (this.profile === 'modern') {
-              this.#addVfio(dev);
-              this.#uevent(this.#uevents.mdev('bind', dev.devpath, entry.name));
-            }
+            this.#addVfio(dev);
+            if (this.profile === 'modern') this.#uevent(this.#uevents.mdev('bind', dev.devpath, entry.name));
           } catch (e) {
             this.#log(`${message(e)}; ${dev.uuid} stays unbound`);
           }

@@ -33,9 +33,9 @@ export interface CoreDevice extends MdevDevice {
   /** '/devices/.../<uuid>' as in DEVPATH (leading slash, no /sys). */
   readonly devpath: string;
   /**
-   * Modern profile only: the minor of the VFIO group char device
-   * /sys/devices/virtual/vfio/<iommuGroup> (/dev/vfio/<N>, class `vfio`) while
-   * it exists: from the bind (vfio_create_group) until the unbind.
+   * The minor of the VFIO group char device /sys/devices/virtual/vfio/<iommuGroup>
+   * (/dev/vfio/<N>, class `vfio`) while it exists: from the bind
+   * (vfio_create_group; in the legacy profile, vfio_mdev's probe) until the unbind.
    */
   readonly vfioGroupMinor: number | undefined;
   /**

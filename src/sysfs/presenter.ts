@@ -619,9 +619,10 @@ export class SysfsPresenter extends CoreView {
   }
 
   // -------------------------------------------------------------------------
-  // VFIO objects of a bound mdev (modern only, mdev-abi.md §1.5): the group
-  // char device /sys/devices/virtual/vfio/<N> (class vfio) and the per-device
-  // <uuid>/vfio-dev/vfio<k> (class vfio-dev), each with its class link.
+  // VFIO objects of a bound mdev (mdev-abi.md §1.5): the group char device
+  // /sys/devices/virtual/vfio/<N> (class vfio; both profiles) and the
+  // per-device <uuid>/vfio-dev/vfio<k> (class vfio-dev; modern only), each
+  // with its class link.
 
   private syncVfio(rec: DeviceRec, dev: CoreDevice): void {
     const group = dev.iommuGroup;

@@ -98,7 +98,10 @@ for (const profile of ['modern', 'legacy'] as Profile[]) {
         `remove ${P}/${uuid(2)}/vfio-dev/vfio1`, 'remove /devices/virtual/vfio/1', `unbind ${P}/${uuid(2)}`, `remove ${P}/${uuid(2)}`,
         `change ${P}`,
       ]
-      : [`remove ${P}/${uuid(1)}`, `remove ${P}/${uuid(2)}`]);
+      : [
+        'remove /devices/virtual/vfio/0', `remove ${P}/${uuid(1)}`,
+        'remove /devices/virtual/vfio/1', `remove ${P}/${uuid(2)}`,
+      ]);
     t.equal(h.changes.at(-1)!.kind, 'parent-removed');
     t.equal(parent.types.length, 2, 'the old parent object stays readable');
     t.equal(h.core.availableInstances(type), 0, 'a gone type has nothing available');

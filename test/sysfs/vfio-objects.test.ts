@@ -140,16 +140,18 @@ t.test('modern: the objects follow the driver binding (unregister / register aga
   t.equal(root.lookup('/devices/virtual/vfio'), undefined);
 });
 
-t.test('legacy (4.10): no vfio-dev class, no group char device events or nodes', async t => {
+t.test('legacy (4.10): the group char device from vfio_mdev\'s probe, no vfio-dev class', async t => {
   const { core, root, uevents, typeA } = await setup('legacy');
   const d = await core.create(typeA, U1);
-  t.same([d.vfioDevIndex, d.vfioGroupMinor], [undefined, undefined]);
-  t.same(uevents.map(e => e.ACTION), ['add']);
-  t.equal(root.lookup(`${P}/${U1}/vfio-dev`), undefined);
-  t.equal(root.lookup('/devices/virtual/vfio'), undefined);
-  t.equal(root.lookup('/class/vfio'), undefined);
+  t.same([d.vfioDevIndex, d.vfioGroupMinor], [undefined, 0]);
+  // vfio_add_group_dev() → vfio_create_group() → device_create(vfio.class, ..., "%d").
+  t.same(uevents.map(e => `${e.ACTION} ${e.DEVPATH}`), [`add ${P}/${U1}`, 'add /devices/virtual/vfio/0']);
+  t.ok(root.lookup('/devices/virtual/vfio/0/dev'), 'the group char device');
+  t.equal(linkText(root, '/class/vfio/0'), '../../devices/virtual/vfio/0');
+  t.equal(root.lookup(`${P}/${U1}/vfio-dev`), undefined, 'no vfio-dev class in 4.10');
   t.equal(root.lookup('/class/vfio-dev'), undefined);
   await core.remove(d);
-  t.same(uevents.map(e => e.ACTION), ['add', 'remove']);
+  t.same(uevents.map(e => e.ACTION), ['add', 'add', 'remove', 'remove']);
+  t.equal(root.lookup('/devices/virtual/vfio/0'), undefined);
   await core.shutdown();
 });
