@@ -24,8 +24,8 @@
  */
 import { MdevError } from '../core/errno.js';
 import type { CoreChange, MdevCoreApi } from '../core/model.js';
-import { CoreView } from '../sysfs/core-view.js';
-import { KernfsRoot, type DevHandle, type KDevFile } from '../sysfs/kernfs.js';
+import { CoreView } from '../core/core-view.js';
+import { KernfsRoot, type DevHandle, type KDevFile } from '../kernfs/index.js';
 
 /** crw------- root root, as udev leaves /dev/vfio/<N>. */
 export const VFIO_DEV_MODE = 0o600;

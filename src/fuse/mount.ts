@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type FuseType from 'fuse-native';
-import type { KDir } from '../sysfs/kernfs.js';
+import type { KDir } from '../kernfs/index.js';
 import { createOperations } from './ops.js';
 
 /** A failure with a one-line, user-facing message (no stack trace wanted). */

@@ -32,7 +32,7 @@ import type Fuse from 'fuse-native';
 import { errnoNumber, toMdevError, MdevError } from '../core/errno.js';
 import {
   KAttr, KDevFile, KDir, KLink, type KNode, openAttr, openDev, type OpenAttr, OpenDev, PAGE_SIZE,
-} from '../sysfs/kernfs.js';
+} from '../kernfs/index.js';
 
 /** A code, or a code and the values that follow it in the callback. */
 type Result = number | [number, ...unknown[]];

@@ -24,9 +24,9 @@ import type {
 } from '../core/api.js';
 import { MdevError } from '../core/errno.js';
 import { VFIO_DEV_MAJOR, VFIO_GROUP_MAJOR, type CoreChange, type CoreDevice, type CoreParent, type MdevCoreApi } from '../core/model.js';
-import { CoreView } from './core-view.js';
+import { CoreView } from '../core/core-view.js';
 import { bounded } from './bounded.js';
-import { KDir, KernfsRoot, KLink, KNode, type AttrOps } from './kernfs.js';
+import { KDir, KernfsRoot, KLink, KNode, type AttrOps } from '../kernfs/index.js';
 
 export interface PresenterOptions {
   /** Bound on a plugin attribute's show/store; past it the read/write fails with ETIMEDOUT. Default 5000. */

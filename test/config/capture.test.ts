@@ -14,7 +14,7 @@ import { captureSysfs, compileConfig, ConfigError, formatConfig, parseConfig, va
 import type { ConfigDoc } from '../../src/config/types.js';
 import { MdevCore } from '../../src/core/core.js';
 import { SysfsPresenter } from '../../src/sysfs/presenter.js';
-import { KAttr, KDir, KLink } from '../../src/sysfs/kernfs.js';
+import { KAttr, KDir, KLink } from '../../src/kernfs/index.js';
 import type { Attribute, AttributeGroup, Parent } from '../../src/core/api.js';
 import { avail, fixture, loaded, parentOf, uuid } from './helpers.js';
 

@@ -4,7 +4,7 @@
 // handle, position passed through, st_size 0). No mount here.
 import t from 'tap';
 import { VfioDevPresenter } from '../../src/devfs/vfio.js';
-import { KDevFile, KernfsRoot, openDev, O_RDONLY, O_RDWR, O_WRONLY } from '../../src/sysfs/kernfs.js';
+import { KDevFile, KernfsRoot, openDev, O_RDONLY, O_RDWR, O_WRONLY } from '../../src/kernfs/index.js';
 import { createOperations, statOf } from '../../src/fuse/ops.js';
 import type { MdevDevice } from '../../src/core/api.js';
 import { errnoOf, harness, register, uuid } from '../core/helpers.js';

@@ -4,7 +4,7 @@ import t from 'tap';
 import {
   KernfsRoot, KDir, KAttr, KLink, relativeTarget, openAttr, checkOpen,
   O_RDONLY, O_WRONLY, O_RDWR, PAGE_SIZE,
-} from '../../src/sysfs/kernfs.js';
+} from '../../src/kernfs/index.js';
 import { MdevError } from '../../src/core/errno.js';
 
 const U = '83b8f4f2-509f-382f-3c1e-e6bfe0fa1001';

@@ -5,7 +5,7 @@ import t from 'tap';
 import { MdevCore } from '../../src/core/core.js';
 import type { Uevent } from '../../src/core/api.js';
 import { SysfsPresenter } from '../../src/sysfs/presenter.js';
-import { KAttr, KDir, KLink, openAttr, O_RDONLY } from '../../src/sysfs/kernfs.js';
+import { KAttr, KDir, KLink, openAttr, O_RDONLY } from '../../src/kernfs/index.js';
 import testPlugin from '../fixtures/test-plugin.js';
 
 const P = '/devices/virtual/mtest/mtest';

@@ -4,7 +4,7 @@
  * `syncAll()` rebuilds everything from scratch (also the cure for any
  * inconsistency). The sysfs tree and the VFIO device files are both such views.
  */
-import type { CoreChange, MdevCoreApi } from '../core/model.js';
+import type { CoreChange, MdevCoreApi } from './model.js';
 
 export abstract class CoreView {
   private readonly onChange = (c: CoreChange) => this.handle(c);

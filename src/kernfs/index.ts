@@ -1,0 +1,3 @@
+/** The kernfs tree (nodes.ts) and its open files (open.ts): what sysfs/ and devfs/ build on. */
+export * from './nodes.js';
+export * from './open.js';
