@@ -59,5 +59,16 @@ export function toMdevError(e: unknown, fallback: ErrnoName = 'EIO'): MdevError 
     if (isErrnoName(o.code)) return new MdevError(o.code, msg);
   }
   if (isErrnoName(e)) return new MdevError(e);
-  return new MdevError(fallback, e instanceof Error ? e.message : String(e));
+  return new MdevError(fallback, errorMessage(e));
+}
+
+/** The message of anything thrown: an Error's message, or the value as text. */
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** The first line of a (possibly multi-line) message, for one-line reports. */
+export function firstLine(text: string): string {
+  const nl = text.indexOf('\n');
+  return nl < 0 ? text : text.slice(0, nl);
 }
