@@ -6,5 +6,5 @@ export type * from './core/model.js';
 export { MdevCore, VFIO_MDEV_DRIVER } from './core/core.js';
 export { callPlugin, showAttribute, storeAttribute, showDescription, DEFAULT_CALL_TIMEOUT_MS } from './core/plugin-call.js';
 export type { PluginCallOptions } from './core/plugin-call.js';
-export { parseCreateBuffer } from './core/uuid.js';
-export { kstrtoul } from './core/kstrtoul.js';
+export { parseCreateBuffer } from './sysfs/uuid-parse.js';
+export { kstrtoul } from './sysfs/kstrtoul.js';

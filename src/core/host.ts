@@ -3,9 +3,8 @@
  * the record of what each loaded plugin registered, so unload can clean up.
  */
 import type { MdevDevice, MdevDriver, MdevHost, Parent, ParentDeviceSpec, ParentOps, Profile, VendorPlugin } from './api.js';
-import type { DriverEntry } from './driver.js';
+import type { DriverEntry, Owner, ParentImpl } from './objects.js';
 import { MdevError } from './errno.js';
-import type { Owner, ParentImpl } from './parent.js';
 
 export class PluginRecord implements Owner {
   readonly name: string;

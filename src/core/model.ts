@@ -2,9 +2,10 @@
  * The core's state as its consumers (the sysfs tree, the CLI, tests) read it.
  * Plugins see the narrower types of api.ts; these add what a presentation needs.
  *
- * The sysfs layer never asks "what changed": on every `CoreChange` it
- * reconciles the named object's nodes with the fields below, so the tree is
- * always a function of this state.
+ * Presenters do not interpret "what changed": on every `CoreChange` they
+ * reconcile the named object's nodes with the fields below, so the tree is
+ * always a function of this state (core-view.ts). The step a change names
+ * says which fields moved together (DeviceStep).
  */
 import type { EventEmitter } from 'node:events';
 import type { MdevDevice, MdevHost, MdevType, MmapRequest, Parent, Profile, Uevent, VendorPlugin } from './api.js';
@@ -63,14 +64,43 @@ export interface CoreParent extends Parent {
   readonly devpath: string;
 }
 
+/**
+ * What the kernel just did to a mediated device. The core announces a device
+ * at these steps only, after the fields of that step have changed together,
+ * and before the step's uevents, so a listener that reads the tree on a
+ * uevent finds it already there.
+ *
+ * | step            | fields that changed together                                   | kernel                                  |
+ * |-----------------|----------------------------------------------------------------|-----------------------------------------|
+ * | 'added'         | state 'adding'; hasRemoveFile (modern)                         | device_add (mdev_device_create)         |
+ * | 'bound'         | boundDriver, iommuGroup, vfioGroupMinor, vfioDevIndex          | really_probe → driver_bound, VFIO group |
+ * | 'active'        | state 'active', typeLinked; hasRemoveFile (legacy)             | mdev_create_sysfs_files                 |
+ * | 'removing'      | state 'removing'; hasRemoveFile, typeLinked false              | mdev_device_remove → remove_sysfs_files |
+ * | 'restored'      | legacy veto: state 'active', hasRemoveFile, typeLinked again   | 4.10 remove_store re-creating the file  |
+ * | 'file-removed'  | hasRemoveFile false (a remove written during the create)       | device_remove_file_self                 |
+ * | 'unbound'       | boundDriver, vfioGroupMinor, vfioDevIndex cleared              | __device_release_driver                 |
+ * | 'removed'       | state 'gone'                                                   | device_del + put_device                 |
+ * | 'opened'/'closed' | openCount                                                    | vfio_device_open / vfio_device_fops_release |
+ *
+ * A create therefore announces a device three times (added, bound, active)
+ * and a remove three times (removing, unbound, removed). The IOMMU group
+ * outlives 'unbound' until the driver's remove has run: 'group-removed'.
+ */
+export type DeviceStep =
+  | 'added' | 'bound' | 'active' | 'removing' | 'restored' | 'file-removed' | 'unbound' | 'removed'
+  | 'opened' | 'closed';
+
 export type CoreChange =
   | { kind: 'driver-added'; driver: string }
   | { kind: 'driver-removed'; driver: string }
   | { kind: 'parent-added'; parent: CoreParent }
   | { kind: 'parent-removed'; parent: CoreParent }
-  /** Any field of the device changed (including to state 'gone'). */
-  | { kind: 'device-changed'; device: CoreDevice }
-  | { kind: 'group-added'; group: number }
+  | { kind: 'device'; step: DeviceStep; device: CoreDevice }
+  /**
+   * A device's IOMMU group was released (iommu_group_remove_device, inside the
+   * driver's remove): the group and the device's iommu_group link go. It has
+   * no 'added' twin: a group appears with the device's 'bound' step.
+   */
   | { kind: 'group-removed'; group: number };
 
 /** Events the core emits (a typed EventEmitter contract). */
@@ -145,13 +175,20 @@ export interface MdevCoreApi extends EventEmitter<CoreEvents> {
   groupDevices(group: number): Iterable<CoreDevice>;
 
   /**
-   * The `create` store: the raw bytes of one write(2), kernel rules (36/37 bytes, EEXIST, EUSERS...).
-   * A 0-byte write fails the length gate (EINVAL): sysfs never calls the store for one, so callers skip it.
+   * mdev_device_create(type, uuid): a new device named by `uuid` (any case;
+   * EINVAL unless it is a UUID). EEXIST for a name in use (modern: on any
+   * parent, checked before capacity), then capacity (EUSERS, or the vendor's
+   * errno). The sysfs `create` store parses the written bytes into the UUID.
    */
-  create(type: MdevType, written: Buffer | string): Promise<CoreDevice>;
-  /** The `remove` store: kstrtoul(written, 0); 0 does nothing; non-zero removes. */
-  removeStore(dev: CoreDevice, written: Buffer | string): Promise<void>;
-  /** Remove a device (as a non-zero write to `remove`). */
+  create(type: MdevType, uuid: string): Promise<CoreDevice>;
+  /**
+   * What a non-zero write to the device's `remove` attribute does
+   * (remove_store: device_remove_file_self, then mdev_device_remove): nothing
+   * if a remove is already under way; EAGAIN (and the file gone) while the
+   * device is still being created; EBUSY when a legacy vendor refuses.
+   */
+  removeSelf(dev: CoreDevice): Promise<void>;
+  /** Remove a device (mdev_device_remove): EAGAIN unless it is active. */
   remove(dev: CoreDevice): Promise<void>;
 
   /** Run a plugin's init with the host API (module_init). Its parents/drivers are tracked for unload. */

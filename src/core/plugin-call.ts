@@ -68,29 +68,39 @@ export function callPlugin<T>(fn: () => Awaitable<T>, opts: PluginCallOptions<T>
 }
 
 /**
- * A show of a plugin attribute, for the sysfs layer: bounded, errno-normalised.
- * No `show` → EIO (mdev_type_attr_show / dev_attr_show default); a non-string → EIO.
+ * The one rule for what a show may return, on every path (attribute files,
+ * descriptions, a parent's uevent variables): text, or binary data as a
+ * Buffer or Uint8Array. Anything else fails the read with EIO, as a sysfs
+ * show that returned garbage would.
  */
-export async function showAttribute<C>(attr: Attribute<C>, ctx: C, timeoutMs = DEFAULT_CALL_TIMEOUT_MS): Promise<string> {
-  const show = attr.show;
-  if (!show) throw new MdevError('EIO', `${attr.name}: attribute has no show`);
-  const text = await callPlugin(() => show.call(attr, ctx), { what: `${attr.name}: show`, timeoutMs });
-  if (typeof text !== 'string') throw new MdevError('EIO', `${attr.name}: show returned ${typeof text}, not a string`);
-  return text;
+export function asShowResult(value: unknown, what: string): string | Uint8Array {
+  if (typeof value === 'string' || value instanceof Uint8Array) return value;
+  throw new MdevError('EIO', `${what}: show returned ${value === null ? 'null' : typeof value}, not text or bytes`);
 }
 
-/** A store of a plugin attribute, for the sysfs layer. No `store` → EIO. */
-export async function storeAttribute<C>(attr: Attribute<C>, ctx: C, value: string, timeoutMs = DEFAULT_CALL_TIMEOUT_MS): Promise<void> {
+/**
+ * A show of a plugin attribute: bounded, errno-normalised, checked by
+ * asShowResult. No `show` → EIO (mdev_type_attr_show / dev_attr_show default).
+ */
+export async function showAttribute<C>(attr: Attribute<C>, ctx: C, timeoutMs = DEFAULT_CALL_TIMEOUT_MS,
+  what = attr.name): Promise<string | Uint8Array> {
+  const show = attr.show;
+  if (!show) throw new MdevError('EIO', `${what}: attribute has no show`);
+  return asShowResult(await callPlugin(() => show.call(attr, ctx), { what: `${what}: show`, timeoutMs }), what);
+}
+
+/** A store of a plugin attribute. No `store` → EIO. */
+export async function storeAttribute<C>(attr: Attribute<C>, ctx: C, value: string, timeoutMs = DEFAULT_CALL_TIMEOUT_MS,
+  what = attr.name): Promise<void> {
   const store = attr.store;
-  if (!store) throw new MdevError('EIO', `${attr.name}: attribute has no store`);
-  await callPlugin(() => store.call(attr, ctx, value), { what: `${attr.name}: store`, timeoutMs });
+  if (!store) throw new MdevError('EIO', `${what}: attribute has no store`);
+  await callPlugin(() => store.call(attr, ctx, value), { what: `${what}: store`, timeoutMs });
 }
 
 /** The description file's content (undefined: no file), bounded like a show. */
-export async function showDescription(type: MdevType, timeoutMs = DEFAULT_CALL_TIMEOUT_MS): Promise<string | undefined> {
+export async function showDescription(type: MdevType, timeoutMs = DEFAULT_CALL_TIMEOUT_MS): Promise<string | Uint8Array | undefined> {
   const d = type.spec.description;
   if (d === undefined || typeof d === 'string') return d;
-  const text = await callPlugin(() => d(type), { what: `${type.id}: description`, timeoutMs });
-  if (typeof text !== 'string') throw new MdevError('EIO', `${type.id}: description returned ${typeof text}, not a string`);
-  return text;
+  const what = `${type.id}: description`;
+  return asShowResult(await callPlugin(() => d(type), { what, timeoutMs }), what);
 }

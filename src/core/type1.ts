@@ -10,7 +10,7 @@
 import type { DmaUnmapEvent } from './api.js';
 import { IOMMU_READ, IOMMU_WRITE } from './api.js';
 import type { Type1Container } from './model.js';
-import type { DeviceImpl } from './device.js';
+import type { DeviceImpl } from './objects.js';
 import { MdevError } from './errno.js';
 
 export const PAGE_SHIFT = 12;

@@ -8,14 +8,15 @@
  */
 import type { Awaitable, MmapRequest } from './api.js';
 import type { CoreDevice, Type1Container, VfioDeviceHandle, VfioUser } from './model.js';
-import type { DeviceImpl } from './device.js';
+import type { DeviceImpl } from './objects.js';
 import { MdevError, errnoName } from './errno.js';
 import { Type1ContainerImpl, type Type1Backend } from './type1.js';
 
 export interface VfioBackend extends Type1Backend {
   findDevice(uuid: string): DeviceImpl | undefined;
   call<T>(fn: () => Awaitable<T>, what: string, onLate?: (value: T) => void): Promise<T>;
-  changed(dev: DeviceImpl): void;
+  /** openCount changed: announce the device (model.ts DeviceStep). */
+  changed(dev: DeviceImpl, step: 'opened' | 'closed'): void;
   log(message: string): void;
 }
 
@@ -133,7 +134,7 @@ export class VfioUserImpl implements VfioUser {
         if (container) dev.k.container = container;
         const h = new Handle(dev, this);
         this.#handles.add(h);
-        this.backend.changed(dev);
+        this.backend.changed(dev, 'opened');
         return h;
       });
     } finally {
@@ -178,7 +179,7 @@ export class VfioUserImpl implements VfioUser {
           const left = c ? c.releaseDevice(dev) : 0;
           if (left > 0) this.backend.log(`${dev.uuid}: released ${left} page pin(s) left at close`);
         }
-        this.backend.changed(dev);
+        this.backend.changed(dev, 'closed');
       });
     } finally {
       dev.k.pending--;

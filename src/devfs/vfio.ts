@@ -14,15 +14,15 @@
  * mmap stay with `core.vfio`.
  *
  * Files are regular files (st_size 0, mode 0600, root:root) standing in for
- * character devices. The tree is a function of the core's state: on
- * group-added / group-removed / device-changed the named group's file is
+ * character devices. The tree is a function of the core's state: on a
+ * device step or a group's removal the named group's file is
  * reconciled with `core.iommuGroups()`, so it exists exactly while the
  * kernel's /dev/vfio/<N> would: from the bus probe of a mediated device until
  * its unbind (after the last close of a removed device).
  *
  * Nothing here knows about FUSE.
  */
-import { MdevError } from '../core/errno.js';
+import { MdevError, errorMessage } from '../core/errno.js';
 import type { CoreChange, MdevCoreApi } from '../core/model.js';
 import { CoreView } from '../core/core-view.js';
 import { KernfsRoot, type DevHandle, type KDevFile } from '../kernfs/index.js';
@@ -61,11 +61,10 @@ export class VfioDevPresenter extends CoreView {
   protected handle(c: CoreChange): void {
     try {
       switch (c.kind) {
-        case 'group-added':
         case 'group-removed':
           this.sync(c.group);
           break;
-        case 'device-changed': {
+        case 'device': {
           const d = c.device;
           const before = this.groupOf.get(d.uuid);
           const now = d.state === 'gone' ? undefined : d.iommuGroup;
@@ -79,7 +78,7 @@ export class VfioDevPresenter extends CoreView {
           break;
       }
     } catch (e) {
-      this.log(`vfio: reconciling failed: ${e instanceof Error ? e.message : String(e)}`);
+      this.log(`vfio: reconciling failed: ${errorMessage(e)}`);
     }
   }
 

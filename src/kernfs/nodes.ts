@@ -21,6 +21,8 @@
  * Nothing here knows about FUSE or about the mdev core.
  */
 import { MdevError, toMdevError } from '../core/errno.js';
+import { isEntryName } from '../core/names.js';
+import { asShowResult } from '../core/plugin-call.js';
 
 export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;
@@ -35,7 +37,7 @@ export type Awaitable<T> = T | Promise<T>;
 /** What an attribute file does when read or written. */
 export interface AttrOps {
   /** The whole content, generated on a read from offset 0. Throw an errno to fail the read. */
-  show?(): Awaitable<string | Buffer>;
+  show?(): Awaitable<string | Uint8Array>;
   /**
    * One write(2), raw (at most PAGE_SIZE bytes, never empty). Throw an errno to
    * fail the write. Returning a number makes write(2) return it (a store that
@@ -152,7 +154,7 @@ export class KDir extends KNode {
   private add<T extends KNode>(node: T): T {
     if (this.dead) throw new MdevError('ENOENT', `${this.path()} is gone`);
     if (this.children.has(node.name)) throw new MdevError('EEXIST', `${this.path()}/${node.name} exists`);
-    if (!node.name || node.name.includes('/') || node.name === '.' || node.name === '..') {
+    if (!isEntryName(node.name)) {
       throw new MdevError('EINVAL', `bad sysfs name '${node.name}'`);
     }
     this.children.set(node.name, node);
@@ -247,18 +249,20 @@ export class KAttr extends KNode {
 
   /**
    * Run the show (sysfs_kf_seq_show): EIO without one (the mdev/device
-   * dispatchers' default), output cut to PAGE_SIZE - 1 bytes.
+   * dispatchers' default) or for a result that is neither text nor bytes
+   * (asShowResult); output cut to PAGE_SIZE - 1 bytes.
    */
   async show(): Promise<Buffer> {
     if (this.dead) throw new MdevError('ENODEV');
     if (!this.ops.show) throw new MdevError('EIO', `${this.path()} has no show`);
-    let out: string | Buffer;
+    let out: unknown;
     try {
       out = await this.ops.show();
     } catch (e) {
       throw toMdevError(e);
     }
-    let buf = typeof out === 'string' ? Buffer.from(out, 'utf8') : Buffer.isBuffer(out) ? out : Buffer.from(String(out));
+    const content = asShowResult(out, this.path());
+    let buf = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
     if (buf.length >= PAGE_SIZE) buf = buf.subarray(0, PAGE_SIZE - 1);
     return buf;
   }

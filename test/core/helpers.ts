@@ -16,13 +16,13 @@ export interface Harness {
 }
 
 function render(c: CoreChange): { uuid?: string; text: string } {
-  if (c.kind === 'group-added' || c.kind === 'group-removed') return { text: `${c.kind} ${c.group}` };
+  if (c.kind === 'group-removed') return { text: `${c.kind} ${c.group}` };
   if (c.kind === 'driver-added' || c.kind === 'driver-removed') return { text: `${c.kind} ${c.driver}` };
   if (c.kind === 'parent-added' || c.kind === 'parent-removed') return { text: `${c.kind} ${c.parent.name}` };
   const d = c.device;
   return {
     uuid: d.uuid,
-    text: `${d.state}${d.hasRemoveFile ? ' +remove' : ''}${d.typeLinked ? ' +type' : ''}${d.boundDriver ? ` drv=${d.boundDriver}` : ''}${d.iommuGroup !== undefined ? ` grp=${d.iommuGroup}` : ''}${d.vfioGroupMinor !== undefined ? ` vfiogrp=${d.vfioGroupMinor}` : ''}${d.vfioDevIndex !== undefined ? ` vfio${d.vfioDevIndex}` : ''}${d.openCount ? ` open=${d.openCount}` : ''}`,
+    text: `${c.step}: ${d.state}${d.hasRemoveFile ? ' +remove' : ''}${d.typeLinked ? ' +type' : ''}${d.boundDriver ? ` drv=${d.boundDriver}` : ''}${d.iommuGroup !== undefined ? ` grp=${d.iommuGroup}` : ''}${d.vfioGroupMinor !== undefined ? ` vfiogrp=${d.vfioGroupMinor}` : ''}${d.vfioDevIndex !== undefined ? ` vfio${d.vfioDevIndex}` : ''}${d.openCount ? ` open=${d.openCount}` : ''}`,
   };
 }
 
@@ -83,7 +83,7 @@ export const tick = (ms = 0): Promise<void> => new Promise(r => setTimeout(r, ms
 /** Uevents without SEQNUM, for order comparisons. */
 export const actions = (evs: Uevent[]): string[] => evs.map(e => `${e.ACTION} ${e.DEVPATH}${e.DRIVER ? ` ${e.DRIVER}` : ''}`);
 
-/** The device's state at each of its device-changed events, with group events interleaved. */
+/** The device's state at each step the core announced it, with group events interleaved. */
 export function deviceTimeline(h: Harness, dev: MdevDevice | string): string[] {
   const id = typeof dev === 'string' ? dev : dev.uuid;
   return h.snapshots.filter(s => s.uuid === id || s.text.startsWith('group-')).map(s => s.text);

@@ -28,7 +28,7 @@ t.test('loadPlugin / unloadPlugin: exit, then leftovers go, parents before drive
   h.changes.length = 0;
   await h.core.unloadPlugin('mtty');
   t.same(calls, ['exit']);
-  t.same(h.changes.filter(c => c.kind !== 'device-changed' && !c.kind.startsWith('group')).map(c => `${c.kind} ${'parent' in c ? c.parent.name : 'driver' in c ? c.driver : ''}`), [
+  t.same(h.changes.filter(c => c.kind !== 'device' && !c.kind.startsWith('group')).map(c => `${c.kind} ${'parent' in c ? c.parent.name : 'driver' in c ? c.driver : ''}`), [
     'parent-removed mtty2', 'parent-removed mtty', 'driver-removed mtty_implicit', 'driver-removed mtty_drv',
   ], 'reverse registration order');
   t.same([...h.core.parents()], []);

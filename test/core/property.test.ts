@@ -7,6 +7,7 @@ import type { MdevType, Profile } from '../../src/core/api.js';
 import type { VfioDeviceHandle } from '../../src/core/model.js';
 import { MdevError } from '../../src/core/errno.js';
 import { errnoOf, harness, uuid, type Harness } from './helpers.js';
+import { createStore, removeStore } from '../../src/sysfs/stores.js';
 
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -163,7 +164,7 @@ async function run(t: Test, profile: Profile, seed: number, steps: number): Prom
       else if (modern && !drivers.has(driverOf(p))) want = 'ENODEV';
       else if (fail) want = 'EIO';
       else if (mp.pool && mp.pool.free < 1) want = 'ENOSPC';
-      const got = await errnoOf(h.core.create(typeOf(p, rnd() < 0.5 ? 0 : 1), rnd() < 0.5 ? u : `${u.toUpperCase()}\n`));
+      const got = await errnoOf(createStore(h.core, typeOf(p, rnd() < 0.5 ? 0 : 1), rnd() < 0.5 ? u : `${u.toUpperCase()}\n`));
       mp.failNext.v = false;
       expectErr(`create ${p} ${u}`, got, want);
       if (!want) {
@@ -181,7 +182,7 @@ async function run(t: Test, profile: Profile, seed: number, steps: number): Prom
       mp.vetoNext.v = veto;
       const how = pick(['remove', '1', '0x1', '0', 'x'] as const);
       // Remove may have to wait for open handles: close them after it starts.
-      const pending = errnoOf(how === 'remove' ? h.core.remove(dev) : h.core.removeStore(dev, how));
+      const pending = errnoOf(how === 'remove' ? h.core.remove(dev) : removeStore(h.core, dev, how));
       const handles = d.handles.splice(0);
       const effective = how !== '0' && how !== 'x';
       if (handles.length && !(effective && !(veto && !modern))) d.handles.push(...handles); // nothing to wait for

@@ -5,28 +5,6 @@ import { actions, clear, deferred, deviceTimeline, errnoOf, harness, register, t
 
 const P = '/devices/virtual/mtty/mtty';
 
-t.test('removeStore: kstrtoul(buf, 0) decides', async t => {
-  const h = harness();
-  const { type } = await register(h, 'mtty', { maxInstances: 100 });
-  let n = 0;
-  for (const w of ['1', '1\n', '+1', '0x1', '010', '2', '42', Buffer.from('1')]) {
-    const dev = await h.core.create(type, uuid(++n));
-    await h.core.removeStore(dev, w);
-    t.equal(dev.state, 'gone', JSON.stringify(String(w)));
-  }
-  const dev = await h.core.create(type, uuid(++n));
-  for (const w of ['y', 'yes', 'true', '-1', ' 1', '1 ', '1\n\n', '\n', '18446744073709551616', '0x', '08']) {
-    t.equal(await errnoOf(h.core.removeStore(dev, w)), 'EINVAL', JSON.stringify(w));
-  }
-  await h.core.removeStore(dev, '0');
-  await h.core.removeStore(dev, '0\n');
-  await h.core.removeStore(dev, '');
-  t.equal(dev.state, 'active', '0 and empty writes do nothing');
-  await h.core.remove(dev);
-  t.equal(await errnoOf(h.core.removeStore(dev, '1')), 'ENODEV', 'stale device');
-  t.equal(await errnoOf(h.core.remove(dev)), 'ENODEV');
-});
-
 t.test('modern remove: order of states, callbacks and uevents', async t => {
   const h = harness();
   const calls: string[] = [];
@@ -37,13 +15,10 @@ t.test('modern remove: order of states, callbacks and uevents', async t => {
   await h.core.remove(dev);
   t.same(calls, ['vendor-remove removing', 'drv-remove grp=0']);
   t.same(deviceTimeline(h, dev), [
-    'removing drv=mtty grp=0 vfiogrp=0 vfio0',
-    'removing grp=0 vfiogrp=0 vfio0',
-    'removing grp=0 vfiogrp=0',
-    'removing grp=0',
-    'removing',
+    'removing: removing drv=mtty grp=0 vfiogrp=0 vfio0',
+    'unbound: removing grp=0',
     'group-removed 0',
-    'gone',
+    'removed: gone',
   ]);
   // mdev-abi.md §5.3: vfio-dev/vfio<k>, then the group char device, before the unbind.
   t.same(h.uevents, [
@@ -69,7 +44,10 @@ t.test('legacy remove: vendor remove first, only a remove uevent', async t => {
   // vfio_mdev's remove (vfio_del_group_dev) takes the group char device first.
   t.same(actions(h.uevents), ['remove /devices/virtual/vfio/0', `remove ${P}/${uuid(1)}`]);
   t.same(deviceTimeline(h, dev), [
-    'removing drv=vfio_mdev grp=0 vfiogrp=0', 'removing grp=0 vfiogrp=0', 'removing grp=0', 'removing', 'group-removed 0', 'gone',
+    'removing: removing drv=vfio_mdev grp=0 vfiogrp=0',
+    'unbound: removing grp=0',
+    'group-removed 0',
+    'removed: gone',
   ]);
 });
 
@@ -79,8 +57,11 @@ t.test('legacy veto: EBUSY, and the remove file comes back', async t => {
   const { type } = await register(h, 'mtty', { remove() { if (veto) throw new MdevError('EBUSY', 'in use'); } });
   const dev = await h.core.create(type, uuid(1));
   clear(h);
-  t.equal(await errnoOf(h.core.removeStore(dev, '1')), 'EBUSY');
-  t.same(deviceTimeline(h, dev), ['removing drv=vfio_mdev grp=0 vfiogrp=0', 'active +remove +type drv=vfio_mdev grp=0 vfiogrp=0']);
+  t.equal(await errnoOf(h.core.removeSelf(dev)), 'EBUSY');
+  t.same(deviceTimeline(h, dev), [
+    'removing: removing drv=vfio_mdev grp=0 vfiogrp=0',
+    'restored: active +remove +type drv=vfio_mdev grp=0 vfiogrp=0',
+  ]);
   t.same(h.uevents, []);
   t.equal(dev.state, 'active');
   t.ok(dev.hasRemoveFile);
@@ -136,7 +117,7 @@ t.test('remove during create is EAGAIN; a second remove is EAGAIN; a racing stor
   t.equal(dev.state, 'adding');
   t.equal(await errnoOf(h.core.remove(dev)), 'EAGAIN');
   t.ok(dev.hasRemoveFile, 'a programmatic remove leaves the file alone');
-  t.equal(await errnoOf(h.core.removeStore(dev, '1')), 'EAGAIN');
+  t.equal(await errnoOf(h.core.removeSelf(dev)), 'EAGAIN');
   t.notOk(dev.hasRemoveFile, 'remove_store deleted its file before mdev_device_remove said EAGAIN');
   gate.resolve();
   await creating;
@@ -147,7 +128,7 @@ t.test('remove during create is EAGAIN; a second remove is EAGAIN; a racing stor
   await tick();
   t.equal(dev.state, 'removing');
   t.equal(await errnoOf(h.core.remove(dev)), 'EAGAIN');
-  t.equal(await errnoOf(h.core.removeStore(dev, '1')), undefined, 'remove file already gone: success, no effect');
+  t.equal(await errnoOf(h.core.removeSelf(dev)), undefined, 'remove file already gone: success, no effect');
   removeGate.resolve();
   await removing;
   t.equal(dev.state, 'gone');
@@ -161,7 +142,7 @@ t.test('legacy: a vendor remove that times out (EBUSY) but completes later: the 
   const dev = await h.core.create(type, uuid(1));
   const other = await h.core.create(type, uuid(2));
   clear(h);
-  t.equal(await errnoOf(h.core.removeStore(dev, '1')), 'EBUSY');
+  t.equal(await errnoOf(h.core.removeSelf(dev)), 'EBUSY');
   t.equal(dev.state, 'active');
   t.ok(dev.hasRemoveFile, 'remove is back after the refusal');
   late.resolve();
@@ -245,7 +226,10 @@ t.test('legacy: removing an unbound device emits no unbind and frees no group', 
   const dev = await h.core.create(type, uuid(1));
   clear(h);
   await h.core.remove(dev);
-  t.same(deviceTimeline(h, dev), ['removing', 'gone']);
+  t.same(deviceTimeline(h, dev), [
+    'removing: removing',
+    'removed: gone',
+  ]);
   t.same(actions(h.uevents), [`remove ${P}/${uuid(1)}`]);
 });
 
@@ -255,5 +239,5 @@ t.test('an object that is not a device of this core', async t => {
   const { type } = await register(other);
   const foreign = await other.core.create(type, uuid(1));
   t.equal(await errnoOf(h.core.remove(foreign)), 'ENODEV');
-  t.equal(await errnoOf(h.core.removeStore(foreign, '1')), 'ENODEV');
+  t.equal(await errnoOf(h.core.removeSelf(foreign)), 'ENODEV');
 });

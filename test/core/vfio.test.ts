@@ -20,10 +20,10 @@ t.test('open/close call the plugin on first open and last close; openCount track
   t.same(calls, [`open ${uuid(1)}`, `close ${uuid(1)}`]);
   t.equal(dev.openCount, 0);
   t.same(deviceTimeline(h, dev), [
-    'active +remove +type drv=mtty grp=0 vfiogrp=0 vfio0 open=1',
-    'active +remove +type drv=mtty grp=0 vfiogrp=0 vfio0 open=2',
-    'active +remove +type drv=mtty grp=0 vfiogrp=0 vfio0 open=1',
-    'active +remove +type drv=mtty grp=0 vfiogrp=0 vfio0',
+    'opened: active +remove +type drv=mtty grp=0 vfiogrp=0 vfio0 open=1',
+    'opened: active +remove +type drv=mtty grp=0 vfiogrp=0 vfio0 open=2',
+    'closed: active +remove +type drv=mtty grp=0 vfiogrp=0 vfio0 open=1',
+    'closed: active +remove +type drv=mtty grp=0 vfiogrp=0 vfio0',
   ]);
   t.equal(await errnoOf(a.read(4, 0)), 'EBADF', 'closed handle');
 });

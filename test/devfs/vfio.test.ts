@@ -8,6 +8,7 @@ import { KDevFile, KernfsRoot, openDev, O_RDONLY, O_RDWR, O_WRONLY } from '../..
 import { createOperations, statOf } from '../../src/fuse/ops.js';
 import type { MdevDevice } from '../../src/core/api.js';
 import { errnoOf, harness, register, uuid } from '../core/helpers.js';
+import { removeStore } from '../../src/sysfs/stores.js';
 
 async function setup(profile: 'modern' | 'legacy' = 'modern') {
   const h = harness(profile);
@@ -101,11 +102,11 @@ t.test('legacy: the vendor refuses the remove of an open device', async t => {
   const vp = new VfioDevPresenter(h.core).attach();
   const d = await h.core.create(type, uuid(1));
   const held = await openDev(vp.root.get('0') as KDevFile, O_RDWR);
-  t.equal(await errnoOf(h.core.removeStore(d, '1')), 'EBUSY');
+  t.equal(await errnoOf(removeStore(h.core, d, '1')), 'EBUSY');
   t.equal(d.state, 'active');
   t.ok(d.hasRemoveFile);
   await held.release();
-  await h.core.removeStore(d, '1');
+  await removeStore(h.core, d, '1');
   t.equal(d.state, 'gone');
   t.same(vp.groups(), []);
 });

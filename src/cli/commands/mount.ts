@@ -156,7 +156,7 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
     });
   }
   // Attached before any plugin runs, so every change is presented as it happens.
-  const presenter = new SysfsPresenter(core, { attrTimeoutMs: opts.callTimeout, log: vlog }).attach();
+  const presenter = new SysfsPresenter(core, { log: vlog }).attach();
   const vfioPresenter = vfioPre ? new VfioDevPresenter(core, { log: vlog }).attach() : undefined;
   const shutdown = async () => {
     presenter.detach();

@@ -4,7 +4,7 @@
  * octal, else decimal), at least one digit, at most one trailing '\n',
  * nothing else. The C string ends at the first NUL.
  */
-import { MdevError } from './errno.js';
+import { MdevError } from '../core/errno.js';
 
 const ULONG_MAX = (1n << 64n) - 1n;
 

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { kstrtoul } from '../../src/core/kstrtoul.js';
-import { errnoOf } from './helpers.js';
+import { kstrtoul } from '../../src/sysfs/kstrtoul.js';
+import { errnoOf } from '../core/helpers.js';
 
 t.test('accepted forms (lib/kstrtox.c, base 0)', async t => {
   const ok: Array<[string, bigint]> = [

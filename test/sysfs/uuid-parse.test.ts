@@ -1,6 +1,6 @@
 import t from 'tap';
-import { parseCreateBuffer, isValidUuidPrefix } from '../../src/core/uuid.js';
-import { errnoOf } from './helpers.js';
+import { parseCreateBuffer, isValidUuidPrefix } from '../../src/sysfs/uuid-parse.js';
+import { errnoOf } from '../core/helpers.js';
 
 const U = '83b8f4f2-509f-382f-3c1e-e6bfe0fa1001';
 

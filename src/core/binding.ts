@@ -1,0 +1,129 @@
+/**
+ * Binding a mediated device to its bus driver, and what the bind brings
+ * (drivers/base/dd.c really_probe / __device_release_driver, with the VFIO
+ * objects of drivers/vfio/group.c and vfio_main.c).
+ *
+ * A bind allocates the device's IOMMU group and calls the driver's probe;
+ * the device is announced as 'bound' (announceBound) once its VFIO objects
+ * exist: in the legacy profile right after vfio_mdev's probe, in the modern
+ * one after the vendor's probe (its create), which is where
+ * vfio_register_emulated_iommu_dev() runs.
+ */
+import type { Uevent } from './api.js';
+import type { CoreContext, LockToken } from './context.js';
+import { errorMessage } from './errno.js';
+import { VFIO_DEV_MAJOR, VFIO_GROUP_MAJOR } from './model.js';
+import type { DeviceImpl, DriverEntry } from './objects.js';
+
+/** Attach `dev` to `entry`: IOMMU group, driver, probe. Undone, unannounced, if the probe fails. */
+export async function bind(ctx: CoreContext, dev: DeviceImpl, entry: DriverEntry, token: LockToken): Promise<void> {
+  const group = ctx.groups.allocate();
+  dev.k.iommuGroup = group;
+  ctx.groupDevice.set(group, dev);
+  dev.k.boundDriver = entry.name;
+  entry.devices.add(dev);
+  const drv = entry.drv;
+  const probe = drv.probe;
+  if (!probe) return;
+  try {
+    await ctx.call(() => probe.call(drv, dev), `${entry.name}: probe(${dev.uuid})`, token, () => {
+      const remove = drv.remove;
+      if (remove) {
+        ctx.call(() => remove.call(drv, dev), `${entry.name}: remove(${dev.uuid}) after late probe`)
+          .catch(e => ctx.log(errorMessage(e)));
+      }
+    });
+  } catch (e) {
+    // really_probe() failure: no remove, no unbind event.
+    dev.k.boundDriver = undefined;
+    entry.devices.delete(dev);
+    releaseGroup(ctx, dev);
+    throw e;
+  }
+}
+
+/**
+ * The VFIO objects a bound mdev gets, then the 'bound' announcement, then
+ * their uevents. Modern: vfio_register_emulated_iommu_dev() makes the group
+ * char device (vfio_create_group, `add` SUBSYSTEM=vfio), then
+ * vfio-dev/vfio<k> (vfio_device_add, `add` SUBSYSTEM=vfio-dev), both before
+ * the mdev's `bind`. Legacy (4.10): vfio_mdev_probe() → vfio_add_group_dev()
+ * makes only the group char device; there was no vfio-dev class yet.
+ */
+export function announceBound(ctx: CoreContext, dev: DeviceImpl): void {
+  const group = dev.k.iommuGroup;
+  const events: Uevent[] = [];
+  if (group !== undefined && dev.k.vfioGroupMinor === undefined) {
+    const minor = ctx.vfioGroupIda.allocate();
+    dev.k.vfioGroupMinor = minor;
+    events.push(ctx.uevents.chardev('add', `/devices/virtual/vfio/${group}`, 'vfio',
+      VFIO_GROUP_MAJOR, minor, `vfio/${group}`));
+  }
+  if (group !== undefined && dev.k.vfioDevIndex === undefined && ctx.modern) {
+    const k = ctx.vfioDevIda.allocate();
+    dev.k.vfioDevIndex = k;
+    events.push(ctx.uevents.chardev('add', `${dev.devpath}/vfio-dev/vfio${k}`, 'vfio-dev',
+      VFIO_DEV_MAJOR, k, `vfio/devices/vfio${k}`));
+  }
+  ctx.publish(dev, 'bound');
+  for (const ev of events) ctx.uevent(ev);
+}
+
+/**
+ * Detach `dev` from its driver. driver_sysfs_remove() comes before the
+ * driver's remove, whose vfio_unregister_group_dev() removes vfio-dev/vfio<k>
+ * and then the group char device, and releases the IOMMU group; the mdev's
+ * `unbind` uevent comes last.
+ */
+export async function unbind(ctx: CoreContext, dev: DeviceImpl, token: LockToken,
+  opts: { callRemove: boolean; uevent: boolean }): Promise<void> {
+  const entry = ctx.drivers.get(dev.k.boundDriver!);
+  dev.k.boundDriver = undefined;
+  entry?.devices.delete(dev);
+  const events = releaseVfio(ctx, dev);
+  ctx.publish(dev, 'unbound');
+  for (const ev of events) ctx.uevent(ev);
+  const remove = entry?.drv.remove;
+  if (opts.callRemove && entry && remove) {
+    try {
+      await ctx.call(() => remove.call(entry.drv, dev), `${entry.name}: remove(${dev.uuid})`, token);
+    } catch (e) {
+      ctx.log(`${errorMessage(e)} (ignored: a driver remove cannot fail)`);
+    }
+  }
+  releaseGroup(ctx, dev);
+  if (opts.uevent && ctx.modern) ctx.uevent(ctx.uevents.mdev('unbind', dev.devpath));
+}
+
+/** Free the device's VFIO object ids; returns their `remove` uevents, in kernel order. */
+function releaseVfio(ctx: CoreContext, dev: DeviceImpl): Uevent[] {
+  const events: Uevent[] = [];
+  const k = dev.k.vfioDevIndex;
+  if (k !== undefined) {
+    dev.k.vfioDevIndex = undefined;
+    ctx.vfioDevIda.free(k);
+    events.push(ctx.uevents.chardev('remove', `${dev.devpath}/vfio-dev/vfio${k}`, 'vfio-dev',
+      VFIO_DEV_MAJOR, k, `vfio/devices/vfio${k}`));
+  }
+  const minor = dev.k.vfioGroupMinor;
+  const group = dev.k.iommuGroup;
+  if (minor !== undefined) {
+    dev.k.vfioGroupMinor = undefined;
+    ctx.vfioGroupIda.free(minor);
+    if (group !== undefined) {
+      events.push(ctx.uevents.chardev('remove', `/devices/virtual/vfio/${group}`, 'vfio',
+        VFIO_GROUP_MAJOR, minor, `vfio/${group}`));
+    }
+  }
+  return events;
+}
+
+/** iommu_group_remove_device + the group's release. */
+function releaseGroup(ctx: CoreContext, dev: DeviceImpl): void {
+  const group = dev.k.iommuGroup;
+  if (group === undefined) return;
+  dev.k.iommuGroup = undefined;
+  ctx.groupDevice.delete(group);
+  ctx.groups.free(group);
+  ctx.emitChange({ kind: 'group-removed', group });
+}

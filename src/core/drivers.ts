@@ -1,0 +1,82 @@
+/**
+ * Bus drivers of the mdev bus (drivers/vfio/mdev/mdev_driver.c
+ * mdev_register_driver / mdev_unregister_driver, with drivers/base/dd.c
+ * driver_attach / driver_detach).
+ */
+import type { MdevDriver } from './api.js';
+import { announceBound, bind, unbind } from './binding.js';
+import type { CoreContext } from './context.js';
+import { MdevError, errorMessage } from './errno.js';
+import { isEntryName } from './names.js';
+import { DriverEntry, type Owner } from './objects.js';
+
+export async function registerDriver(ctx: CoreContext, drv: MdevDriver, owner: Owner | undefined): Promise<void> {
+  ctx.assertNotUnderLock('registerDriver');
+  if (!drv || typeof drv !== 'object' || !isEntryName(drv.name)) {
+    throw new MdevError('EINVAL', 'registerDriver: a driver needs a non-empty name');
+  }
+  if ((drv.probe !== undefined && typeof drv.probe !== 'function') || (drv.remove !== undefined && typeof drv.remove !== 'function')) {
+    throw new MdevError('EINVAL', `registerDriver: ${drv.name}: probe and remove must be functions`);
+  }
+  await ctx.locked(async token => {
+    if (ctx.drivers.has(drv.name)) throw new MdevError('EBUSY', `registerDriver: ${drv.name} is already registered`);
+    const entry = addDriver(ctx, drv, owner);
+    // driver_attach(): bind the devices that have been waiting for it.
+    for (const parent of [...ctx.parents.values()]) {
+      if (parent.k.state !== 'live' || ctx.driverNameFor(parent) !== entry.name) continue;
+      for (const dev of [...parent.k.devices]) {
+        if (dev.k.state !== 'active' || dev.k.boundDriver !== undefined || entry.state !== 'live') continue;
+        try {
+          await bind(ctx, dev, entry, token);
+          announceBound(ctx, dev);
+          if (ctx.modern) ctx.uevent(ctx.uevents.mdev('bind', dev.devpath, entry.name));
+        } catch (e) {
+          ctx.log(`${errorMessage(e)}; ${dev.uuid} stays unbound`);
+        }
+      }
+    }
+  });
+}
+
+/** Record a driver (also the implicit one a modern parent names). Call under the lock. */
+export function addDriver(ctx: CoreContext, drv: MdevDriver, owner: Owner | undefined): DriverEntry {
+  const entry = new DriverEntry(drv, owner);
+  ctx.drivers.set(entry.name, entry);
+  owner?.drivers.add(entry);
+  ctx.emitChange({ kind: 'driver-added', driver: entry.name });
+  return entry;
+}
+
+export function unregisterDriver(ctx: CoreContext, name: string): Promise<void> {
+  try {
+    ctx.assertNotUnderLock('unregisterDriver');
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  const entry = ctx.drivers.get(name);
+  if (!entry) return Promise.reject(new MdevError('ENODEV', `unregisterDriver: ${String(name)} is not registered`));
+  entry.unregistering ??= detachAll(ctx, entry);
+  return entry.unregistering;
+}
+
+async function detachAll(ctx: CoreContext, entry: DriverEntry): Promise<void> {
+  await ctx.locked(() => { entry.state = 'unregistering'; });
+  for (const dev of [...entry.devices]) {
+    // The driver's remove waits for the VFIO device's last close, as
+    // vfio_unregister_group_dev() does; no new opens meanwhile.
+    dev.k.blockOpens++;
+    try {
+      await dev.waitIdle();
+      await ctx.locked(async token => {
+        if (entry.devices.has(dev)) await unbind(ctx, dev, token, { callRemove: true, uevent: true });
+      });
+    } finally {
+      dev.k.blockOpens--;
+    }
+  }
+  await ctx.locked(() => {
+    ctx.drivers.delete(entry.name);
+    entry.owner?.drivers.delete(entry);
+    ctx.emitChange({ kind: 'driver-removed', driver: entry.name });
+  });
+}

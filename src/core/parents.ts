@@ -1,0 +1,113 @@
+/**
+ * Parent devices (drivers/vfio/mdev/mdev_core.c mdev_register_parent /
+ * mdev_unregister_parent; mdev_register_device in 4.10): registration, the
+ * MDEV_STATE change uevents, and unregistration, which removes the children
+ * first.
+ */
+import type { Parent, ParentDeviceSpec, ParentOps } from './api.js';
+import type { CoreContext, LockToken } from './context.js';
+import { addDriver } from './drivers.js';
+import { MdevError, errorMessage } from './errno.js';
+import { removeDevice } from './lifecycle.js';
+import { ParentImpl, normalisePath, type Owner } from './objects.js';
+import { parseUeventVars } from './uevents.js';
+import { validateParent } from './validate.js';
+
+export async function registerParent(ctx: CoreContext, device: ParentDeviceSpec, ops: ParentOps,
+  owner: Owner | undefined): Promise<Parent> {
+  ctx.assertNotUnderLock('registerDevice');
+  validateParent(device, ops, ctx.profile);
+  return ctx.locked(async token => {
+    const path = normalisePath(device.path);
+    const name = path.slice(path.lastIndexOf('/') + 1);
+    const clash = ctx.parents.get(name);
+    if (clash) {
+      throw new MdevError('EEXIST', clash.device.path === path
+        ? `registerDevice: ${path} is already a parent`
+        : `registerDevice: a parent named ${name} exists (${clash.device.path})`);
+    }
+    if (device.iommuGroup !== undefined) ctx.groups.reserve(device.iommuGroup);
+    const parent = new ParentImpl(device, ops, owner);
+    if (ctx.modern && !ctx.drivers.has(ops.driver)) addDriver(ctx, { name: ops.driver }, owner);
+    ctx.parents.set(name, parent);
+    owner?.parents.add(parent);
+    ctx.emitChange({ kind: 'parent-added', parent });
+    const subsystem = parent.subsystem;
+    // A device with neither bus nor class sends no uevents at all.
+    if (ctx.modern && subsystem) {
+      ctx.uevent(ctx.uevents.parentState(parent.devpath, subsystem, 'registered', await parentUeventVars(ctx, parent, token)));
+    }
+    return parent;
+  });
+}
+
+/**
+ * dev_uevent's variables for the parent: what its `uevent` file shows (a
+ * vendor's file, e.g. pci_uevent's PCI_* and MODALIAS after DRIVER), or else
+ * the driver core's own DRIVER line, as the sysfs layer renders it.
+ */
+async function parentUeventVars(ctx: CoreContext, parent: ParentImpl, token: LockToken): Promise<Array<[string, string]>> {
+  const fallback: Array<[string, string]> = parent.device.driver !== undefined ? [['DRIVER', parent.device.driver]] : [];
+  const attr = (parent.device.attrs ?? []).filter(g => !g.name).flatMap(g => g.attrs).find(a => a.name === 'uevent');
+  const show = attr?.show;
+  if (!attr || !show) return fallback;
+  try {
+    const text: unknown = await ctx.call(() => show.call(attr, parent), `${parent.name}: uevent show`, token);
+    const vars = typeof text === 'string' ? text : text instanceof Uint8Array ? Buffer.from(text).toString('utf8') : undefined;
+    if (vars === undefined) throw new MdevError('EIO', `show returned ${typeof text}, not text`);
+    return parseUeventVars(vars);
+  } catch (e) {
+    ctx.log(`${parent.name}: uevent variables: ${errorMessage(e)}`);
+    return fallback;
+  }
+}
+
+function resolveParent(ctx: CoreContext, p: Parent | string): ParentImpl {
+  const name = typeof p === 'string' ? p : p?.name;
+  const parent = typeof name === 'string' ? ctx.parents.get(name) : undefined;
+  if (!parent || (typeof p !== 'string' && p !== parent)) {
+    throw new MdevError('ENODEV', `unregisterDevice: ${String(name)} is not a registered parent`);
+  }
+  return parent;
+}
+
+export function unregisterParent(ctx: CoreContext, p: Parent | string): Promise<void> {
+  let parent: ParentImpl;
+  try {
+    ctx.assertNotUnderLock('unregisterDevice');
+    parent = resolveParent(ctx, p);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  parent.k.unregistering ??= removeParent(ctx, parent);
+  return parent.k.unregistering;
+}
+
+async function removeParent(ctx: CoreContext, parent: ParentImpl): Promise<void> {
+  // Taking the lock waits out a create in progress; later ones get ENODEV.
+  const children = await ctx.locked(() => {
+    parent.k.state = 'unregistering';
+    return [...parent.k.devices];
+  });
+  for (const dev of children) {
+    if (dev.k.state === 'active') {
+      try {
+        await removeDevice(ctx, dev, true);
+      } catch (e) {
+        ctx.log(`unregisterDevice ${parent.name}: ${errorMessage(e)}`);
+      }
+    }
+    await dev.waitGone(); // one a user was already removing
+  }
+  await ctx.locked(async token => {
+    const vars = ctx.modern && parent.subsystem ? await parentUeventVars(ctx, parent, token) : [];
+    ctx.parents.delete(parent.name);
+    if (parent.device.iommuGroup !== undefined) ctx.groups.unreserve(parent.device.iommuGroup);
+    parent.k.owner?.parents.delete(parent);
+    ctx.emitChange({ kind: 'parent-removed', parent });
+    const subsystem = parent.subsystem;
+    if (ctx.modern && subsystem) {
+      ctx.uevent(ctx.uevents.parentState(parent.devpath, subsystem, 'unregistered', vars));
+    }
+  });
+}

@@ -1,0 +1,120 @@
+/**
+ * Buses: /sys/bus/mdev with its drivers (drivers/vfio/mdev/mdev_driver.c
+ * bus_register; drivers/base/bus.c bind_store, unbind_store, drivers_probe,
+ * drivers_autoprobe), and the plain bus directories a parent's subsystem
+ * names (bus/pci and the like).
+ */
+import { MdevError } from '../core/errno.js';
+import type { MdevCoreApi } from '../core/model.js';
+import { KDir, type KLink } from '../kernfs/index.js';
+import { parseUeventWrite, writtenWord } from './driver-core.js';
+import type { SysfsTree } from './tree.js';
+
+/** A device's `driver` link and the driver's link back to it. */
+export interface DriverLinks { name: string; link: KLink; backLink: KLink }
+
+/** What the bus keeps of a device: its links to a driver. */
+export interface BoundRec { dir: KDir; uuid: string; driver?: DriverLinks }
+
+export class MdevBus {
+  readonly dir: KDir;
+  readonly devices: KDir;
+  readonly #drivers: KDir;
+  readonly #driverDirs = new Map<string, KDir>();
+  /** Devices whose driver link points at each driver (unregistering one walks only these). */
+  readonly #users = new Map<string, Set<BoundRec>>();
+  #autoprobe = true;
+
+  constructor(private readonly tree: SysfsTree, private readonly core: MdevCoreApi,
+    private readonly log: (m: string) => void) {
+    this.dir = tree.bus.mkdir('mdev');
+    this.devices = this.dir.mkdir('devices');
+    this.#drivers = this.dir.mkdir('drivers');
+    this.dir.attr('drivers_autoprobe', 0o644, {
+      show: () => (this.#autoprobe ? '1\n' : '0\n'),
+      store: d => { this.#autoprobe = d[0] !== 0x30; /* '0' */ },
+    });
+    this.dir.attr('drivers_probe', 0o200, {
+      store: d => {
+        if (!this.core.device(writtenWord(d))) throw new MdevError('ENODEV');
+      },
+    });
+    this.dir.attr('uevent', 0o200, { store: parseUeventWrite });
+  }
+
+  /** bus/mdev/drivers/<drv> for each registered driver, and no other. */
+  syncDrivers(): void {
+    const want = new Set(this.core.drivers());
+    for (const name of want) this.#ensureDriver(name);
+    for (const [name, dir] of this.#driverDirs) {
+      if (want.has(name)) continue;
+      // Devices still bound to it lose their driver link (normally unbound first).
+      for (const rec of [...(this.#users.get(name) ?? [])]) this.unlink(rec);
+      this.#users.delete(name);
+      dir.remove();
+      this.#driverDirs.delete(name);
+    }
+  }
+
+  #ensureDriver(name: string): KDir {
+    let dir = this.#driverDirs.get(name);
+    if (dir && !dir.dead) return dir;
+    dir = this.#drivers.mkdir(name);
+    const self = dir;
+    dir.attr('bind', 0o200, {
+      store: d => {
+        const dev = this.core.device(writtenWord(d));
+        if (dev && dev.boundDriver !== undefined) throw new MdevError('EBUSY');
+        throw new MdevError('ENODEV');
+      },
+    });
+    dir.attr('unbind', 0o200, {
+      store: d => {
+        const dev = this.core.device(writtenWord(d));
+        if (!dev || dev.boundDriver !== name || self.dead) throw new MdevError('ENODEV');
+        this.log(`sysfs: unbinding ${dev.uuid} from ${name} through sysfs is not supported`);
+        throw new MdevError('EOPNOTSUPP');
+      },
+    });
+    dir.attr('uevent', 0o200, { store: parseUeventWrite });
+    this.#driverDirs.set(name, dir);
+    return dir;
+  }
+
+  /** The device's driver links: to `driver`, or none. */
+  link(rec: BoundRec, driver: string | undefined): void {
+    if (driver === undefined) {
+      this.unlink(rec);
+      return;
+    }
+    const have = rec.driver;
+    if (have && have.name === driver && !have.link.dead && !have.backLink.dead) return;
+    this.unlink(rec);
+    const drv = this.#ensureDriver(driver);
+    rec.driver = { name: driver, link: rec.dir.symlink('driver', drv), backLink: drv.symlink(rec.uuid, rec.dir) };
+    let users = this.#users.get(driver);
+    if (!users) this.#users.set(driver, users = new Set());
+    users.add(rec);
+  }
+
+  unlink(rec: BoundRec): void {
+    if (!rec.driver) return;
+    this.#users.get(rec.driver.name)?.delete(rec);
+    rec.driver.link.remove();
+    rec.driver.backLink.remove();
+    rec.driver = undefined;
+  }
+
+  /** A plain bus directory (devices/, drivers/ and the bus attributes) for a parent's subsystem. */
+  ensureOtherBus(name: string): KDir {
+    const existing = this.tree.bus.get(name);
+    if (existing instanceof KDir) return existing;
+    const b = this.tree.bus.mkdir(name);
+    b.mkdir('devices');
+    b.mkdir('drivers');
+    b.attr('drivers_autoprobe', 0o644, { show: () => '1\n', store: () => {} });
+    b.attr('drivers_probe', 0o200, { store: () => { throw new MdevError('ENODEV'); } });
+    b.attr('uevent', 0o200, { store: parseUeventWrite });
+    return b;
+  }
+}

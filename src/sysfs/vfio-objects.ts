@@ -1,0 +1,89 @@
+/**
+ * The VFIO objects of a bound mdev: the group char device
+ * /sys/devices/virtual/vfio/<N> with class/vfio/<N> (drivers/vfio/group.c
+ * vfio_create_group; both profiles) and the per-device
+ * <uuid>/vfio-dev/vfio<k> with class/vfio-dev/vfio<k> (drivers/vfio/
+ * vfio_main.c vfio_device_add; modern only). See docs/abi.md.
+ */
+import { VFIO_DEV_MAJOR, VFIO_GROUP_MAJOR, type CoreDevice } from '../core/model.js';
+import { KDir, type KLink } from '../kernfs/index.js';
+import { addCharDevFiles } from './driver-core.js';
+import type { SysfsTree } from './tree.js';
+
+/** What the VFIO objects keep of a device. */
+export interface VfioRec {
+  dir: KDir;
+  /** /sys/devices/virtual/vfio/<N> (the group char device) and class/vfio/<N>. */
+  vfioGroup?: { id: number; minor: number; dir: KDir; classLink: KLink };
+  /** <uuid>/vfio-dev/vfio<k> and class/vfio-dev/vfio<k>. */
+  vfioDev?: { k: number; glue: KDir; dir: KDir; classLink: KLink };
+}
+
+export class VfioObjects {
+  constructor(private readonly tree: SysfsTree) {}
+
+  /** The device's VFIO objects, as its vfioGroupMinor and vfioDevIndex say. */
+  sync(rec: VfioRec, dev: CoreDevice): void {
+    const group = dev.iommuGroup;
+    const minor = dev.vfioGroupMinor;
+    if (minor !== undefined && group !== undefined) {
+      const have = rec.vfioGroup;
+      if (!have || have.id !== group || have.minor !== minor || have.dir.dead || have.classLink.dead) {
+        this.#dropGroup(rec);
+        const name = String(group);
+        const container = this.tree.ensureImplicit(this.tree.devicesDir, 'virtual/vfio');
+        container.removeChild(name); // a stale one
+        const dir = container.mkdir(name);
+        const cls = this.tree.ensureImplicit(this.tree.classDir, 'vfio');
+        addCharDevFiles(dir, VFIO_GROUP_MAJOR, minor, `vfio/${name}`, cls);
+        cls.removeChild(name);
+        rec.vfioGroup = { id: group, minor, dir, classLink: cls.symlink(name, dir) };
+      }
+    } else {
+      this.#dropGroup(rec);
+    }
+
+    const k = dev.vfioDevIndex;
+    if (k !== undefined) {
+      const have = rec.vfioDev;
+      if (!have || have.k !== k || have.dir.dead || have.classLink.dead) {
+        this.#dropDev(rec);
+        const name = `vfio${k}`;
+        // The class glue directory (get_device_parent): created with its first
+        // device, removed with its last.
+        const existing = rec.dir.get('vfio-dev');
+        const glue = existing instanceof KDir ? existing : rec.dir.mkdir('vfio-dev');
+        const dir = glue.mkdir(name);
+        const cls = this.tree.ensureImplicit(this.tree.classDir, 'vfio-dev');
+        addCharDevFiles(dir, VFIO_DEV_MAJOR, k, `vfio/devices/${name}`, cls);
+        dir.symlink('device', rec.dir);
+        cls.removeChild(name);
+        rec.vfioDev = { k, glue, dir, classLink: cls.symlink(name, dir) };
+      }
+    } else {
+      this.#dropDev(rec);
+    }
+  }
+
+  drop(rec: VfioRec): void {
+    this.#dropDev(rec);
+    this.#dropGroup(rec);
+  }
+
+  #dropGroup(rec: VfioRec): void {
+    const g = rec.vfioGroup;
+    if (!g) return;
+    rec.vfioGroup = undefined;
+    this.tree.removePruning(g.classLink);
+    this.tree.removePruning(g.dir);
+  }
+
+  #dropDev(rec: VfioRec): void {
+    const v = rec.vfioDev;
+    if (!v) return;
+    rec.vfioDev = undefined;
+    this.tree.removePruning(v.classLink);
+    v.dir.remove();
+    if (v.glue.children.size === 0) v.glue.remove();
+  }
+}
