@@ -20,7 +20,7 @@ export class PluginLoadError extends Error {
 
 /** The sample drivers shipped with mdevfs (examples/samples.ts). */
 export function samplesPath(): string {
-  // dist/cli/plugins.js and src/cli/plugins.ts both sit two levels below the package root.
+  // dist/daemon/plugins.js and src/daemon/plugins.ts both sit two levels below the package root.
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples/samples.ts');
 }
 
