@@ -9,9 +9,10 @@ import Module, { register } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { VendorPlugin } from '../core/api.js';
+import { UserError } from './errors.js';
 
 /** A plugin that cannot be loaded; the message is one line. */
-export class PluginLoadError extends Error {
+export class PluginLoadError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'PluginLoadError';

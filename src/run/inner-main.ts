@@ -3,7 +3,7 @@
  * `unshare … -- node dist/run/inner-main.js <json RunOptions>`. Not a public
  * command. Exits with the command's status (see ./inner.ts).
  */
-import { stderrLine } from '../cli/util.js';
+import { stderrLine } from '../daemon/log.js';
 import { InnerControl } from './control.js';
 import { runInner } from './inner.js';
 import { EXIT_RUN_FAILED, decodeRunOptions } from './options.js';

@@ -25,8 +25,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fstatSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
-import { serveTree, type Serving } from '../cli/commands/mount.js';
-import { CliError, stderrLine } from '../cli/util.js';
+import { UserError } from '../daemon/errors.js';
+import { stderrLine } from '../daemon/log.js';
+import { serveTree, type Serving } from '../daemon/serve-tree.js';
 import { InnerControl, RELAYED_SIGNALS } from './control.js';
 import { STAGED_TREE_DIR, STAGING_MOUNT, applyMount, planMounts, removeMount, NamespaceMountError } from './mounts.js';
 import { STAGED_DEV_SCRATCH, STAGED_VFIO_DIR, mountDevVfio, type DevVfio } from './dev-vfio.js';
@@ -196,7 +197,7 @@ export async function runInner(o: RunOptions): Promise<number> {
         uevents: o.uevents,
       });
     } catch (e) {
-      if (e instanceof CliError) throw new SetupError(e.message);
+      if (e instanceof UserError) throw new SetupError(e.message);
       throw e;
     }
     // From here on the daemon must not die from a stray exception (as in mount): log it.
