@@ -22,11 +22,12 @@
  * mdevfs run's own failure, 126/127 a command that cannot be executed/found.
  */
 import { spawn } from 'node:child_process';
-import { constants as fsConstants, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../daemon/errors.js';
+import { which } from '../fuse/mount.js';
 import { stderrLine } from '../daemon/log.js';
 import { OuterControl, RELAYED_SIGNALS, type RelayedSignal } from './control.js';
 import { EXIT_RUN_FAILED, encodeRunOptions, signalStatus, type RunOptions } from './options.js';
@@ -37,21 +38,6 @@ export type OuterOptions = RunOptions;
 export function innerMainPath(): string {
   const self = fileURLToPath(import.meta.url);
   return path.join(path.dirname(self), `inner-main${path.extname(self)}`);
-}
-
-async function which(name: string): Promise<string | undefined> {
-  const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/bin', '/bin', '/usr/sbin', '/sbin'];
-  for (const d of dirs) {
-    const p = path.join(d, name);
-    try {
-      const st = await fsp.stat(p);
-      if (st.isFile()) {
-        await fsp.access(p, fsConstants.X_OK);
-        return p;
-      }
-    } catch { /* next */ }
-  }
-  return undefined;
 }
 
 /** The unshare(1) argument list that makes the run's namespace (exported for tests and docs). */
