@@ -27,8 +27,8 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../daemon/errors.js';
-import { which } from '../fuse/mount.js';
 import { stderrLine } from '../daemon/log.js';
+import { which } from '../fuse/mount.js';
 import { OuterControl, RELAYED_SIGNALS, type RelayedSignal } from './control.js';
 import { EXIT_RUN_FAILED, encodeRunOptions, signalStatus, type RunOptions } from './options.js';
 
