@@ -5,8 +5,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
+import { errorMessage, firstLine } from '../core/errno.js';
+import { UserError } from '../daemon/errors.js';
+import { stderrLine } from '../daemon/log.js';
 import { commands } from './commands/index.js';
-import { CliError, stderrLine } from './util.js';
 
 export function packageVersion(): string {
   const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../package.json');
@@ -39,12 +41,12 @@ export async function main(argv: readonly string[] = process.argv): Promise<void
       process.exitCode = e.exitCode;
       return;
     }
-    if (e instanceof CliError) {
+    // The one place a UserError is printed (src/daemon/errors.ts).
+    if (e instanceof UserError) {
       for (const line of e.message.split('\n').filter(l => l.trim() !== '')) stderrLine(`mdevfs: ${line}`);
       process.exit(e.exitCode);
     }
-    const msg = e instanceof Error ? e.message : String(e);
-    stderrLine(`mdevfs: ${msg.split('\n')[0]}`);
+    stderrLine(`mdevfs: ${firstLine(errorMessage(e))}`);
     if (process.env.MDEVFS_DEBUG && e instanceof Error && e.stack) stderrLine(e.stack);
     process.exit(1);
   }

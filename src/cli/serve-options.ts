@@ -4,17 +4,17 @@
  * cannot drift apart.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { Profile } from '../core/api.js';
-import { collect } from './util.js';
+import type { ServeOptions } from '../daemon/options.js';
 
-export interface SharedServeOptions {
+/** What the flags below parse into: the daemon options they set (the repeatable ones default to []). */
+export interface SharedServeOptions extends Pick<ServeOptions, 'profile' | 'verbose' | 'allowOther' | 'callTimeout' | 'uevents'> {
   driver: string[];
   config: string[];
-  profile: Profile;
-  verbose?: boolean;
-  allowOther?: boolean;
-  callTimeout: number;
-  uevents?: string;
+}
+
+/** commander accumulator for repeatable options. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 function positiveInt(v: string): number {

@@ -11,6 +11,7 @@ import { execFile } from 'node:child_process';
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type FuseType from 'fuse-native';
+import { errorMessage, firstLine } from '../core/errno.js';
 import type { KDir } from '../kernfs/index.js';
 import { createOperations } from './ops.js';
 
@@ -33,7 +34,7 @@ export interface MountOptions {
   trace?: (message: string) => void;
 }
 
-/** The libfuse option string (fuse-native.md §4, §10). */
+/** The libfuse -o option string: the kernel's FUSE mount options and libfuse's own. */
 export function fuseOptionString(opts: { allowOther?: boolean; autoUnmount?: boolean } = {}): string {
   const o = [
     'fsname=mdevfs', 'subtype=mdevfs',
@@ -47,36 +48,29 @@ export function fuseOptionString(opts: { allowOther?: boolean; autoUnmount?: boo
   return o.join(',');
 }
 
-function firstLine(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  return msg.split('\n').find(l => l.trim() !== '')?.trim() ?? msg;
-}
-
 function run(file: string, args: string[], timeoutMs = 10_000): Promise<{ ok: boolean; out: string }> {
   return new Promise(resolve => {
     execFile(file, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
-      resolve({ ok: !err, out: `${stdout}${stderr}`.trim() || (err ? firstLine(err) : '') });
+      resolve({ ok: !err, out: `${stdout}${stderr}`.trim() || (err ? firstLine(err.message) : '') });
     });
   });
 }
 
-async function isExecutable(p: string): Promise<boolean> {
-  try {
-    const st = await fsp.stat(p);
-    if (!st.isFile()) return false;
-    await fsp.access(p, fsConstants.X_OK);
-    return (st.mode & 0o111) !== 0;
-  } catch {
-    return false;
-  }
-}
-
-/** fusermount's path (PATH, then /bin, /usr/bin), or undefined. */
-export async function findFusermount(envPath = process.env.PATH ?? ''): Promise<string | undefined> {
-  const dirs = [...envPath.split(':').filter(Boolean), '/bin', '/usr/bin'];
+/**
+ * The path of the executable `name` (PATH, then the usual system directories,
+ * for a minimal PATH), or undefined. The one PATH lookup of mdevfs:
+ * fusermount here, unshare and setpriv for `mdevfs run` (src/run/outer.ts).
+ */
+export async function which(name: string, envPath = process.env.PATH ?? ''): Promise<string | undefined> {
+  const dirs = [...envPath.split(':').filter(Boolean), '/usr/bin', '/bin', '/usr/sbin', '/sbin'];
   for (const d of dirs) {
-    const p = path.join(d, 'fusermount');
-    if (await isExecutable(p)) return p;
+    const p = path.join(d, name);
+    try {
+      const st = await fsp.stat(p);
+      if (!st.isFile() || (st.mode & 0o111) === 0) continue;
+      await fsp.access(p, fsConstants.X_OK);
+      return p;
+    } catch { /* next */ }
   }
   return undefined;
 }
@@ -92,7 +86,7 @@ export async function loadFuse(): Promise<FuseCtor> {
     fuseModule = m.default;
     return fuseModule;
   } catch (e) {
-    const line = firstLine(e);
+    const line = firstLine(errorMessage(e));
     if (/libfuse/i.test(line)) {
       throw new MountError(`cannot load libfuse.so.2 (install the libfuse2 package): ${line}`);
     }
@@ -127,7 +121,7 @@ export async function mountsAt(dir: string): Promise<MountInfoEntry[]> {
 
 /** Unmount `dir` lazily: fusermount -uz, falling back to umount -l. */
 export async function forceUnmount(dir: string, fusermount?: string): Promise<boolean> {
-  const fm = fusermount ?? (await findFusermount());
+  const fm = fusermount ?? (await which('fusermount'));
   if (fm && (await run(fm, ['-uz', dir])).ok) return true;
   return (await run('umount', ['-l', dir])).ok;
 }
@@ -153,7 +147,7 @@ export async function preflight(dir: string, log: (m: string) => void = () => {}
   } catch {
     throw new MountError('/dev/fuse is missing (load the fuse module, or give the container the device)');
   }
-  const fusermount = await findFusermount();
+  const fusermount = await which('fusermount');
   if (!fusermount) throw new MountError('fusermount not found (install the fuse package)');
   const Fuse = await loadFuse();
 
@@ -175,7 +169,7 @@ export async function preflight(dir: string, log: (m: string) => void = () => {}
       }
       if (code === 'ENOENT') throw new MountError(`mount point ${mountpoint} does not exist`);
       if (code === 'ENOTCONN') throw new MountError(`${mountpoint}: stale mount that could not be cleared`);
-      throw new MountError(`mount point ${mountpoint}: ${firstLine(e)}`);
+      throw new MountError(`mount point ${mountpoint}: ${firstLine(errorMessage(e))}`);
     }
     if (!st.isDirectory()) throw new MountError(`mount point ${mountpoint} is not a directory`);
     break;
@@ -226,7 +220,7 @@ export async function mountTree(pre: PreflightResult, opts: MountOptions): Promi
     const timer = setTimeout(() => reject(new MountError(`mounting ${mountpoint} timed out`)), 15_000);
     fuse.mount(err => {
       clearTimeout(timer);
-      if (err) reject(new MountError(`cannot mount ${mountpoint}: ${firstLine(err)}`));
+      if (err) reject(new MountError(`cannot mount ${mountpoint}: ${firstLine(errorMessage(err))}`));
       else resolve();
     });
   });
@@ -272,7 +266,7 @@ export function unmountOnSignals(
     await m.unmount();
     if (opts.cleanup) {
       await Promise.race([
-        opts.cleanup().catch(e => log(`mdevfs: shutdown: ${firstLine(e)}`)),
+        opts.cleanup().catch(e => log(`mdevfs: shutdown: ${firstLine(errorMessage(e))}`)),
         new Promise(r => setTimeout(r, 5000).unref()),
       ]);
     }

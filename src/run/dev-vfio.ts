@@ -8,26 +8,17 @@
  * file system alone, not what is mounted in it).
  *
  * Everything is done with mount(8) as child processes and asynchronous fs
- * calls: the caller is the FUSE daemon (fuse-native.md §2).
+ * calls: the caller is the FUSE daemon, which must never block on its own tree.
  */
-import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { exec } from './exec.js';
 
 export const DEV = '/dev';
 export const DEV_VFIO = '/dev/vfio';
 /** In the run's staging tmpfs (see ./mounts.ts): the device files' FUSE mount point, and the overlay's scratch. */
 export const STAGED_VFIO_DIR = '/sys/mdevfs-vfio';
 export const STAGED_DEV_SCRATCH = '/sys/mdevfs-dev';
-
-function exec(file: string, args: string[], timeoutMs = 15_000): Promise<{ ok: boolean; out: string }> {
-  return new Promise(resolve => {
-    execFile(file, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
-      const out = `${stdout}${stderr}`.trim().split('\n')[0] ?? '';
-      resolve({ ok: !err, out: out || (err ? err.message.split('\n')[0]! : '') });
-    });
-  });
-}
 
 async function mount(args: string[], what: string): Promise<void> {
   const r = await exec('mount', args);

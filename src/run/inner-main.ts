@@ -3,7 +3,8 @@
  * `unshare … -- node dist/run/inner-main.js <json RunOptions>`. Not a public
  * command. Exits with the command's status (see ./inner.ts).
  */
-import { stderrLine } from '../cli/util.js';
+import { errorMessage } from '../core/errno.js';
+import { stderrLine } from '../daemon/log.js';
 import { InnerControl } from './control.js';
 import { runInner } from './inner.js';
 import { EXIT_RUN_FAILED, decodeRunOptions } from './options.js';
@@ -13,7 +14,7 @@ async function innerMain(): Promise<void> {
   try {
     opts = decodeRunOptions(process.argv[2] ?? '');
   } catch (e) {
-    stderrLine(`mdevfs: internal error: bad run options: ${e instanceof Error ? e.message : String(e)}`);
+    stderrLine(`mdevfs: internal error: bad run options: ${errorMessage(e)}`);
     process.exit(EXIT_RUN_FAILED);
   }
   if (process.pid !== 1) {
@@ -24,7 +25,7 @@ async function innerMain(): Promise<void> {
   try {
     status = await runInner(opts);
   } catch (e) {
-    stderrLine(`mdevfs: internal error: ${e instanceof Error ? e.message : String(e)}`);
+    stderrLine(`mdevfs: internal error: ${errorMessage(e)}`);
     if (process.env.MDEVFS_DEBUG && e instanceof Error && e.stack) stderrLine(e.stack);
     status = EXIT_RUN_FAILED;
   }

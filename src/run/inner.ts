@@ -25,10 +25,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fstatSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
-import { serveTree, type Serving } from '../cli/commands/mount.js';
-import { CliError, stderrLine } from '../cli/util.js';
+import { errorMessage } from '../core/errno.js';
+import { UserError } from '../daemon/errors.js';
+import { logStrayErrors, stderrLine } from '../daemon/log.js';
+import { serveTree, type Serving } from '../daemon/serve-tree.js';
 import { InnerControl, RELAYED_SIGNALS } from './control.js';
-import { STAGED_TREE_DIR, STAGING_MOUNT, applyMount, planMounts, removeMount, NamespaceMountError } from './mounts.js';
+import { STAGED_TREE_DIR, STAGING_MOUNT, applyMount, planMounts, removeMount } from './mounts.js';
 import { STAGED_DEV_SCRATCH, STAGED_VFIO_DIR, mountDevVfio, type DevVfio } from './dev-vfio.js';
 import {
   EXIT_NOT_FOUND, EXIT_RUN_FAILED, signalStatus,
@@ -39,8 +41,6 @@ import {
 export const SIGNAL_GRACE_MS = 5000;
 /** Bound on the teardown's plugin shutdown. */
 const SHUTDOWN_BOUND_MS = 5000;
-
-class SetupError extends Error {}
 
 /**
  * The gate: `sh -c` that blocks reading its fd 3, then closes it (and fd 4,
@@ -156,7 +156,7 @@ export async function runInner(o: RunOptions): Promise<number> {
       // staging tmpfs under it is left to the namespace.
       await serving.mounted.unmount();
       await Promise.race([
-        serving.shutdown().catch(e => vlog(`mdevfs: shutdown: ${e instanceof Error ? e.message : String(e)}`)),
+        serving.shutdown().catch(e => vlog(`mdevfs: shutdown: ${errorMessage(e)}`)),
         new Promise(r => setTimeout(r, SHUTDOWN_BOUND_MS).unref()),
       ]);
     }
@@ -171,64 +171,48 @@ export async function runInner(o: RunOptions): Promise<number> {
     resolveChild(EXIT_RUN_FAILED);
   });
 
+  // Every setup failure ends up in the one catch below, which prints its
+  // message (a UserError's, mostly) as one "mdevfs: " line.
   try {
     // Stage: a tmpfs over /sys holding the FUSE mount point (nothing on the host).
-    try {
-      await applyMount(STAGING_MOUNT);
-      await mkdir(STAGED_TREE_DIR);
-      await mkdir(STAGED_VFIO_DIR);
-      await mkdir(STAGED_DEV_SCRATCH);
-    } catch (e) {
-      throw new SetupError(e instanceof Error ? e.message : String(e));
-    }
-    try {
-      // serveTree loads the plugins as mount does: the samples unless --driver or --config.
-      serving = await serveTree(STAGED_TREE_DIR, {
-        driver: o.driver,
-        config: o.config,
-        profile: o.profile,
-        verbose: o.verbose,
-        allowOther: o.allowOther,
-        // The namespace is the safety net: its mounts die with this process.
-        autoUnmount: false,
-        callTimeout: o.callTimeout,
-        vfioDir: STAGED_VFIO_DIR,
-        uevents: o.uevents,
-      });
-    } catch (e) {
-      if (e instanceof CliError) throw new SetupError(e.message);
-      throw e;
-    }
-    // From here on the daemon must not die from a stray exception (as in mount): log it.
-    const internal = (e: unknown) =>
-      log(`mdevfs: internal error: ${e instanceof Error ? (o.verbose ? e.stack : e.message) : String(e)}`);
-    process.on('uncaughtException', internal);
-    process.on('unhandledRejection', internal);
+    await applyMount(STAGING_MOUNT);
+    await mkdir(STAGED_TREE_DIR);
+    await mkdir(STAGED_VFIO_DIR);
+    await mkdir(STAGED_DEV_SCRATCH);
+    // serveTree loads the plugins as mount does: the samples unless --driver or --config.
+    serving = await serveTree(STAGED_TREE_DIR, {
+      driver: o.driver,
+      config: o.config,
+      profile: o.profile,
+      verbose: o.verbose,
+      allowOther: o.allowOther,
+      // The namespace is the safety net: its mounts die with this process.
+      autoUnmount: false,
+      callTimeout: o.callTimeout,
+      vfioDir: STAGED_VFIO_DIR,
+      uevents: o.uevents,
+    });
+    // From here on a stray exception is logged, not fatal (as in mount).
+    logStrayErrors(o.verbose);
     // Before /sys is covered: the staged device files are reachable only until then.
     if (serving.vfio) {
       try {
         devVfio = await mountDevVfio(serving.vfio.mounted.mountpoint, STAGED_DEV_SCRATCH);
       } catch (e) {
-        log(`mdevfs: no /dev/vfio in this run: ${e instanceof Error ? e.message : String(e)}`);
+        log(`mdevfs: no /dev/vfio in this run: ${errorMessage(e)}`);
       }
     }
     for (const m of planMounts({ treeDir: serving.mounted.mountpoint, keepEtc: o.keepEtc, extra: o.mounts })) {
-      if (setupSignal) throw new SetupError(`interrupted by ${setupSignal}`);
-      try {
-        if (await applyMount(m)) done.push(m);
-        else vlog(`mdevfs: ${m.target} does not exist; not mounting ${m.what}`);
-      } catch (e) {
-        if (e instanceof NamespaceMountError) throw new SetupError(e.message);
-        throw e;
-      }
+      if (setupSignal) throw new UserError(`interrupted by ${setupSignal}`);
+      if (await applyMount(m)) done.push(m);
+      else vlog(`mdevfs: ${m.target} does not exist; not mounting ${m.what}`);
     }
-    if (setupSignal) throw new SetupError(`interrupted by ${setupSignal}`);
+    if (setupSignal) throw new UserError(`interrupted by ${setupSignal}`);
     const n = serving.presenter.parentCount;
     vlog(`mdevfs: /sys is the mdevfs tree (profile ${serving.core.profile}, ${n} parent${n === 1 ? '' : 's'}); running ${o.command.join(' ')}`);
   } catch (e) {
     const interrupted = setupSignal;
-    const msg = e instanceof Error ? e.message : String(e);
-    if (!interrupted) log(`mdevfs: ${msg}`);
+    if (!interrupted) log(`mdevfs: ${errorMessage(e)}`);
     gate.cancel();
     await teardown();
     return interrupted ? signalStatus(interrupted) : EXIT_RUN_FAILED;

@@ -2,14 +2,16 @@
  * The mounts of a run's private namespace, made with mount(8)/umount(8) as
  * child processes. Everything here is asynchronous on purpose: the caller is
  * the FUSE daemon itself, and a synchronous fs call into its own tree (which
- * is what /sys becomes) would deadlock it for good (fuse-native.md §2).
+ * is what /sys becomes) would block the one thread that could answer it.
  */
-import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { errorMessage } from '../core/errno.js';
+import { UserError } from '../daemon/errors.js';
+import { exec } from './exec.js';
 import type { NamespaceMount } from './options.js';
 
-/** mdevctl 1.2.0's config root; its self-check wants these two dirs in it (clients.md §2.1). */
+/** mdevctl 1.2.0's config root; mdevctl checks that these two script directories (callouts, notifiers) exist in it. */
 export const MDEVCTL_ETC = '/etc/mdevctl.d';
 export const MDEVCTL_ETC_DIRS = ['scripts.d/callouts', 'scripts.d/notifiers'];
 
@@ -43,47 +45,31 @@ export function planMounts(o: { treeDir: string; keepEtc: boolean; extra?: Names
   return [sysMount(o.treeDir), ...(o.keepEtc ? [] : [scratchEtcMount()]), ...(o.extra ?? [])];
 }
 
-export class NamespaceMountError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'NamespaceMountError';
-  }
-}
-
-function exec(file: string, args: string[], timeoutMs = 15_000): Promise<{ ok: boolean; out: string }> {
-  return new Promise(resolve => {
-    execFile(file, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
-      const out = `${stdout}${stderr}`.trim().split('\n')[0] ?? '';
-      resolve({ ok: !err, out: out || (err ? err.message.split('\n')[0]! : '') });
-    });
-  });
-}
-
-/** `mount` one entry; resolves false when an optional target is missing. Throws NamespaceMountError. */
+/** `mount` one entry; resolves false when an optional target is missing. Throws a UserError. */
 export async function applyMount(m: NamespaceMount): Promise<boolean> {
-  if (!path.isAbsolute(m.target)) throw new NamespaceMountError(`${m.what}: target ${m.target} is not an absolute path`);
+  if (!path.isAbsolute(m.target)) throw new UserError(`${m.what}: target ${m.target} is not an absolute path`);
   try {
     const st = await fsp.stat(m.target);
-    if (!st.isDirectory() && m.kind === 'tmpfs') throw new NamespaceMountError(`${m.what}: ${m.target} is not a directory`);
+    if (!st.isDirectory() && m.kind === 'tmpfs') throw new UserError(`${m.what}: ${m.target} is not a directory`);
   } catch (e) {
-    if (e instanceof NamespaceMountError) throw e;
+    if (e instanceof UserError) throw e;
     if (m.optional) return false;
-    throw new NamespaceMountError(`${m.what}: ${m.target} does not exist`);
+    throw new UserError(`${m.what}: ${m.target} does not exist`);
   }
   let args: string[];
   if (m.kind === 'bind') {
-    if (!m.source) throw new NamespaceMountError(`${m.what}: a bind mount needs a source`);
+    if (!m.source) throw new UserError(`${m.what}: a bind mount needs a source`);
     args = ['--bind', ...(m.options ? ['-o', m.options] : []), m.source, m.target];
   } else {
     args = ['-t', 'tmpfs', ...(m.options ? ['-o', m.options] : []), 'mdevfs-run', m.target];
   }
   const r = await exec('mount', args);
-  if (!r.ok) throw new NamespaceMountError(`cannot mount ${m.what} on ${m.target}: ${r.out}`);
+  if (!r.ok) throw new UserError(`cannot mount ${m.what} on ${m.target}: ${r.out}`);
   for (const d of m.dirs ?? []) {
     try {
       await fsp.mkdir(path.join(m.target, d), { recursive: true, mode: 0o755 });
     } catch (e) {
-      throw new NamespaceMountError(`${m.what}: cannot create ${path.join(m.target, d)}: ${(e as Error).message}`);
+      throw new UserError(`${m.what}: cannot create ${path.join(m.target, d)}: ${errorMessage(e)}`);
     }
   }
   return true;

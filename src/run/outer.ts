@@ -22,11 +22,13 @@
  * mdevfs run's own failure, 126/127 a command that cannot be executed/found.
  */
 import { spawn } from 'node:child_process';
-import { constants as fsConstants, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { CliError, stderrLine } from '../cli/util.js';
+import { UserError } from '../daemon/errors.js';
+import { stderrLine } from '../daemon/log.js';
+import { which } from '../fuse/mount.js';
 import { OuterControl, RELAYED_SIGNALS, type RelayedSignal } from './control.js';
 import { EXIT_RUN_FAILED, encodeRunOptions, signalStatus, type RunOptions } from './options.js';
 
@@ -36,21 +38,6 @@ export type OuterOptions = RunOptions;
 export function innerMainPath(): string {
   const self = fileURLToPath(import.meta.url);
   return path.join(path.dirname(self), `inner-main${path.extname(self)}`);
-}
-
-async function which(name: string): Promise<string | undefined> {
-  const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/bin', '/bin', '/usr/sbin', '/sbin'];
-  for (const d of dirs) {
-    const p = path.join(d, name);
-    try {
-      const st = await fsp.stat(p);
-      if (st.isFile()) {
-        await fsp.access(p, fsConstants.X_OK);
-        return p;
-      }
-    } catch { /* next */ }
-  }
-  return undefined;
 }
 
 /** The unshare(1) argument list that makes the run's namespace (exported for tests and docs). */
@@ -96,14 +83,14 @@ function relayStderr(stream: Readable | null): { childKilled: boolean } {
   return state;
 }
 
-/** Start the run and resolve with the exit status for `mdevfs run` (CliError for its own failures). */
+/** Start the run and resolve with the exit status for `mdevfs run` (UserError for its own failures). */
 export async function runOuter(o: OuterOptions): Promise<number> {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new CliError('run needs root: it mounts the tree over /sys in a private mount namespace (try: sudo mdevfs run ...)', EXIT_RUN_FAILED);
+    throw new UserError('run needs root: it mounts the tree over /sys in a private mount namespace (try: sudo mdevfs run ...)', EXIT_RUN_FAILED);
   }
-  if (o.command.length === 0) throw new CliError('run: no command given (mdevfs run [options] -- <command> [args...])', EXIT_RUN_FAILED);
+  if (o.command.length === 0) throw new UserError('run: no command given (mdevfs run [options] -- <command> [args...])', EXIT_RUN_FAILED);
   const unshare = await which('unshare');
-  if (!unshare) throw new CliError('unshare not found (install util-linux)', EXIT_RUN_FAILED);
+  if (!unshare) throw new UserError('unshare not found (install util-linux)', EXIT_RUN_FAILED);
   const setpriv = await which('setpriv');
 
   const opts: RunOptions = {
@@ -146,7 +133,7 @@ export async function runOuter(o: OuterOptions): Promise<number> {
       // 'close', not 'exit': everything on fds 2 and 3 must have been read first.
       child.on('close', (code, signal) => resolve({ code, signal }));
     });
-    if (result.error) throw new CliError(`cannot start ${argv[0]}: ${result.error.message}`, EXIT_RUN_FAILED);
+    if (result.error) throw new UserError(`cannot start ${argv[0]}: ${result.error.message}`, EXIT_RUN_FAILED);
     if (control.exitStatus !== undefined) return control.exitStatus;
     if (result.signal) return signalStatus(result.signal);
     const code = result.code ?? EXIT_RUN_FAILED;

@@ -4,7 +4,7 @@ import t from 'tap';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadPluginModule, loadPlugins, PluginLoadError, samplesPath } from '../../src/cli/plugins.js';
+import { loadPluginModule, loadPlugins, PluginLoadError, samplesPath } from '../../src/daemon/plugins.js';
 import { FIXTURES, REPO } from '../helpers/daemon.js';
 
 async function scratch(t: { teardown(fn: () => unknown): void }): Promise<string> {

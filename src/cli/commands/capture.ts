@@ -8,7 +8,9 @@ import { rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { ConfigError, captureSysfs, formatConfig } from '../../config/index.js';
-import { CliError, stderrLine } from '../util.js';
+import { firstLine } from '../../core/errno.js';
+import { UserError } from '../../daemon/errors.js';
+import { stderrLine } from '../../daemon/log.js';
 
 interface CaptureCommandOptions {
   sysfs: string;
@@ -52,9 +54,9 @@ Examples:
 
 export async function captureCommand(opts: CaptureCommandOptions): Promise<void> {
   const root = opts.sysfs;
-  if (!(await isDir(root))) throw new CliError(`cannot capture ${root}: no such directory`);
+  if (!(await isDir(root))) throw new UserError(`cannot capture ${root}: no such directory`);
   if (!(await isDir(path.join(root, 'class', 'mdev_bus')))) {
-    throw new CliError(`no mdev parents under ${root} (is this a host with mdev support?)`);
+    throw new UserError(`no mdev parents under ${root} (is this a host with mdev support?)`);
   }
 
   let text: string;
@@ -66,7 +68,7 @@ export async function captureCommand(opts: CaptureCommandOptions): Promise<void>
     types = doc.parents.reduce((n, p) => n + p.types.length, 0);
     text = formatConfig(doc);
   } catch (e) {
-    if (e instanceof ConfigError) throw new CliError(e.message);
+    if (e instanceof ConfigError) throw new UserError(e.message);
     throw e;
   }
 
@@ -86,8 +88,8 @@ export async function captureCommand(opts: CaptureCommandOptions): Promise<void>
     const why = err.code === 'ENOENT' ? 'no such directory'
       : err.code === 'EACCES' ? 'permission denied'
         : err.code === 'EISDIR' ? 'is a directory'
-          : err.message.split('\n')[0];
-    throw new CliError(`cannot write ${out}: ${why}${err.code ? ` (${err.code})` : ''}`);
+          : firstLine(err.message);
+    throw new UserError(`cannot write ${out}: ${why}${err.code ? ` (${err.code})` : ''}`);
   }
   stderrLine(`mdevfs: captured ${parents} parent${parents === 1 ? '' : 's'} (${types} type${types === 1 ? '' : 's'}) from ${root} to ${out}`);
 }

@@ -9,9 +9,11 @@ import Module, { register } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { VendorPlugin } from '../core/api.js';
+import { errorMessage, firstLine } from '../core/errno.js';
+import { UserError } from './errors.js';
 
 /** A plugin that cannot be loaded; the message is one line. */
-export class PluginLoadError extends Error {
+export class PluginLoadError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'PluginLoadError';
@@ -20,13 +22,8 @@ export class PluginLoadError extends Error {
 
 /** The sample drivers shipped with mdevfs (examples/samples.ts). */
 export function samplesPath(): string {
-  // dist/cli/plugins.js and src/cli/plugins.ts both sit two levels below the package root.
+  // dist/daemon/plugins.js and src/daemon/plugins.ts both sit two levels below the package root.
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../examples/samples.ts');
-}
-
-function firstLine(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  return msg.split('\n').map(l => l.trim()).find(l => l !== '') ?? msg;
 }
 
 function isPlugin(x: unknown): x is VendorPlugin {
@@ -64,7 +61,7 @@ export async function loadPluginModule(spec: string, cwd = process.cwd()): Promi
   try {
     ({ tsImport } = await import('tsx/esm/api'));
   } catch (e) {
-    throw new PluginLoadError(`cannot load the TypeScript loader (tsx): ${firstLine(e)}`);
+    throw new PluginLoadError(`cannot load the TypeScript loader (tsx): ${firstLine(errorMessage(e))}`);
   }
   let mod: unknown;
   if (looksLikePath(spec, cwd)) {
@@ -73,14 +70,14 @@ export async function loadPluginModule(spec: string, cwd = process.cwd()): Promi
     try {
       mod = await tsImport(pathToFileURL(file).href, import.meta.url);
     } catch (e) {
-      throw new PluginLoadError(`cannot load driver ${spec}: ${firstLine(e)}`);
+      throw new PluginLoadError(`cannot load driver ${spec}: ${firstLine(errorMessage(e))}`);
     }
   } else {
     try {
       // Bare names resolve as an import from a file in the current directory would.
       mod = await tsImport(spec, pathToFileURL(path.join(cwd, 'mdevfs-driver-loader.js')).href);
     } catch (e) {
-      throw new PluginLoadError(`cannot load driver module ${spec}: ${firstLine(e)}`);
+      throw new PluginLoadError(`cannot load driver module ${spec}: ${firstLine(errorMessage(e))}`);
     }
   }
   let exp = (mod as { default?: unknown } | undefined)?.default;

@@ -1,0 +1,24 @@
+/**
+ * What the daemon needs to compose and serve a tree. The CLI's `mount` fills
+ * it from its flags; `run`'s inner process from the RunOptions the outer
+ * handed it (src/run/options.ts).
+ */
+import type { Profile } from '../core/api.js';
+
+export interface ServeOptions {
+  /** Driver specs to load when no plugins are passed to serveTree (empty: the samples, unless `config` is given). */
+  driver?: string[];
+  /** Declarative config files (JSON) to load when no plugins are passed to serveTree, after the drivers. */
+  config?: string[];
+  profile: Profile;
+  verbose?: boolean;
+  allowOther?: boolean;
+  /** libfuse auto_unmount (default true). */
+  autoUnmount?: boolean;
+  /** Bound on every plugin callback and attribute show/store, ms. */
+  callTimeout: number;
+  /** Serve the VFIO device files (<vfioDir>/<group>) on this second mount point. */
+  vfioDir?: string;
+  /** Write every uevent to this file, one JSON line each. */
+  uevents?: string;
+}

@@ -1,0 +1,175 @@
+/**
+ * The daemon: load the vendor drivers into a core, present it as a sysfs
+ * tree and mount that; with `vfioDir`, the same daemon serves a second
+ * mount, the VFIO device files (src/devfs/vfio.ts), `<vfioDir>/<N>` per IOMMU
+ * group. With `uevents`, every uevent is written there as a JSON line.
+ *
+ * Used by `mdevfs mount` (./foreground.ts) and by `mdevfs run`'s inner
+ * process (src/run/inner.ts). It installs no signal handlers.
+ */
+import path from 'node:path';
+import type { VendorPlugin } from '../core/api.js';
+import { errorMessage, firstLine, toMdevError } from '../core/errno.js';
+import { MdevCore } from '../core/core.js';
+import { SysfsPresenter } from '../sysfs/presenter.js';
+import { VfioDevPresenter } from '../devfs/vfio.js';
+import { MountError, mountTree, preflight, type Mounted, type PreflightResult } from '../fuse/mount.js';
+import { ConfigError, loadConfigFile } from '../config/index.js';
+import { UserError } from './errors.js';
+import { stderrLine } from './log.js';
+import type { ServeOptions } from './options.js';
+import { loadPlugins } from './plugins.js';
+import { openUeventLog, type UeventLog } from './uevent-log.js';
+
+/** A served tree. Unmount with `mounted.unmount()`, then `shutdown()`. */
+export interface Serving {
+  core: MdevCore;
+  presenter: SysfsPresenter;
+  /** The tree's mount; with a vfioDir its unmount() unmounts the device files too. */
+  mounted: Mounted;
+  /** The VFIO device files, when a vfioDir was given. */
+  vfio?: { presenter: VfioDevPresenter; mounted: Mounted };
+  /** A stale mount was found on the mount point and cleared. */
+  recoveredStale: boolean;
+  /** Stop presenting and unload every plugin (call after unmounting). */
+  shutdown(): Promise<void>;
+}
+
+/** MountError (from src/fuse) is the user's to fix: rethrow it as a UserError. */
+function asUserError(e: unknown): unknown {
+  return e instanceof MountError ? new UserError(e.message) : e;
+}
+
+/**
+ * Config files come first: reading, validating and compiling them touches
+ * nothing, so a bad one (every problem in it reported) stops us before the
+ * mount point is even looked at.
+ */
+async function loadConfigs(files: readonly string[]): Promise<VendorPlugin[]> {
+  const out: VendorPlugin[] = [];
+  for (const file of files) {
+    try {
+      out.push(await loadConfigFile(file));
+    } catch (e) {
+      if (e instanceof ConfigError) throw new UserError(e.message);
+      throw e;
+    }
+  }
+  return out;
+}
+
+/** Both mount points checked; the device files' must be outside the tree's, and not contain it. */
+async function preflightBoth(dir: string, vfioDir: string | undefined, log: (m: string) => void):
+  Promise<{ tree: PreflightResult; vfio?: PreflightResult }> {
+  try {
+    const tree = await preflight(dir, log);
+    if (vfioDir === undefined) return { tree };
+    const vfio = await preflight(vfioDir, log);
+    const [a, b] = [tree.mountpoint, vfio.mountpoint];
+    if (a === b || b.startsWith(a + path.sep) || a.startsWith(b + path.sep)) {
+      throw new MountError(`--vfio-dir ${b} must be outside the tree's mount point ${a} (and not contain it)`);
+    }
+    return { tree, vfio };
+  } catch (e) {
+    throw asUserError(e);
+  }
+}
+
+async function openUevents(file: string, mountpoints: ReadonlyArray<string | undefined>): Promise<UeventLog> {
+  for (const mp of mountpoints) {
+    // Our own mount: a synchronous write into it would deadlock the daemon.
+    if (mp && file.startsWith(mp + path.sep)) throw new UserError(`--uevents ${file} is inside the mount point ${mp}`);
+  }
+  try {
+    return await openUeventLog(file);
+  } catch (e) {
+    throw new UserError(`--uevents: cannot open ${file}: ${firstLine(errorMessage(e))}`);
+  }
+}
+
+/** The tree's mount, whose unmount takes the device files' mount along. */
+function bothMounts(tree: Mounted, devices: Mounted): Mounted {
+  let unmounting: Promise<void> | undefined;
+  return {
+    mountpoint: tree.mountpoint,
+    options: tree.options,
+    unmount: () => (unmounting ??= Promise.all([devices.unmount(), tree.unmount()]).then(() => {})),
+    isMounted: () => tree.isMounted(),
+  };
+}
+
+/**
+ * Preflight, then a core with `plugins` (or the ones `opts.driver` and
+ * `opts.config` name) loaded and presented, mounted on `dir`. Every failure
+ * is a one-line UserError, and leaves nothing mounted or loaded behind.
+ */
+export async function serveTree(dir: string, opts: ServeOptions, plugins?: readonly VendorPlugin[]): Promise<Serving> {
+  const log = stderrLine;
+  const vlog = opts.verbose ? log : () => {};
+
+  const configPlugins = plugins ? [] : await loadConfigs(opts.config ?? []);
+  const pre = await preflightBoth(dir, opts.vfioDir, log);
+  const ueventLog = opts.uevents === undefined ? undefined
+    : await openUevents(path.resolve(opts.uevents), [pre.tree.mountpoint, pre.vfio?.mountpoint]);
+
+  if (!plugins) {
+    // The sample drivers are the default only when neither --driver nor --config is given.
+    // A PluginLoadError is a UserError already.
+    const drivers = opts.driver ?? [];
+    plugins = drivers.length > 0 || configPlugins.length === 0 ? await loadPlugins(drivers) : [];
+    plugins = [...plugins, ...configPlugins];
+  }
+
+  const core = new MdevCore({ profile: opts.profile, callTimeoutMs: opts.callTimeout });
+  core.on('log', m => vlog(`mdevfs: ${m}`));
+  if (ueventLog) core.on('uevent', ev => ueventLog.write(ev));
+  if (opts.verbose) {
+    core.on('uevent', ev => {
+      const kv = Object.entries(ev).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${String(v)}`);
+      log(`uevent: ${kv.join(' ')}`);
+    });
+  }
+  // Attached before any plugin runs, so every change is presented as it happens.
+  const presenter = new SysfsPresenter(core, { log: vlog }).attach();
+  const vfioPresenter = pre.vfio ? new VfioDevPresenter(core, { log: vlog }).attach() : undefined;
+  const shutdown = async () => {
+    presenter.detach();
+    vfioPresenter?.detach();
+    // Closes every VFIO handle still open through the device files, too.
+    await core.shutdown();
+    await ueventLog?.close();
+  };
+
+  for (const p of plugins) {
+    try {
+      await core.loadPlugin(p);
+    } catch (e) {
+      const err = toMdevError(e);
+      await shutdown().catch(() => {});
+      const msg = firstLine(err.message).replace(/^plugin \S+: init: /, '');
+      throw new UserError(`driver ${p.name} failed to initialise: ${msg === err.errno || !msg ? err.errno : `${msg} (${err.errno})`}`);
+    }
+  }
+
+  const mountOptions = { allowOther: opts.allowOther, autoUnmount: opts.autoUnmount, trace: opts.verbose ? log : undefined };
+  let mounted: Mounted;
+  try {
+    mounted = await mountTree(pre.tree, { root: presenter.root, ...mountOptions });
+  } catch (e) {
+    await shutdown().catch(() => {});
+    throw asUserError(e);
+  }
+  let vfio: Serving['vfio'];
+  if (pre.vfio && vfioPresenter) {
+    try {
+      const vm = await mountTree(pre.vfio, { root: vfioPresenter.root, ...mountOptions });
+      vfio = { presenter: vfioPresenter, mounted: vm };
+      mounted = bothMounts(mounted, vm);
+    } catch (e) {
+      await mounted.unmount().catch(() => {});
+      await shutdown().catch(() => {});
+      throw asUserError(e);
+    }
+  }
+  return { core, presenter, mounted, vfio, recoveredStale: pre.tree.recoveredStale, shutdown };
+}
