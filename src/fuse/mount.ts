@@ -33,7 +33,7 @@ export interface MountOptions {
   trace?: (message: string) => void;
 }
 
-/** The libfuse option string (fuse-native.md §4, §10). */
+/** The libfuse option string (docs/fuse.md#mount-options). */
 export function fuseOptionString(opts: { allowOther?: boolean; autoUnmount?: boolean } = {}): string {
   const o = [
     'fsname=mdevfs', 'subtype=mdevfs',

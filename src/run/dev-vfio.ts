@@ -8,7 +8,7 @@
  * file system alone, not what is mounted in it).
  *
  * Everything is done with mount(8) as child processes and asynchronous fs
- * calls: the caller is the FUSE daemon (fuse-native.md §2).
+ * calls: the caller is the FUSE daemon (docs/fuse.md#self-deadlock).
  */
 import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';

@@ -2,14 +2,17 @@
  * The mounts of a run's private namespace, made with mount(8)/umount(8) as
  * child processes. Everything here is asynchronous on purpose: the caller is
  * the FUSE daemon itself, and a synchronous fs call into its own tree (which
- * is what /sys becomes) would deadlock it for good (fuse-native.md §2).
+ * is what /sys becomes) would deadlock it for good (docs/fuse.md#self-deadlock).
  */
 import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { NamespaceMount } from './options.js';
 
-/** mdevctl 1.2.0's config root; its self-check wants these two dirs in it (clients.md §2.1). */
+/**
+ * mdevctl 1.2.0's config root; its self-check wants these two dirs in it
+ * (the self-check in mdevctl's src/environment.rs).
+ */
 export const MDEVCTL_ETC = '/etc/mdevctl.d';
 export const MDEVCTL_ETC_DIRS = ['scripts.d/callouts', 'scripts.d/notifiers'];
 
