@@ -34,7 +34,7 @@ export interface MountOptions {
   trace?: (message: string) => void;
 }
 
-/** The libfuse -o option string: the kernel's FUSE mount options and libfuse's own. */
+/** The libfuse option string (docs/fuse.md#mount-options). */
 export function fuseOptionString(opts: { allowOther?: boolean; autoUnmount?: boolean } = {}): string {
   const o = [
     'fsname=mdevfs', 'subtype=mdevfs',

@@ -5,7 +5,8 @@
  * `wrap` turns that into exactly one fuse-native callback with an integer
  * first argument in -511..count.
  *
- * sysfs behaviour copied here (mdev-abi.md §1.4, §2.3):
+ * sysfs behaviour copied here (docs/abi.md#file-behaviour; fs/kernfs/file.c
+ * kernfs_fop_open, fs/sysfs/file.c):
  * - st_size 4096 for attributes, 0 for directories and links; dirs nlink 2 +
  *   subdirs; uid/gid 0; st_ino is the node's (stable while the node lives).
  * - open: EACCES when opening for reading a node without a read bit, or for

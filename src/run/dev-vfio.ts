@@ -8,7 +8,7 @@
  * file system alone, not what is mounted in it).
  *
  * Everything is done with mount(8) as child processes and asynchronous fs
- * calls: the caller is the FUSE daemon, which must never block on its own tree.
+ * calls: the caller is the FUSE daemon (docs/fuse.md#self-deadlock).
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';

@@ -2,7 +2,7 @@
  * The mounts of a run's private namespace, made with mount(8)/umount(8) as
  * child processes. Everything here is asynchronous on purpose: the caller is
  * the FUSE daemon itself, and a synchronous fs call into its own tree (which
- * is what /sys becomes) would block the one thread that could answer it.
+ * is what /sys becomes) would deadlock it for good (docs/fuse.md#self-deadlock).
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';

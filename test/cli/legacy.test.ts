@@ -1,4 +1,4 @@
-// The legacy (4.10) profile over FUSE (mdev-abi.md §1.7, §2.4).
+// The legacy (4.10) profile over FUSE (docs/abi.md#the-legacy-profile).
 import t from 'tap';
 import { startDaemon, mdevfsMount, FIXTURES } from '../helpers/daemon.js';
 import { sys, writeOnce, readOnce, one } from '../helpers/sys.js';

@@ -1,5 +1,5 @@
 // The VFIO objects of a bound mdev through a real mount (modern profile,
-// mdev-abi.md §1.5, §5.2, §5.3): <uuid>/vfio-dev/vfio<k>, the group char device
+// docs/abi.md#vfio-objects, #uevent-order): <uuid>/vfio-dev/vfio<k>, the group char device
 // devices/virtual/vfio/<N>, their class links, and the --uevents stream order.
 import t from 'tap';
 import { promises as fsp } from 'node:fs';

@@ -1,5 +1,6 @@
-// The Go clients' exact reads and writes (clients.md §4), reproduced by
-// go_clients.py inside `mdevfs run` against the NVIDIA example (2 T4 GPUs):
+// The Go clients' exact reads and writes (go_clients.py names their
+// sources), reproduced by go_clients.py inside `mdevfs run` against the
+// NVIDIA example (2 T4 GPUs):
 // KubeVirt (glob discovery, O_WRONLY creates, raw-readlink parents, the
 // device plugin's listing), NVIDIA's kubevirt-gpu-device-plugin listing, and
 // go-nvlib driven as vgpu-device-manager drives it (O_WRONLY|O_SYNC creates,

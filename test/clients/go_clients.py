@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The sysfs reads and writes of the Go mdev clients (clients.md section 4),
+"""The sysfs reads and writes of the Go mdev clients (sources listed below),
 reproduced call for call, to run inside `mdevfs run` against the NVIDIA example:
 
   kubevirt  KubeVirt: pkg/virt-handler/device-manager/mediated_devices_types.go

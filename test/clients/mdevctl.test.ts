@@ -1,6 +1,7 @@
 // Debian's real, unmodified mdevctl 1.2.0 against the tree, through
-// `mdevfs run` (clients.md §2): every command it has, checked against the
-// tree read in the same namespace and against mdevctl's exact messages.
+// `mdevfs run` (mdevctl/mdevctl at v1.2.0: src/main.rs, src/mdev.rs): every
+// command it has, checked against the tree read in the same namespace and
+// against mdevctl's exact messages.
 // Each scenario is one run (one daemon), its steps run in order inside it.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
@@ -29,7 +30,7 @@ const U9 = '99999999-9999-4999-8999-999999999999';
 type TypeInfo = { available_instances: number; device_api: string; name?: string; description?: string };
 type Tree = Record<string, Record<string, TypeInfo>>;
 
-/** Every parent's types as the tree shows them: what mdevctl types reads (§2.2). */
+/** Every parent's types as the tree shows them: what mdevctl types reads (mdevctl's get_supported_types). */
 const TREE_PY = String.raw`
 import json, os
 root = '/sys/class/mdev_bus'
@@ -50,7 +51,7 @@ print(json.dumps(out))
 `;
 const readTree: Step = { argv: [PYTHON, '-c', TREE_PY] };
 
-/** mdevctl 1.2.0's `types` text for a tree (§2.2 "Output formats"). */
+/** mdevctl 1.2.0's `types` text for a tree (its `types` command, src/main.rs). */
 function typesText(tree: Tree): string {
   let s = '';
   for (const [parent, types] of Object.entries(tree)) {
@@ -137,7 +138,7 @@ t.test('start -u -p -t, list/lsmdev (-u, -p, -v, --dumpjson), stop, and the erro
     /* 18 */ mdevctl('start', '-p', 'mdpy', '-t', 'mdpy-hd'),
     /* 19 */ mdevctl('start', '-p', 'mdpy', '-t', 'mdpy-hd'),
     /* 20 */ { sh: 'cat /sys/class/mdev_bus/mdpy/mdev_supported_types/*/available_instances' },
-    // the kernel's own answer to a UUID already running, under mdevctl's pre-check (§1: EEXIST across parents)
+    // the kernel's own answer to a UUID already running, under mdevctl's pre-check (docs/abi.md#create: EEXIST across parents)
     /* 21 */ { argv: [PYTHON, '-c', `import os\ntry:\n  fd = os.open('/sys/class/mdev_bus/mbochs/mdev_supported_types/mbochs-small/create', os.O_WRONLY | os.O_TRUNC)\n  os.write(fd, b'${U1}')\nexcept OSError as e:\n  print(os.strerror(e.errno))`] },
     // stop
     /* 22 */ mdevctl('stop', '-u', U1),

@@ -1,6 +1,6 @@
 // mdevfs capture: read an mdev tree and write a config that reproduces it.
 // 1. A plain-file fake /sys laid out as the kernel does (relative links as in
-//    mdev-abi.md §1.1/§1.3) → captureSysfs → the exact expected document →
+//    docs/abi.md#layout and #link-targets) → captureSysfs → the exact expected document →
 //    compiled and loaded into MdevCore → the same parents, types, names,
 //    descriptions, device_api, availability and identity files.
 // 2. mdevfs's own tree (the sysfs presenter over a core loaded from each

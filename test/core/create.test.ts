@@ -22,7 +22,7 @@ t.test('modern create: state, change and uevent order', async t => {
   t.same(seen, ['probe grp=0', 'create state=adding grp=0'], 'probe before create, both after the group');
   t.same(h.uevents, [
     { ACTION: 'add', DEVPATH: `${P}/${uuid(1)}`, SUBSYSTEM: 'mdev', SEQNUM: 2 },
-    // mdev-abi.md §5.2: during probe, the VFIO group char device, then vfio-dev/vfio<k>
+    // docs/abi.md#uevent-order: during probe, the VFIO group char device, then vfio-dev/vfio<k>
     { ACTION: 'add', DEVPATH: '/devices/virtual/vfio/0', SUBSYSTEM: 'vfio', MAJOR: '511', MINOR: '0', DEVNAME: 'vfio/0', SEQNUM: 3 },
     { ACTION: 'add', DEVPATH: `${P}/${uuid(1)}/vfio-dev/vfio0`, SUBSYSTEM: 'vfio-dev', MAJOR: '510', MINOR: '0', DEVNAME: 'vfio/devices/vfio0', SEQNUM: 4 },
     { ACTION: 'bind', DEVPATH: `${P}/${uuid(1)}`, SUBSYSTEM: 'mdev', DRIVER: 'mtty', SEQNUM: 5 },

@@ -20,7 +20,7 @@ t.test('modern remove: order of states, callbacks and uevents', async t => {
     'group-removed 0',
     'removed: gone',
   ]);
-  // mdev-abi.md §5.3: vfio-dev/vfio<k>, then the group char device, before the unbind.
+  // docs/abi.md#uevent-order: vfio-dev/vfio<k>, then the group char device, before the unbind.
   t.same(h.uevents, [
     { ACTION: 'remove', DEVPATH: `${P}/${uuid(1)}/vfio-dev/vfio0`, SUBSYSTEM: 'vfio-dev', MAJOR: '510', MINOR: '0', DEVNAME: 'vfio/devices/vfio0', SEQNUM: 6 },
     { ACTION: 'remove', DEVPATH: '/devices/virtual/vfio/0', SUBSYSTEM: 'vfio', MAJOR: '511', MINOR: '0', DEVNAME: 'vfio/0', SEQNUM: 7 },

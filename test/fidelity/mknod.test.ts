@@ -1,4 +1,4 @@
-// §2.3: nothing can be created in sysfs, but the errno depends on the path
+// docs/abi.md#file-behaviour: nothing can be created in sysfs, but the errno depends on the path
 // the VFS takes: open(O_CREAT) and mknod(S_IFREG) go through vfs_create
 // (kernfs has no ->create: EACCES); a FIFO, socket or device node goes
 // through vfs_mknod (no ->mknod: EPERM, root has CAP_MKNOD).

@@ -1,7 +1,8 @@
-// §5.1: a parent's MDEV_STATE change uevent carries the parent's own
-// dev_uevent variables (DRIVER, PCI_* and MODALIAS for a PCI parent, ST and
-// MODALIAS for a subchannel...) after MDEV_STATE: the very lines its
-// `uevent` file shows (uevent_show prints the same env the event gets).
+// docs/abi.md#uevent-order (Parents): a parent's MDEV_STATE change uevent
+// carries the parent's own dev_uevent variables (DRIVER, PCI_* and MODALIAS
+// for a PCI parent, ST and MODALIAS for a subchannel...) after MDEV_STATE:
+// the very lines its `uevent` file shows (uevent_show prints the same env
+// the event gets).
 import t from 'tap';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';

@@ -1,6 +1,6 @@
 // The legacy (4.10, the 2016 design) profile through a real mount, against
 // the kernel's sample drivers and Intel GVT-g: every difference from today's
-// kernel (mdev-abi.md §1.7, §2.4, §5.4), the uevent stream, and the device
+// kernel (docs/abi.md#the-legacy-profile, #legacy-uevents), the uevent stream, and the device
 // files (`--vfio-dir`), including GVT-g's EBUSY veto of a remove while its
 // vGPU is open.
 import t from 'tap';

@@ -1,4 +1,4 @@
-// The kernfs tree in memory: lookup, link-target math (mdev-abi.md §1.3), dead
+// The kernfs tree in memory: lookup, link-target math (docs/abi.md#link-targets), dead
 // nodes, the open-time permission check and the seq_file/store semantics.
 import t from 'tap';
 import {
@@ -28,7 +28,7 @@ function errnoOf(fn: () => unknown): string | undefined {
   return undefined;
 }
 
-/** Build the §1.1 tree for a parent at `parentPath`, with one device U of type `type`. */
+/** Build the docs/abi.md#layout tree for a parent at `parentPath`, with one device U of type `type`. */
 function build(parentPath: string, type: string, drv: string) {
   const root = new KernfsRoot();
   const parent = root.ensurePath(parentPath);
@@ -55,7 +55,7 @@ function build(parentPath: string, type: string, drv: string) {
   return { root, parent, dev, links };
 }
 
-t.test('link targets are kernel-style relative text (§1.3, virtual parent)', async t => {
+t.test('link targets are kernel-style relative text (kernfs_get_target_path, virtual parent)', async t => {
   const { links } = build('devices/virtual/mtty/mtty', 'mtty-2', 'mtty');
   t.equal(links.classLink.targetText(), '../../devices/virtual/mtty/mtty');
   t.equal(links.mdevType.targetText(), '../mdev_supported_types/mtty-2');
@@ -68,7 +68,7 @@ t.test('link targets are kernel-style relative text (§1.3, virtual parent)', as
   t.equal(links.drvBack.targetText(), `../../../../devices/virtual/mtty/mtty/${U}`);
 });
 
-t.test('link targets (§1.3, PCI parent)', async t => {
+t.test('link targets (kernfs_get_target_path, PCI parent)', async t => {
   const { links } = build('devices/pci0000:00/0000:00:02.0', 'i915-GVTg_V5_4', 'intel_vgpu_mdev');
   t.equal(links.classLink.targetText(), '../../devices/pci0000:00/0000:00:02.0');
   t.equal(links.mdevType.targetText(), '../mdev_supported_types/i915-GVTg_V5_4');
@@ -164,7 +164,7 @@ t.test('open-time check: EACCES by mode bits, even for root', async t => {
   t.equal(errnoOf(() => checkOpen(ro, O_RDONLY | 0o1000 /* O_TRUNC */)), undefined);
   t.equal(errnoOf(() => checkOpen(rw, O_RDWR | 0o1000)), undefined);
   t.equal(errnoOf(() => openAttr(root, O_RDONLY)), 'EISDIR');
-  // chmod adds a read bit: the open passes, the missing show gives EIO (§2.3).
+  // chmod adds a read bit: the open passes, the missing show gives EIO (docs/abi.md#file-behaviour).
   wo.mode = 0o600;
   const h = openAttr(wo, O_RDONLY);
   t.equal(await rejection(h.read(0, 100)), 'EIO');

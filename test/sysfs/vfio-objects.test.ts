@@ -1,4 +1,4 @@
-// The VFIO objects of a bound mdev (mdev-abi.md §1.5, modern only): the group
+// The VFIO objects of a bound mdev (docs/abi.md#vfio-objects, modern only): the group
 // char device /sys/devices/virtual/vfio/<N> (class vfio) and the per-device
 // <uuid>/vfio-dev/vfio<k> (class vfio-dev), in memory on the real core.
 import t from 'tap';
@@ -52,7 +52,7 @@ t.test('modern: layout, contents and link texts', async t => {
     ['add', '/devices/virtual/vfio/0', 'vfio'],
     ['add', `${P}/${U1}/vfio-dev/vfio0`, 'vfio-dev'],
     ['bind', `${P}/${U1}`, 'mdev'],
-  ], 'create: add, group char device, vfio-dev, bind (§5.2)');
+  ], 'create: add, group char device, vfio-dev, bind (docs/abi.md#uevent-order)');
   t.same(uevents[1], { ACTION: 'add', DEVPATH: '/devices/virtual/vfio/0', SUBSYSTEM: 'vfio', MAJOR: '511', MINOR: '0', DEVNAME: 'vfio/0', SEQNUM: uevents[1]!.SEQNUM });
   t.same(uevents[2], { ACTION: 'add', DEVPATH: `${P}/${U1}/vfio-dev/vfio0`, SUBSYSTEM: 'vfio-dev', MAJOR: '510', MINOR: '0', DEVNAME: 'vfio/devices/vfio0', SEQNUM: uevents[2]!.SEQNUM });
   t.same([d1.iommuGroup, d1.vfioGroupMinor, d1.vfioDevIndex], [0, 0, 0]);
@@ -88,7 +88,7 @@ t.test('modern: layout, contents and link texts', async t => {
   t.same(names(root, '/devices/virtual/vfio'), ['0', '2']);
   t.equal(root.lookup(`${TG}/devices/${U2}`) instanceof KLink, true);
 
-  // Remove: vfio-dev, then the group char device, before the unbind (§5.3); all gone.
+  // Remove: vfio-dev, then the group char device, before the unbind (docs/abi.md#uevent-order); all gone.
   uevents.length = 0;
   await core.remove(d1);
   t.same(uevents.map(e => [e.ACTION, e.DEVPATH]), [
