@@ -50,9 +50,10 @@
  * or unregister functions from inside them fails with EDEADLK.
  *
  * Errors. Throw an `MdevError('ENOSPC')`, an errno name ('ENOSPC'), or any
- * object with an `errno` name or number (e.g. `{ errno: 99 }`); the file
- * operation fails with that errno. Anything else thrown fails with EIO; a
- * timeout with ETIMEDOUT. Neither takes the daemon down.
+ * object with an `errno` name or Linux errno number (e.g. `{ errno: 99 }`);
+ * the file operation fails with that errno. Anything else thrown (or a number
+ * errno.ts does not know) fails with EIO; a timeout with ETIMEDOUT. Neither
+ * takes the daemon down.
  */
 import type { ErrnoName } from './errno.js';
 
@@ -173,14 +174,15 @@ export interface MdevTypeSpec {
   deviceApi?: DeviceApi;
   /**
    * Extra files in the type directory (4.10: more attributes in the type's
-   * supported_type_groups group). Shown in both profiles, although today's
-   * kernel has no vendor type attributes.
+   * supported_type_groups group); one named like a standard file replaces it.
+   * Shown in both profiles, although today's kernel has no vendor type
+   * attributes (drivers/vfio/mdev/mdev_sysfs.c mdev_types_core_attrs).
    */
   attrs?: Attribute<MdevType>[];
   /**
    * Legacy profile only: which standard files this vendor's 4.10 type
    * directory had (in 4.10 they were all the vendor's own attributes; the
-   * core added only `create`). Default: name (if `name` is set), description
+   * core added only `create` and `devices/`). Default: name (if `name` is set), description
    * (if set), device_api, available_instances. Old i915 GVT-g had no `name`.
    */
   legacyAttrs?: Array<'name' | 'description' | 'device_api' | 'available_instances'>;
