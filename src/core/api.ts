@@ -174,7 +174,7 @@ export interface MdevTypeSpec {
   deviceApi?: DeviceApi;
   /**
    * Extra files in the type directory (4.10: more attributes in the type's
-   * supported_type_groups group); one named like a standard file replaces it.
+   * supported_type_groups group); one named like a `legacyAttrs` file replaces it.
    * Shown in both profiles, although today's kernel has no vendor type
    * attributes (drivers/vfio/mdev/mdev_sysfs.c mdev_types_core_attrs).
    */
