@@ -25,8 +25,7 @@
  * (`if (handle_valid(vgpu->handle)) return -EBUSY;`); today's kernel waits
  * for the close instead.
  */
-import type { MdevDevice, MdevType, MdevTypeSpec, ParentOps, VendorPlugin } from '../src/core/api.js';
-import { MdevError } from '../src/core/errno.js';
+import { MdevError, type MdevType, type MdevTypeSpec, type ParentOps, type VendorPlugin } from 'mdevfs';
 import { PCI_RES_IO, PCI_RES_MEM64, PCI_RES_MEM64_PREF, pciParent } from './pci-parent.js';
 
 // gvt.h
@@ -115,7 +114,7 @@ export function createGvtgPlugin(opts: GvtgOptions = {}): VendorPlugin {
         data: c,
       }));
 
-      const ops: ParentOps = {
+      const ops: ParentOps<Vgpu> = {
         driver: 'intel_vgpu_mdev',
         deviceApi: 'vfio-pci',
         types,
@@ -144,23 +143,24 @@ export function createGvtgPlugin(opts: GvtgOptions = {}): VendorPlugin {
           allocated.fences += c.fence;
           ids.add(id);
           updated = true;
-          dev.drvdata = { id, handle: false } satisfies Vgpu;
+          dev.drvdata = { id, handle: false };
         },
         // intel_vgpu_open / intel_vgpu_release: the guest handle lives while the vGPU is open.
-        open(dev) { vgpu(dev).handle = true; },
-        close(dev) { vgpu(dev).handle = false; },
+        open(dev) { dev.drvdata!.handle = true; },
+        close(dev) { dev.drvdata!.handle = false; },
         remove(dev) {
-          if (legacy && vgpu(dev).handle) throw new MdevError('EBUSY', `vGPU ${vgpuId(dev)} is in use`);
+          const vgpu = dev.drvdata!;
+          if (legacy && vgpu.handle) throw new MdevError('EBUSY', `vGPU ${vgpu.id} is in use`);
           const c = conf(dev.type);
           allocated.lowMB -= c.lowMB;
           allocated.highMB -= c.highMB;
           allocated.fences -= c.fence;
-          ids.delete(vgpuId(dev));
+          ids.delete(vgpu.id);
           updated = true;
         },
         mdevAttrGroups: [{
           name: 'intel_vgpu',
-          attrs: [{ name: 'vgpu_id', show: dev => `${vgpuId(dev)}\n` }],
+          attrs: [{ name: 'vgpu_id', show: dev => `${dev.drvdata!.id}\n` }],
         }],
       };
 
@@ -169,9 +169,7 @@ export function createGvtgPlugin(opts: GvtgOptions = {}): VendorPlugin {
   };
 }
 
-/** struct intel_vgpu, reduced: its id and whether a guest holds it (handle_valid). */
+/** struct intel_vgpu, reduced (a vGPU's drvdata): its id and whether a guest holds it (handle_valid). */
 interface Vgpu { id: number; handle: boolean }
-const vgpu = (dev: MdevDevice): Vgpu => dev.drvdata as Vgpu;
-const vgpuId = (dev: MdevDevice): number => vgpu(dev).id;
 
 export default createGvtgPlugin();

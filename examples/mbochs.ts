@@ -9,8 +9,7 @@
  * (mbochs_init_dev); before 6.1 the sample refused with ENOMEM, which the
  * legacy profile reproduces.
  */
-import type { MdevType, ParentOps, VendorPlugin } from '../src/core/api.js';
-import { MdevError } from '../src/core/errno.js';
+import { MdevError, type MdevType, type ParentOps, type VendorPlugin } from 'mdevfs';
 
 const MAX_MBYTES = 256;
 

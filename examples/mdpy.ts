@@ -14,8 +14,7 @@
  * count and, like mdpy before 6.1, shows `max_devices - count` and refuses the
  * fifth device with ENOMEM.
  */
-import type { MdevType, ParentOps, VendorPlugin } from '../src/core/api.js';
-import { MdevError } from '../src/core/errno.js';
+import { MdevError, type MdevType, type ParentOps, type VendorPlugin } from 'mdevfs';
 
 const MAX_DEVICES = 4;
 

@@ -22,8 +22,7 @@
  * index against the num_irqs GET_INFO saved). Not emulated: interrupt delivery
  * (SET_IRQS needs eventfds; it answers ENOTTY here) and migration.
  */
-import type { MdevDevice, MdevType, ParentOps, VendorPlugin } from '../src/core/api.js';
-import { MdevError } from '../src/core/errno.js';
+import { MdevError, type MdevType, type ParentOps, type VendorPlugin } from 'mdevfs';
 import * as vfio from './vfio.js';
 
 const MAX_MTTYS = 24;
@@ -238,10 +237,6 @@ function chunks(count: number, pos: number): number[] {
   return sizes;
 }
 
-function state(dev: MdevDevice): MttyDevice {
-  return dev.drvdata as MttyDevice;
-}
-
 const types = [
   { id: '1', name: 'Single port serial', data: { nrPorts: 1 } },
   { id: '2', name: 'Dual port serial', data: { nrPorts: 2 } },
@@ -254,7 +249,7 @@ const plugin: VendorPlugin = {
     const legacy = mdev.profile === 'legacy';
     let availPorts = MAX_MTTYS; // mdev_avail_ports
 
-    const ops: ParentOps = {
+    const ops: ParentOps<MttyDevice> = {
       driver: 'mtty',
       deviceApi: 'vfio-pci',
       types,
@@ -286,7 +281,7 @@ const plugin: VendorPlugin = {
         dev.drvdata = st;
       },
       remove(dev) {
-        availPorts += state(dev).nrPorts; // mtty_release_dev
+        availPorts += dev.drvdata!.nrPorts; // mtty_release_dev
       },
 
       open() { /* nothing to set up */ },
@@ -294,7 +289,7 @@ const plugin: VendorPlugin = {
       notifier() { /* mtty pins no guest pages: nothing to unpin */ },
 
       read(dev, count, offset) {
-        const st = state(dev);
+        const st = dev.drvdata!;
         const out: Buffer[] = [];
         let pos = offset;
         for (const n of chunks(count, offset)) {
@@ -306,7 +301,7 @@ const plugin: VendorPlugin = {
         return Buffer.concat(out);
       },
       write(dev, data, offset) {
-        const st = state(dev);
+        const st = dev.drvdata!;
         let pos = offset;
         let done = 0;
         for (const n of chunks(data.length, offset)) {
@@ -320,7 +315,7 @@ const plugin: VendorPlugin = {
       },
 
       ioctl(dev, cmd, arg) {
-        const st = state(dev);
+        const st = dev.drvdata!;
         switch (cmd) {
           case vfio.VFIO_DEVICE_GET_INFO:
             vfio.checkArgsz(arg, vfio.DEVICE_INFO_MINSZ);

@@ -27,8 +27,7 @@
  * Omitted: T4-1B4 and the C-series (T4-4C/8C/16C) profiles, whose type ids
  * could not be confirmed; SR-IOV (Turing has none); mixed-size mode (vGPU 17+).
  */
-import type { MdevDevice, MdevType, ParentOps, VendorPlugin } from '../src/core/api.js';
-import { MdevError } from '../src/core/errno.js';
+import { MdevError, type MdevType, type ParentOps, type VendorPlugin } from 'mdevfs';
 import { PCI_RES_MEM32, PCI_RES_MEM64_PREF, pciParent } from './pci-parent.js';
 
 /** T4 framebuffer available to vGPUs, in MiB. */
@@ -116,8 +115,8 @@ function t4Function(slot: typeof SLOTS[number]) {
 /** nvidia/vgpu_params: "key=value[,key=value...]", e.g. "frame_rate_limiter=0". */
 const PARAM = /^[A-Za-z_][A-Za-z0-9_]*=[^\s,=]+$/;
 
+/** A vGPU's state (its drvdata): the accepted parameters and its open count. */
 interface VgpuState { params: string; opens: number }
-const vgpu = (dev: MdevDevice): VgpuState => dev.drvdata as VgpuState;
 
 export interface NvidiaOptions {
   /** How many T4 boards (1-6). Default 2. */
@@ -136,7 +135,7 @@ export function createNvidiaPlugin(opts: NvidiaOptions = {}): VendorPlugin {
         // One GPU: the type it runs, how many vGPUs, how much framebuffer they hold.
         const gpu = { running: undefined as string | undefined, count: 0, usedMB: 0 };
 
-        const ops: ParentOps = {
+        const ops: ParentOps<VgpuState> = {
           driver: 'nvidia-vgpu-vfio',
           deviceApi: 'vfio-pci',
           types: t4Types,
@@ -155,23 +154,23 @@ export function createNvidiaPlugin(opts: NvidiaOptions = {}): VendorPlugin {
             gpu.running = dev.type.spec.id;
             gpu.count++;
             gpu.usedMB += p.fbMB;
-            dev.drvdata = { params: '', opens: 0 } satisfies VgpuState;
+            dev.drvdata = { params: '', opens: 0 };
           },
           remove(dev) {
             gpu.count--;
             gpu.usedMB -= profile(dev.type).fbMB;
             if (gpu.count === 0) gpu.running = undefined;
           },
-          open(dev) { vgpu(dev).opens++; },
-          close(dev) { vgpu(dev).opens--; },
+          open(dev) { dev.drvdata!.opens++; },
+          close(dev) { dev.drvdata!.opens--; },
           mdevAttrGroups: [{
             name: 'nvidia',
             attrs: [{
               name: 'vgpu_params',
               mode: 0o644,
-              show: dev => `${vgpu(dev).params}\n`,
+              show: dev => `${dev.drvdata!.params}\n`,
               store(dev, value) {
-                const st = vgpu(dev);
+                const st = dev.drvdata!;
                 if (st.opens > 0) throw new MdevError('EBUSY', 'vGPU in use: set parameters before the VM starts');
                 const text = value.endsWith('\n') ? value.slice(0, -1) : value;
                 if (text.trim() === '') { st.params = ''; return; }

@@ -5,7 +5,7 @@
  * numa_node and resource; KubeVirt reads numa_node; Incus reads class, vendor,
  * device and uevent). Formats follow drivers/pci/pci-sysfs.c and pci-driver.c.
  */
-import type { Attribute, Parent, ParentDeviceSpec } from '../src/core/api.js';
+import type { Attribute, Parent, ParentDeviceSpec } from 'mdevfs';
 
 /** One BAR (or ROM) as pci_dev->resource[] holds it. */
 export interface PciResource {

@@ -28,8 +28,7 @@
  * Not emulated: guest_matrix (the matrix filtered by the host's queues), and
  * the EBUSY/EAGAIN of assignments racing a starting guest.
  */
-import type { MdevDevice, ParentOps, VendorPlugin } from '../src/core/api.js';
-import { MdevError } from '../src/core/errno.js';
+import { MdevError, type MdevDevice, type ParentOps, type VendorPlugin } from 'mdevfs';
 
 const MAX_ZDEV_ENTRIES_EXT = 256 * 256;
 const EADDRINUSE = 98;
@@ -78,9 +77,10 @@ export function kstrtoul(input: string): bigint {
   return value;
 }
 
-/** The AP matrix of one mdev: adapters (APM), usage domains (AQM), control domains (ADM). */
+/** The AP matrix of one mdev (its drvdata): adapters (APM), usage domains (AQM), control domains (ADM). */
 interface Matrix { apm: Set<number>; aqm: Set<number>; adm: Set<number> }
-const matrix = (dev: MdevDevice): Matrix => dev.drvdata as Matrix;
+type ApMdev = MdevDevice<Matrix>;
+const matrix = (dev: ApMdev): Matrix => dev.drvdata!;
 const sorted = (s: Set<number>): number[] => [...s].sort((a, b) => a - b);
 const hex = (n: number, w: number): string => n.toString(16).padStart(w, '0');
 const intersects = (a: Set<number>, b: Set<number>): boolean => [...a].some(x => b.has(x));
@@ -90,12 +90,12 @@ export function createVfioApPlugin(host: ApHostConfig = DEFAULT_AP_HOST): Vendor
     name: 'vfio_ap',
     async init(mdev) {
       const legacy = mdev.profile === 'legacy';
-      const mdevs = new Set<MdevDevice>(); // matrix_dev->mdev_list
+      const mdevs = new Set<ApMdev>(); // matrix_dev->mdev_list
       const ptApm = new Set(host.passthroughAdapters);
       const ptAqm = new Set(host.passthroughDomains);
 
       /** vfio_ap_mdev_validate_masks. */
-      function validate(dev: MdevDevice): void {
+      function validate(dev: ApMdev): void {
         const m = matrix(dev);
         // ap_apqn_in_matrix_owned_by_def_drv: a queue is the default drivers' when
         // both its adapter and its domain are still set in apmask / aqmask.
@@ -124,18 +124,18 @@ export function createVfioApPlugin(host: ApHostConfig = DEFAULT_AP_HOST): Vendor
       };
 
       /** assign_adapter / assign_domain: set the bit, validate, undo on failure. */
-      const assign = (mask: 'apm' | 'aqm', max: number) => (dev: MdevDevice, value: string) => {
+      const assign = (mask: 'apm' | 'aqm', max: number) => (dev: ApMdev, value: string) => {
         const id = parseId(value, max);
         const set = matrix(dev)[mask];
         if (set.has(id)) return;
         set.add(id);
         try { validate(dev); } catch (e) { set.delete(id); throw e; }
       };
-      const unassign = (mask: keyof Matrix, max: number) => (dev: MdevDevice, value: string) => {
+      const unassign = (mask: keyof Matrix, max: number) => (dev: ApMdev, value: string) => {
         matrix(dev)[mask].delete(parseId(value, max));
       };
 
-      const ops: ParentOps = {
+      const ops: ParentOps<Matrix> = {
         driver: 'vfio_ap_mdev',
         deviceApi: 'vfio-ap',
         types: [{ id: 'passthrough', name: 'VFIO AP Passthrough Device' }],
@@ -144,7 +144,7 @@ export function createVfioApPlugin(host: ApHostConfig = DEFAULT_AP_HOST): Vendor
         ...(legacy ? { getAvailable: () => MAX_ZDEV_ENTRIES_EXT - mdevs.size } : {}),
         create(dev) {
           if (legacy && mdevs.size >= MAX_ZDEV_ENTRIES_EXT) throw new MdevError('EPERM', 'no instances left');
-          dev.drvdata = { apm: new Set(), aqm: new Set(), adm: new Set() } satisfies Matrix;
+          dev.drvdata = { apm: new Set(), aqm: new Set(), adm: new Set() };
           mdevs.add(dev);
         },
         remove(dev) {

@@ -9,8 +9,7 @@
  * Before 6.1 the driver kept its own counter and refused with EPERM, which the
  * legacy profile reproduces.
  */
-import type { Attribute, Parent, ParentOps, VendorPlugin } from '../src/core/api.js';
-import { MdevError } from '../src/core/errno.js';
+import { MdevError, type Attribute, type Parent, type ParentOps, type VendorPlugin } from 'mdevfs';
 
 export interface Subchannel {
   /** The subchannel's bus id, e.g. '0.0.0313' (cssid.ssid.schno). */

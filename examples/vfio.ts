@@ -3,7 +3,7 @@
  * (include/uapi/linux/vfio.h). ioctl arguments arrive as a Buffer holding the
  * user's struct; fields are little-endian, as on x86 and arm64 hosts.
  */
-import { MdevError } from '../src/core/errno.js';
+import { MdevError } from 'mdevfs';
 
 /** _IO(VFIO_TYPE, VFIO_BASE + n) with VFIO_TYPE ';' (0x3b) and VFIO_BASE 100. */
 const vfioIo = (n: number): number => (0x3b << 8) | (100 + n);

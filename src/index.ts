@@ -1,7 +1,11 @@
-// The package's public entry: the plugin API and the core.
+// The package's public entry (`import … from 'mdevfs'`; a plugin loaded by
+// mdevfs gets this installation's copy, see src/cli/self-import-hook.ts).
+
+// The plugin API: the types, constants and MdevError of src/core/api.ts.
 export * from './core/api.js';
-export { MdevError, errnoNumber, errnoName, toMdevError } from './core/errno.js';
-export type { ErrnoName } from './core/errno.js';
+export { errnoNumber, errnoName, toMdevError } from './core/errno.js';
+
+// The core in-process, without FUSE (how the tests drive plugins).
 export type * from './core/model.js';
 export { MdevCore, VFIO_MDEV_DRIVER } from './core/core.js';
 export { callPlugin, showAttribute, storeAttribute, showDescription, DEFAULT_CALL_TIMEOUT_MS } from './core/plugin-call.js';

@@ -94,8 +94,8 @@ export function compileParent(p: ParentConfig, profile: Profile = 'modern'): { d
   let maxInstances: number | undefined;
   if (cap.model === 'counter') {
     // The modern core enforces ParentOps.maxInstances itself (EUSERS). The
-    // legacy profile ignores it, as 4.10 had no core counter; there the
-    // plugin keeps the same count, as the 4.10 vendors did.
+    // legacy profile would only show it (max - devices), as 4.10 had no core
+    // counter; there the plugin keeps the same count, as the 4.10 vendors did.
     if (profile === 'legacy') capacity = new ParentCapacity([sharedCount<MdevType>(cap.maxInstances, 'EUSERS')]);
     else maxInstances = cap.maxInstances;
   } else {

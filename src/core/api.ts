@@ -1,40 +1,69 @@
 /**
- * The mdevfs plugin API: what a TypeScript vendor driver sees.
+ * The mdevfs plugin API: everything a TypeScript vendor driver sees. These
+ * types are the plugin author's reference; README.md ("Write your own vendor
+ * driver") and examples/ show them in use.
  *
- * It mirrors the kernel's first mainline mdev framework (Linux 4.10, designed in
- * 2016): a vendor registers its physical device as an mdev *parent* with a table
- * of `ParentOps` (supported types, create/remove, attribute groups and the VFIO
- * device callbacks), and *bus drivers* (`struct mdev_driver`) bind every
- * mediated device. The same plugin is presented as today's kernel (profile
- * 'modern', the default) or as 4.10 (profile 'legacy').
+ * The shape is the kernel's first mainline mdev framework (Linux 4.10,
+ * include/linux/mdev.h): a vendor registers its physical device as an mdev
+ * *parent* with a table of `ParentOps` (supported types, create/remove,
+ * attribute groups and the VFIO device callbacks), and *bus drivers*
+ * (`struct mdev_driver`) bind every mediated device. mdevfs presents the same
+ * plugin as today's kernel (profile 'modern', the default) or as 4.10
+ * (profile 'legacy'); `ParentOps` says which profile reads which field and
+ * what it became in today's kernel.
  *
  * A plugin is a plain module whose default export is a `VendorPlugin`:
  *
  * ```ts
- * import type { VendorPlugin } from 'mdevfs';
+ * import { MdevError, type ParentOps, type VendorPlugin } from 'mdevfs';
+ *
+ * interface Port { baud: number }         // the per-device state: MdevDevice<Port>.drvdata
+ *
  * const plugin: VendorPlugin = {
  *   name: 'mtty',
  *   async init(mdev) {
- *     await mdev.registerDevice({ path: 'devices/virtual/mtty/mtty', typePrefix: 'mtty', subsystem: { class: 'mtty' } }, {
+ *     let left = 4;
+ *     const ops: ParentOps<Port> = {
  *       driver: 'mtty', deviceApi: 'vfio-pci',
  *       types: [{ id: '1', name: 'Single port serial' }],
- *       create(dev) {}, remove(dev) {},
- *     });
+ *       getAvailable: () => left,
+ *       create(dev) {
+ *         if (left === 0) throw new MdevError('ENOSPC');
+ *         left--;
+ *         dev.drvdata = { baud: 9600 };
+ *       },
+ *       remove() { left++; },
+ *     };
+ *     await mdev.registerDevice({ path: 'devices/virtual/mtty/mtty', typePrefix: 'mtty', subsystem: { class: 'mtty' } }, ops);
  *   },
  * };
  * export default plugin;
  * ```
  *
- * Errors: throw an `MdevError('ENOSPC')`, or any object with an `errno` name or
- * number. A callback that throws something else fails with EIO; one that never
- * settles fails with ETIMEDOUT after the core's call timeout. Neither takes the
- * daemon down.
+ * Calls. Every callback may return its value or a promise of it, except
+ * `ParentOps.getAvailable`, which the core calls synchronously. Each call is
+ * bounded by the core's call timeout (`--call-timeout`, default 5000 ms): one
+ * that has not settled by then fails with ETIMEDOUT. Attribute show/store and
+ * a type's description function have the same bound. create, remove and a bus
+ * driver's probe/remove run one at a time under the core's lock (mdev_list_lock
+ * in drivers/vfio/mdev/mdev_core.c); calling back into `MdevHost`'s register
+ * or unregister functions from inside them fails with EDEADLK.
+ *
+ * Errors. Throw an `MdevError('ENOSPC')`, an errno name ('ENOSPC'), or any
+ * object with an `errno` name or Linux errno number (e.g. `{ errno: 99 }`);
+ * the file operation fails with that errno. Anything else thrown (or a number
+ * errno.ts does not know) fails with EIO; a timeout with ETIMEDOUT. Neither
+ * takes the daemon down.
  */
 import type { ErrnoName } from './errno.js';
 
+export { MdevError } from './errno.js';
 export type { ErrnoName } from './errno.js';
 
-/** Which kernel the tree presents. */
+/** What a callback may throw to fail with a chosen errno (an MdevError is one). */
+export type ErrnoLike = ErrnoName | { errno: ErrnoName | number };
+
+/** Which kernel the tree presents: 'modern' (today's), 'legacy' (4.10). */
 export type Profile = 'modern' | 'legacy';
 
 /** include/uapi/linux/vfio.h VFIO_DEVICE_API_*_STRING. */
@@ -47,20 +76,33 @@ export type Awaitable<T> = T | Promise<T>;
 // Attributes (sysfs files a plugin contributes)
 
 /**
- * One sysfs attribute file. `show` produces the whole content on every read
- * from offset 0 (sysfs adds nothing: include the trailing "\n" yourself).
- * `store` receives each write(2) as one call, raw (an `echo` brings its "\n");
- * throw an errno to fail the write.
+ * One sysfs attribute file; `Ctx` is the object it belongs to (a `Parent`,
+ * an `MdevType` or an `MdevDevice`).
+ *
+ * `show` produces the whole file on a read at offset 0; reads at later
+ * offsets see that snapshot (fs/sysfs/file.c, seq_file). It returns a string
+ * (written as UTF-8) or binary data (a Buffer); anything else fails the read
+ * with EIO. sysfs adds nothing, so include the trailing "\n"; output is cut
+ * to 4095 bytes (PAGE_SIZE - 1).
+ *
+ * `store` receives each write(2) as one call, decoded as UTF-8 and raw (an
+ * `echo` brings its "\n"), at most 4096 bytes; an empty write never reaches
+ * it. Return to accept the whole write; throw an errno to fail it.
+ *
+ * A read without `show`, or a write without `store`, that `mode` lets through
+ * fails with EIO (dev_attr_show / dev_attr_store).
+ *
+ * Both may be async; each call is bounded by the call timeout (ETIMEDOUT).
  */
 export interface Attribute<Ctx> {
   name: string;
-  /** Permission bits. Default: 0644 with show+store, 0444 show only, 0200 store only. */
+  /** Permission bits. Default: 0644 with show and store, 0200 store only, else 0444. */
   mode?: number;
-  show?(ctx: Ctx): Awaitable<string>;
+  show?(ctx: Ctx): Awaitable<string | Buffer>;
   store?(ctx: Ctx, value: string): Awaitable<void>;
 }
 
-/** A set of attributes; a `name` puts them in a subdirectory (e.g. 'vendor'). */
+/** A set of attributes (struct attribute_group); a `name` puts them in a subdirectory (e.g. 'vendor'). */
 export interface AttributeGroup<Ctx> {
   name?: string;
   attrs: Attribute<Ctx>[];
@@ -89,14 +131,20 @@ export interface ParentDeviceSpec {
   typePrefix: string;
   /**
    * The subsystem the parent belongs to: a class ('mtty' → /sys/class/mtty/<name>)
-   * or a bus ('pci' → /sys/bus/pci/devices/<name>). Gives the `subsystem` link.
+   * or a bus ('pci' → /sys/bus/pci/devices/<name>). Gives the `subsystem` link;
+   * without one the parent sends no uevents.
    */
   subsystem?: { class: string } | { bus: string };
   /** The driver bound to the parent ('i915' → driver -> .../bus/pci/drivers/i915). Needs a bus. */
   driver?: string;
-  /** The parent's own IOMMU group (PCI devices have one); reserved from the mdev allocator. */
+  /** The parent's own IOMMU group (PCI devices have one); never given to a mediated device. */
   iommuGroup?: number;
-  /** The parent's identity files: vendor, device, class, numa_node, uevent, sriov_*... */
+  /**
+   * The parent's identity files (vendor, device, class, numa_node, uevent,
+   * sriov_*...), in both profiles; they take precedence over the generic
+   * uevent and power/ files. A `uevent` file whose show returns a string also
+   * gives the variables of the parent's MDEV_STATE uevents (modern).
+   */
   attrs?: AttributeGroup<Parent>[];
 }
 
@@ -104,23 +152,38 @@ export interface ParentDeviceSpec {
 // Types (mdev_supported_types/<prefix>-<id>)
 
 export interface MdevTypeSpec {
-  /** sysfs_name: the suffix after '<typePrefix>-' ('1' → 'mtty-1', 'GVTg_V5_4' → 'i915-GVTg_V5_4'). */
+  /**
+   * The suffix after '<typePrefix>-' ('1' → 'mtty-1', 'GVTg_V5_4' →
+   * 'i915-GVTg_V5_4'): today's mdev_type.sysfs_name; in 4.10 the name of the
+   * type's group in supported_type_groups.
+   */
   id: string;
-  /** pretty_name. The `name` file falls back to `id` when absent (modern kernels). */
+  /**
+   * What the `name` file shows: today's mdev_type.pretty_name (the file falls
+   * back to `id` when absent); in 4.10 the vendor's own `name` attribute (no
+   * file when absent).
+   */
   name?: string;
   /**
-   * The description file's exact content (no newline is added). Absent ⇒ no
-   * description file, as the kernel hides it without show_description.
+   * The `description` file's exact content (no newline is added): today's
+   * mdev_driver.show_description, 4.10's vendor `description` attribute.
+   * Absent ⇒ no description file. A function may be async, like a show.
    */
-  description?: string | ((type: MdevType) => string);
+  description?: string | ((type: MdevType) => Awaitable<string>);
   /** Overrides ParentOps.deviceApi for this type. */
   deviceApi?: DeviceApi;
-  /** Extra type attributes (4.10's supported_type_groups attrs beyond the standard ones). */
+  /**
+   * Extra files in the type directory (4.10: more attributes in the type's
+   * supported_type_groups group); one named like a `legacyAttrs` file replaces it.
+   * Shown in both profiles, although today's kernel has no vendor type
+   * attributes (drivers/vfio/mdev/mdev_sysfs.c mdev_types_core_attrs).
+   */
   attrs?: Attribute<MdevType>[];
   /**
-   * Legacy profile only: which standard attributes this vendor's 4.10 type
-   * directory had. Default: name (if `name` is set), description (if set),
-   * device_api, available_instances. Old i915 GVT-g had no `name`.
+   * Legacy profile only: which standard files this vendor's 4.10 type
+   * directory had (in 4.10 they were all the vendor's own attributes; the
+   * core added only `create` and `devices/`). Default: name (if `name` is set), description
+   * (if set), device_api, available_instances. Old i915 GVT-g had no `name`.
    */
   legacyAttrs?: Array<'name' | 'description' | 'device_api' | 'available_instances'>;
   /** Free data for the plugin (e.g. ports per instance, framebuffer size). */
@@ -139,98 +202,172 @@ export interface MmapRequest {
   prot: number;
 }
 
-/** VFIO_IOMMU_NOTIFY_DMA_UNMAP: the plugin must unpin every page in [iova, iova+size). */
+/** VFIO_IOMMU_NOTIFY_DMA_UNMAP: the plugin must unpin every page it pinned in [iova, iova+size). */
 export interface DmaUnmapEvent {
   iova: number;
   size: number;
 }
 
-export interface ParentOps {
+/**
+ * What a vendor registers for one parent: 4.10's `struct parent_ops`
+ * (include/linux/mdev.h, passed to mdev_register_device). Today's kernel split
+ * it into `struct mdev_driver` (passed to mdev_register_parent with the
+ * parent's `struct mdev_type` array) and the `struct vfio_device_ops` its probe
+ * registers. `DD` types `MdevDevice.drvdata` and `PD` types `Parent.drvdata`
+ * in every callback.
+ *
+ * | ParentOps | 4.10 `struct parent_ops` | today's kernel | read by |
+ * |---|---|---|---|
+ * | `driver` | — (every mdev binds to vfio_mdev) | the `mdev_driver` given to `mdev_register_parent` | modern |
+ * | `deviceApi` | the vendor's `device_api` type attribute | `mdev_driver.device_api` | both |
+ * | `types` | `supported_type_groups` | the `mdev_type` array (`sysfs_name`, `pretty_name`) | both |
+ * | `devAttrGroups` | `dev_attr_groups` | — (use `ParentDeviceSpec.attrs`) | legacy |
+ * | `mdevAttrGroups` | `mdev_attr_groups` | `mdev_driver.driver.dev_groups` | both |
+ * | `maxInstances` | — (the vendor's `available_instances` attribute) | `mdev_driver.max_instances` | both (legacy: shown, not enforced) |
+ * | `getAvailable` | the vendor's `available_instances` attribute | `mdev_driver.get_available(mtype)` | both |
+ * | `MdevTypeSpec.description` | the vendor's `description` type attribute | `mdev_driver.show_description(mtype)` | both |
+ * | `create` | `create` | `mdev_driver.probe` | both |
+ * | `remove` | `remove` (may refuse) | `mdev_driver.remove` (cannot refuse) | both |
+ * | `open` | `open` | `vfio_device_ops.open_device` | both |
+ * | `close` | `release` | `vfio_device_ops.close_device` | both |
+ * | `read`, `write`, `ioctl`, `mmap` | `read`, `write`, `ioctl`, `mmap` | `vfio_device_ops.read`, `write`, `ioctl`, `mmap` | both |
+ * | `notifier` | — (`vfio_register_notifier(VFIO_IOMMU_NOTIFY_DMA_UNMAP)`) | `vfio_device_ops.dma_unmap` | both |
+ *
+ * registerDevice fails with EINVAL without `create`, `remove`, a known
+ * `deviceApi` and at least one type (and, modern, a valid `driver` name), as
+ * mdev_register_device did without create, remove or supported_type_groups.
+ */
+export interface ParentOps<DD = unknown, PD = unknown> {
   /**
-   * The mdev bus driver that binds this parent's devices in the modern
-   * profile (struct mdev_driver's name: 'mtty', 'intel_vgpu_mdev',
-   * 'nvidia-vgpu-vfio', 'vfio_ap_mdev'). Registered implicitly if the plugin
-   * has not registered it. The legacy profile binds every device to 'vfio_mdev'.
+   * Modern profile: the mdev bus driver that binds this parent's devices
+   * (struct mdev_driver's name: 'mtty', 'intel_vgpu_mdev',
+   * 'nvidia-vgpu-vfio', 'vfio_ap_mdev'). Registered implicitly, with no
+   * probe/remove, if the plugin has not registered it. The legacy profile
+   * ignores it and binds every device to 'vfio_mdev'.
    */
   driver: string;
   /** device_api of every type unless the type overrides it. */
   deviceApi: DeviceApi;
-  /** supported_type_groups: at least one. */
+  /** The parent's types: at least one, ids unique (EEXIST). */
   types: MdevTypeSpec[];
-  /** Attributes on the parent device (4.10 dev_attr_groups; shown by the legacy profile only). */
-  devAttrGroups?: AttributeGroup<Parent>[];
-  /** Attributes on every mediated device (4.10 mdev_attr_groups; today's driver dev_groups). */
-  mdevAttrGroups?: AttributeGroup<MdevDevice>[];
+  /** Attributes on the parent device; legacy profile only (4.10's dev_attr_groups). */
+  devAttrGroups?: AttributeGroup<Parent<PD>>[];
+  /**
+   * Attributes on every mediated device. Modern: present while the device is
+   * bound to its driver (really_probe adds the driver's dev_groups). Legacy:
+   * added once `create` has succeeded (mdev_device_create_ops in 4.10's
+   * drivers/vfio/mdev/mdev_core.c).
+   */
+  mdevAttrGroups?: AttributeGroup<MdevDevice<DD>>[];
 
   /**
-   * Capacity model 1 (the modern core counter): one counter per parent, shared
-   * by all its types; a create with none left fails with EUSERS. Ignored when
-   * `getAvailable` is given, and by the legacy profile (4.10 had no counter).
+   * Capacity model 1, the core counter: how many devices the parent can
+   * host, all types together. Ignored when `getAvailable` is given.
+   * Modern: one counter per parent (mdev_parent.available_instances, set from
+   * mdev_driver.max_instances); `available_instances` shows what is left and a
+   * create with none left fails with EUSERS (mdev_device_create).
+   * Legacy: `available_instances` shows maxInstances minus the parent's
+   * devices, but nothing is enforced: 4.10 had no core counter, so refuse in
+   * `create` yourself.
+   * Default 0: without this or `getAvailable`, available_instances reads 0
+   * and every modern create fails with EUSERS.
    */
   maxInstances?: number;
   /**
-   * Capacity model 2: available_instances of a type, evaluated on every read.
+   * Capacity model 2: the `available_instances` of a type, evaluated on every
+   * read (today's mdev_driver.get_available). Called synchronously: it must
+   * return a number, so it cannot await. A Promise, a non-number or a throw
+   * shows 0 (and is logged); the value is floored and clamped to [0, 2^32-1].
    * The core then enforces nothing: `create` must refuse (e.g. ENOSPC).
    */
   getAvailable?(type: MdevType): number;
 
-  /** A device is being created: set it up, or throw an errno (the `create` write fails with it). */
-  create(dev: MdevDevice): Awaitable<void>;
   /**
-   * A device is being removed. Throwing refuses the removal in the legacy
-   * profile (the writer sees EBUSY and `remove` reappears); the modern
-   * profile only logs it, as today's kernel cannot veto.
+   * A device is being created (a write to the type's `create`): set it up,
+   * e.g. claim capacity and set `dev.drvdata`, or throw an errno, which the
+   * write fails with. Runs after the bus driver's probe (modern: the parent's
+   * `driver`; legacy: vfio_mdev). A create that succeeds after its timeout
+   * is followed by a `remove`, so nothing leaks.
    */
-  remove(dev: MdevDevice): Awaitable<void>;
+  create(dev: MdevDevice<DD>): Awaitable<void>;
+  /**
+   * A device is being removed (a write to its `remove`, or its parent going
+   * away). Legacy: called at once, even while the device is open; throwing
+   * refuses the removal: the writer sees EBUSY and `remove` reappears, as in
+   * 4.10's mdev_device_remove_ops (not when the parent is being unregistered).
+   * Modern: called after the last VFIO close; a throw is only logged, as
+   * today's mdev_driver.remove cannot fail.
+   */
+  remove(dev: MdevDevice<DD>): Awaitable<void>;
 
   // The VFIO device file operations, forwarded by the bus driver.
-  /** A user opened the VFIO device. Throw to refuse the open. */
-  open?(dev: MdevDevice): Awaitable<void>;
-  /** The last reference went away (4.10's release). */
-  close?(dev: MdevDevice): Awaitable<void>;
-  /** Read up to `count` bytes at `offset` (region index << 40 | offset). Return the bytes read. */
-  read?(dev: MdevDevice, count: number, offset: number): Awaitable<Buffer>;
-  /** Write `data` at `offset`; return how many bytes were consumed. */
-  write?(dev: MdevDevice, data: Buffer, offset: number): Awaitable<number>;
-  /** A VFIO ioctl: `arg` is the in/out argument struct, which the plugin may fill. Returns ≥ 0. */
-  ioctl?(dev: MdevDevice, cmd: number, arg: Buffer): Awaitable<number>;
-  /** Map part of a region: return the memory that backs it (shared with the caller). */
-  mmap?(dev: MdevDevice, req: MmapRequest): Awaitable<Buffer>;
   /**
-   * The IOMMU notifier (VFIO_IOMMU_NOTIFY_DMA_UNMAP). A plugin that pins pages
-   * must have one and must unpin the range before returning; without it,
-   * pinPages fails with EINVAL.
+   * The first open of the VFIO device (today's open_device; 4.10 called open
+   * on every open of the device fd). Throw to refuse the open. Optional: without
+   * it opens succeed. One that succeeds after its timeout gets its `close`.
    */
-  notifier?(dev: MdevDevice, event: DmaUnmapEvent): Awaitable<void>;
+  open?(dev: MdevDevice<DD>): Awaitable<void>;
+  /**
+   * The last close (4.10's release). A throw is only logged. Pages the device
+   * still has pinned are released afterwards.
+   */
+  close?(dev: MdevDevice<DD>): Awaitable<void>;
+  /**
+   * Read up to `count` bytes at `offset` (region index << 40 | offset in the
+   * region). Return the bytes read; more than `count` fails with EIO.
+   * Without `read` (likewise write, ioctl, mmap) the call fails with EINVAL,
+   * as 4.10's vfio_mdev did.
+   */
+  read?(dev: MdevDevice<DD>, count: number, offset: number): Awaitable<Buffer>;
+  /** Write `data` at `offset`; return how many bytes were consumed (0 to data.length, else EIO). */
+  write?(dev: MdevDevice<DD>, data: Buffer, offset: number): Awaitable<number>;
+  /**
+   * A VFIO ioctl: `arg` is the in/out argument struct, which the plugin may
+   * fill. Return a result ≥ 0; a negative number is taken as -errno.
+   */
+  ioctl?(dev: MdevDevice<DD>, cmd: number, arg: Buffer): Awaitable<number>;
+  /** Map part of a region: return the memory that backs it (shared with the caller). */
+  mmap?(dev: MdevDevice<DD>, req: MmapRequest): Awaitable<Buffer>;
+  /**
+   * The IOMMU DMA-unmap notifier: a user unmaps a range in which this device
+   * pinned pages. Unpin them before returning, or the user's unmap fails with
+   * EBUSY. A plugin that pins pages must have one: without it, pinPages fails
+   * with EINVAL. A throw is only logged.
+   */
+  notifier?(dev: MdevDevice<DD>, event: DmaUnmapEvent): Awaitable<void>;
 }
 
 // ---------------------------------------------------------------------------
 // Bus drivers (struct mdev_driver)
 
 /**
- * A driver on the mdev bus. The core binds each new mediated device to its
- * parent's driver (modern) or to 'vfio_mdev' (legacy) and calls `probe`;
- * `remove` on unbind. Throwing from probe fails the create with that errno.
+ * A driver on the mdev bus (struct mdev_driver; mdev_register_driver). The
+ * core binds each new mediated device to its parent's `driver` (modern) or
+ * to 'vfio_mdev' (legacy), before the parent's `create`, and calls `probe`;
+ * `remove` on unbind. Throwing from probe fails the create with that errno;
+ * remove cannot fail (a throw is logged). `DD` types `MdevDevice.drvdata`.
  */
-export interface MdevDriver {
+export interface MdevDriver<DD = unknown> {
   name: string;
-  probe?(dev: MdevDevice): Awaitable<void>;
-  remove?(dev: MdevDevice): Awaitable<void>;
+  probe?(dev: MdevDevice<DD>): Awaitable<void>;
+  remove?(dev: MdevDevice<DD>): Awaitable<void>;
 }
 
 // ---------------------------------------------------------------------------
 // Objects the core hands to plugins
 
-export interface Parent {
+/** A registered parent (4.10's struct parent_device, today's struct mdev_parent). */
+export interface Parent<PD = unknown> {
   /** basename of the path: '0000:00:02.0', 'mtty', 'matrix'. */
   readonly name: string;
   readonly device: Readonly<ParentDeviceSpec>;
-  readonly ops: ParentOps;
+  readonly ops: ParentOps<unknown, PD>;
   readonly types: readonly MdevType[];
-  /** Free slot for the plugin (dev_get_drvdata). */
-  drvdata: unknown;
+  /** Free slot for the plugin (dev_get_drvdata); undefined until the plugin sets it. */
+  drvdata: PD | undefined;
 }
 
+/** A type of a registered parent (struct mdev_type). */
 export interface MdevType {
   /** The directory name: '<typePrefix>-<spec.id>', e.g. 'mtty-2'. */
   readonly id: string;
@@ -241,15 +378,20 @@ export interface MdevType {
   readonly spec: Readonly<MdevTypeSpec>;
 }
 
-export interface MdevDevice {
+/** A mediated device (struct mdev_device). */
+export interface MdevDevice<D = unknown> {
   /** Lowercase canonical UUID: the device's directory name. */
   readonly uuid: string;
   readonly type: MdevType;
   readonly parent: Parent;
   /** The IOMMU group id while bound, else undefined. */
   readonly iommuGroup: number | undefined;
-  /** Free slot for the plugin (mdev_get_drvdata / mdev_set_drvdata). */
-  drvdata: unknown;
+  /**
+   * Free slot for the plugin (mdev_get_drvdata / mdev_set_drvdata), typed by
+   * `ParentOps<D>`. Undefined until a probe or `create` sets it, so a modern
+   * `mdevAttrGroups` show, present from the bind, can run before it is set.
+   */
+  drvdata: D | undefined;
 }
 
 // ---------------------------------------------------------------------------
@@ -267,13 +409,17 @@ export const VFIO_PCI_CONFIG_REGION_INDEX = 7;
 /** The registration API a plugin's init/exit receives (the kernel's exported symbols). */
 export interface MdevHost {
   readonly profile: Profile;
-  /** mdev_register_driver: EBUSY if the name is taken. */
-  registerDriver(drv: MdevDriver): Promise<void>;
-  /** mdev_unregister_driver: unbinds its devices first. */
+  /** mdev_register_driver: EBUSY if the name is taken. Binds the devices waiting for it. */
+  registerDriver<DD = unknown>(drv: MdevDriver<DD>): Promise<void>;
+  /** mdev_unregister_driver: unbinds its devices first (each after its last VFIO close). */
   unregisterDriver(name: string): Promise<void>;
-  /** mdev_register_device(dev, parent_ops): EEXIST if already a parent, EINVAL for bad ops. */
-  registerDevice(device: ParentDeviceSpec, ops: ParentOps): Promise<Parent>;
-  /** mdev_unregister_device: removes every child device first. */
+  /**
+   * mdev_register_device(dev, parent_ops) (today: mdev_register_parent):
+   * EEXIST if a parent of that name exists, EINVAL for bad ops. `DD` and `PD`
+   * come from the ops: `ParentOps<Port>` makes every `dev.drvdata` a Port.
+   */
+  registerDevice<DD = unknown, PD = unknown>(device: ParentDeviceSpec, ops: ParentOps<DD, PD>): Promise<Parent<PD>>;
+  /** mdev_unregister_device: removes every child device first (no veto). */
   unregisterDevice(parent: Parent | string): Promise<void>;
   /**
    * vfio_pin_pages (2016 form): translate user pfns of the device's container
@@ -288,7 +434,11 @@ export interface MdevHost {
   log(message: string): void;
 }
 
-/** What a driver module's default export is (module_init / module_exit). */
+/**
+ * What a driver module's default export is (module_init / module_exit). When
+ * the plugin is unloaded, whatever it left registered is unregistered after
+ * `exit`; a failed `init` is cleaned up the same way.
+ */
 export interface VendorPlugin {
   name: string;
   init(mdev: MdevHost): Awaitable<void>;
@@ -315,7 +465,3 @@ export interface Uevent {
    */
   [key: string]: string | number | undefined;
 }
-
-/** Re-exported so plugins can throw errno-carrying errors. */
-export type { MdevError } from './errno.js';
-export type ErrnoLike = ErrnoName | { errno: ErrnoName | number };

@@ -49,7 +49,7 @@ export class Host implements MdevHost {
     if (this.#owner?.state === 'gone') throw new MdevError('ENODEV', `plugin ${this.#owner.name} is unloaded`);
   }
 
-  async registerDriver(drv: MdevDriver): Promise<void> {
+  async registerDriver<DD = unknown>(drv: MdevDriver<DD>): Promise<void> {
     this.#live();
     return this.#backend.registerDriver(drv, this.#owner);
   }
@@ -58,9 +58,10 @@ export class Host implements MdevHost {
     return this.#backend.unregisterDriver(name);
   }
 
-  async registerDevice(device: ParentDeviceSpec, ops: ParentOps): Promise<Parent> {
+  // The core keeps drvdata untyped; the plugin's DD/PD only type its own callbacks.
+  async registerDevice<DD = unknown, PD = unknown>(device: ParentDeviceSpec, ops: ParentOps<DD, PD>): Promise<Parent<PD>> {
     this.#live();
-    return this.#backend.registerDevice(device, ops, this.#owner);
+    return this.#backend.registerDevice(device, ops, this.#owner) as Promise<Parent<PD>>;
   }
 
   async unregisterDevice(parent: Parent | string): Promise<void> {

@@ -16,7 +16,7 @@ function find<C>(groups: readonly AttributeGroup<C>[] | undefined, key: string):
 }
 const show = async <C>(a: Attribute<C>, ctx: C): Promise<string> => {
   if (!a.show) throw new Error(`${a.name} has no show`);
-  return a.show(ctx);
+  return String(await a.show(ctx));
 };
 
 t.test('parent identity files, with {parent}', async t => {

@@ -193,7 +193,7 @@ const EXPECTED: ConfigDoc = {
 const showAll = async (groups: readonly AttributeGroup<Parent>[] | undefined, p: Parent): Promise<Record<string, string>> => {
   const out: Record<string, string> = {};
   for (const g of groups ?? []) {
-    for (const a of g.attrs as Attribute<Parent>[]) out[(g.name ? g.name + '/' : '') + a.name] = await a.show!(p);
+    for (const a of g.attrs as Attribute<Parent>[]) out[(g.name ? g.name + '/' : '') + a.name] = String(await a.show!(p));
   }
   return out;
 };

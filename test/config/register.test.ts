@@ -53,7 +53,7 @@ t.test('the plugin itself rolls back (not only the core)', async t => {
     profile: 'modern',
     async registerDriver() {},
     async unregisterDriver() {},
-    async registerDevice(device: ParentDeviceSpec, ops: ParentOps): Promise<Parent> {
+    async registerDevice<DD, PD>(device: ParentDeviceSpec, ops: ParentOps<DD, PD>): Promise<Parent<PD>> {
       calls.push(`register ${device.path}`);
       if (device.path.endsWith('/c')) throw new MdevError('EEXIST');
       return { name: device.path.split('/').pop()!, device, ops, types: [], drvdata: undefined };

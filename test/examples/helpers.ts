@@ -55,8 +55,10 @@ export function parentAttr(parent: Parent, name: string): Attribute<Parent> {
   return a;
 }
 
-/** The description file's content of a type. */
+/** The description file's content of a type (the examples' descriptions are synchronous). */
 export function description(type: MdevType): string | undefined {
   const d = type.spec.description;
-  return typeof d === 'function' ? d(type) : d;
+  const text = typeof d === 'function' ? d(type) : d;
+  if (text instanceof Promise) throw new Error(`${type.id}: asynchronous description`);
+  return text;
 }

@@ -114,7 +114,7 @@ t.test('at most 7 vGPUs, even with resources left (GVT_MAX_VGPU)', async t => {
 t.test('a 256 MB aperture (a common BIOS default) only fits _8 and _4', async t => {
   const core = await coreWith(createGvtgPlugin({ apertureMB: 256 }));
   t.same(availability(core, IGPU), { 'i915-GVTg_V5_8': 2, 'i915-GVTg_V5_4': 1 });
-  const resource = (await parentAttr(parentOf(core, IGPU), 'resource').show!(parentOf(core, IGPU))).split('\n');
+  const resource = String(await parentAttr(parentOf(core, IGPU), 'resource').show!(parentOf(core, IGPU))).split('\n');
   t.equal(resource[2], '0x0000004000000000 0x000000400fffffff 0x000000000014220c', 'BAR2 is the 256 MB aperture');
   await core.shutdown();
 });

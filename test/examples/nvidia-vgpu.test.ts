@@ -19,7 +19,7 @@ t.test('two T4 parents with PCI identities the NVIDIA tools accept', async t => 
   t.equal(p.device.driver, 'nvidia');
   t.same(p.device.subsystem, { bus: 'pci' });
   t.type(p.device.iommuGroup, 'number');
-  const show = async (name: string) => parentAttr(p, name).show!(p);
+  const show = async (name: string) => String(await parentAttr(p, name).show!(p));
   t.equal(await show('vendor'), '0x10de\n');
   t.equal(await show('device'), '0x1eb8\n');
   t.equal(await show('subsystem_vendor'), '0x10de\n');
