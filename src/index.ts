@@ -1,5 +1,5 @@
 // The package's public entry (`import … from 'mdevfs'`; a plugin loaded by
-// mdevfs gets this installation's copy, see src/cli/self-import-hook.ts).
+// mdevfs gets this installation's copy, see src/daemon/self-import-hook.ts).
 
 // The plugin API: the types, constants and MdevError of src/core/api.ts.
 export * from './core/api.js';

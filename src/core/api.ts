@@ -98,7 +98,7 @@ export interface Attribute<Ctx> {
   name: string;
   /** Permission bits. Default: 0644 with show and store, 0200 store only, else 0444. */
   mode?: number;
-  show?(ctx: Ctx): Awaitable<string | Buffer>;
+  show?(ctx: Ctx): Awaitable<string | Uint8Array>;
   store?(ctx: Ctx, value: string): Awaitable<void>;
 }
 

@@ -67,8 +67,11 @@ export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** The first line of a (possibly multi-line) message, for one-line reports. */
+/** The first non-blank line of a (possibly multi-line) message, trimmed, for one-line reports. */
 export function firstLine(text: string): string {
-  const nl = text.indexOf('\n');
-  return nl < 0 ? text : text.slice(0, nl);
+  for (const line of text.split('\n')) {
+    const t = line.trim();
+    if (t) return t;
+  }
+  return '';
 }
