@@ -4,8 +4,9 @@
 // Each scenario is one run (one daemon), its steps run in order inside it.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
+import { PYTHON } from '../helpers/util.js';
 import {
-  NVIDIA, PYTHON, mdevctl, mdevfsRun, runSteps, snapshot, unmountLeftovers, type Step,
+  NVIDIA, mdevctl, mdevfsRun, runSteps, snapshot, unmountLeftovers, type Step,
 } from '../run/helpers.js';
 
 t.teardown(unmountLeftovers);
