@@ -136,7 +136,7 @@ t.test('VFIO device files, modern profile', async t => {
     t.same(await h.do(['close', 1]), { ok: 0 });
     // RELEASE is asynchronous to close(2).
     let s = await state();
-    for (let i = 0; i < 20 && !String(s).startsWith('closed'); i++) { await sleep(50); s = await state(); }
+    for (let i = 0; i < 20 && !(typeof s === 'string' && s.startsWith('closed')); i++) { await sleep(50); s = await state(); }
     t.match(s, /^closed /, 'the last close reached the plugin');
   });
 
