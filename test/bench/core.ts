@@ -6,11 +6,11 @@
  *   node --import tsx test/bench/core.ts
  */
 import { MdevCore } from '../../src/core/core.js';
+import { uuid } from '../helpers/util.js';
 
 const N = 50_000;
 const BATCH = 1_000;
 const LOOKUPS = 1_000_000;
-const uuid = (n: number): string => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
 
 const core = new MdevCore();
 const parent = await core.host.registerDevice(

@@ -15,7 +15,7 @@
  * medians are reported. BENCH_SCALE=small: 1,000 devices, short loops.
  * BENCH_CLIENT=python forces the python client.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, promises as fsp, unlinkSync, rmdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -45,7 +45,7 @@ const say = (s = ''): void => { process.stdout.write(`${s}\n`); };
 const servers: Server[] = [];
 let tmp: string | undefined;
 let client: Client | undefined;
-const children = new Set<import('node:child_process').ChildProcess>();
+const children = new Set<ChildProcess>();
 let cleaning: Promise<void> | undefined;
 let interrupted = false;
 

@@ -8,9 +8,9 @@
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { promises as fsp, rmdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO, isMounted } from '../helpers/util.js';
 
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export { REPO };
 
 export interface Server {
   name: string;
@@ -24,11 +24,6 @@ export interface Server {
 
 function fusermountUz(dir: string): Promise<void> {
   return new Promise(resolve => execFile('fusermount', ['-uz', dir], { timeout: 10_000 }, () => resolve()));
-}
-
-export async function isMounted(dir: string): Promise<boolean> {
-  const text = await fsp.readFile('/proc/self/mountinfo', 'utf8');
-  return text.split('\n').some(l => l.split(' ')[4] === dir);
 }
 
 /** Spawn a server on a fresh mount point `dir` (created here) and wait for `ready` on stdout. */

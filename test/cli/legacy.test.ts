@@ -2,7 +2,7 @@
 import t from 'tap';
 import { startDaemon, mdevfsMount, FIXTURES } from '../helpers/daemon.js';
 import { sys, writeOnce, readOnce, one } from '../helpers/sys.js';
-import { P, PCI, TA, TB, TG } from '../fixtures/test-plugin.js';
+import { P, TA, TB, TG } from '../fixtures/test-plugin.js';
 
 const PLUGIN = `${FIXTURES}/test-plugin.ts`;
 const U1 = '83b8f4f2-509f-382f-3c1e-e6bfe0fa1001';

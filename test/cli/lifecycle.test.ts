@@ -8,18 +8,10 @@ import {
   startDaemon, mdevfsMount, makeMountDir, run, isMounted, BIN, FIXTURES, REPO,
 } from '../helpers/daemon.js';
 import { one, readOnce, writeOnce } from '../helpers/sys.js';
+import { waitFor } from '../helpers/util.js';
 
 const PLUGIN = path.join(FIXTURES, 'test-plugin.ts');
 const TA = 'devices/virtual/mtest/mtest/mdev_supported_types/mtest-a';
-
-async function waitFor(cond: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await cond()) return true;
-    await new Promise(r => setTimeout(r, 100));
-  }
-  return cond();
-}
 
 /** Exactly one line on stderr, "mdevfs: ...", no stack trace, exit 1. */
 function oneLineError(t: Test, r: { code: number; stderr: string }, pattern: RegExp): void {
@@ -54,7 +46,7 @@ t.test('a reader that went away (EPIPE on stdout/stderr) does not wedge the daem
 t.test('kill -9 with auto_unmount: the mount goes away by itself', async t => {
   const d = await startDaemon(t, { command: mdevfsMount('--driver', PLUGIN) });
   await d.stop('SIGKILL');
-  t.ok(await waitFor(async () => !(await isMounted(d.dir)), 5000), 'unmounted by the fusermount helper');
+  t.ok(await waitFor(async () => !(await isMounted(d.dir)), 5000, 100), 'unmounted by the fusermount helper');
 });
 
 t.test('a stale mount is recovered by the next mount', async t => {

@@ -3,6 +3,7 @@
 import t from 'tap';
 import { startDaemon, mdevfsMount, sh, FIXTURES } from '../helpers/daemon.js';
 import { sys, writeOnce, readOnce, one } from '../helpers/sys.js';
+import { sleep } from '../helpers/util.js';
 import { P, PCI, TA, TB, TG } from '../fixtures/test-plugin.js';
 
 const PLUGIN = `${FIXTURES}/test-plugin.ts`;
@@ -225,7 +226,7 @@ t.test('modern profile, test plugin', async t => {
     const [hung, other] = await Promise.all([
       readOnce(p(`${V}/hang`)),
       (async () => {
-        await new Promise(r => setTimeout(r, 100));
+        await sleep(100);
         const s = Date.now();
         const v = await readOnce(p(`${TA}/name`));
         return { v, ms: Date.now() - s };

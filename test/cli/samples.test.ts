@@ -5,7 +5,7 @@ import t from 'tap';
 import { existsSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startDaemon, mdevfsMount, sh, run, REPO } from '../helpers/daemon.js';
+import { startDaemon, sh, run, REPO } from '../helpers/daemon.js';
 import { readOnce } from '../helpers/sys.js';
 
 const MTTY = 'devices/virtual/mtty/mtty';

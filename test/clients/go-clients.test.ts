@@ -7,7 +7,8 @@
 // EvalSymlinks, driver and iommu_group required, fill until 0 available).
 import t, { type Test } from 'tap';
 import path from 'node:path';
-import { NVIDIA, PYTHON, REPO, mdevfsRun, unmountLeftovers } from '../run/helpers.js';
+import { PYTHON } from '../helpers/util.js';
+import { NVIDIA, REPO, mdevfsRun, unmountLeftovers } from '../run/helpers.js';
 
 t.teardown(unmountLeftovers);
 

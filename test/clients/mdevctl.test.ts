@@ -5,8 +5,9 @@
 // Each scenario is one run (one daemon), its steps run in order inside it.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
+import { PYTHON } from '../helpers/util.js';
 import {
-  NVIDIA, PYTHON, mdevctl, mdevfsRun, runSteps, snapshot, unmountLeftovers, type Step,
+  NVIDIA, mdevctl, mdevfsRun, runSteps, snapshot, unmountLeftovers, type Step,
 } from '../run/helpers.js';
 
 t.teardown(unmountLeftovers);
@@ -292,6 +293,7 @@ t.test('mdevctl straight as the command: stdout and the exit status pass through
     mdevfsRun(t, ['--', 'mdevctl', 'start', '-u', U1, '-p', 'nope', '-t', 'x']),
   ]);
   t.equal(types.code, 0);
+  // eslint-disable-next-line no-regex-spaces -- mdevctl's indentation, as printed
   t.match(types.stdout, /^mdpy\n  mdpy-hd\n    Available instances: 4\n    Device API: vfio-pci\n/);
   t.equal(fail.code, 1);
   t.equal(fail.stderr, err('Unable to find parent device \'nope\''));

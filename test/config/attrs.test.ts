@@ -4,7 +4,8 @@
 import t from 'tap';
 import type { Attribute, AttributeGroup } from '../../src/core/api.js';
 import { compileParent } from '../../src/config/compile.js';
-import { avail, createN, fixture, loaded, parentOf, typeOf, uuid } from './helpers.js';
+import { availability, parentOf, typeOf } from '../helpers/core.js';
+import { createN, fixture, freshUuid, loaded } from './helpers.js';
 
 function find<C>(groups: readonly AttributeGroup<C>[] | undefined, key: string): Attribute<C> {
   const slash = key.indexOf('/');
@@ -137,7 +138,7 @@ t.test('every placeholder, escapes, and modes', async t => {
   await knob.store!(ty, 'k2\n');
   t.equal(await show(knob, ty), 'k2\n', 'a writable type attribute');
 
-  const u = uuid();
+  const u = freshUuid();
   const d = await core.create(ty, u);
   t.equal(await show(find(p.ops.mdevAttrGroups, 'all'), d),
     `${u}|acme-small|small|Acme Small|vfio-platform|acme.0|devices/platform/acme.0|acme|0|1|{}\n`);
@@ -166,5 +167,5 @@ t.test('legacy parent attributes (devAttrs)', async t => {
       types: [{ id: '1', max: 1 }], devAttrs: { 'mtty_dev/sample_mtty_dev': 'This is phy device\n' },
     }],
   }, { profile: 'legacy' });
-  t.same(avail(core, 'mtty'), { 'mtty-1': 1 });
+  t.same(availability(core, 'mtty'), { 'mtty-1': 1 });
 });

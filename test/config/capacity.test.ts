@@ -5,7 +5,8 @@ import t from 'tap';
 import {
   DeviceLedger, ParentCapacity, oneTypeAtATime, perTypeMax, sharedCount, sharedPool,
 } from '../../src/config/capacity.js';
-import { avail, createN, fixture, loaded, parentOf, rejectsErrno, typeOf, uuid } from './helpers.js';
+import { availability, parentOf, typeOf } from '../helpers/core.js';
+import { createN, fixture, freshUuid, loaded, rejectsErrno } from './helpers.js';
 
 const T4 = '0000:3b:00.0';
 const GVT = '0000:00:02.0';
@@ -16,44 +17,44 @@ t.test('pool + one type at a time (T4 fixture)', async t => {
     'nvidia-222': 16, 'nvidia-223': 8, 'nvidia-224': 8, 'nvidia-225': 16, 'nvidia-226': 8, 'nvidia-227': 4,
     'nvidia-228': 2, 'nvidia-229': 1, 'nvidia-230': 16, 'nvidia-231': 8, 'nvidia-232': 4, 'nvidia-233': 2, 'nvidia-234': 1,
   };
-  t.same(avail(core, T4), fresh, 'every type at its maximum');
+  t.same(availability(core, T4), fresh, 'every type at its maximum');
 
   const t1b = typeOf(core, T4, 'nvidia-222');
   const devs = await createN(core, t1b, 3);
   const after3 = Object.fromEntries(Object.keys(fresh).map(k => [k, k === 'nvidia-222' ? 13 : 0]));
-  t.same(avail(core, T4), after3, 'the running type shows what the pool allows, every other type 0');
+  t.same(availability(core, T4), after3, 'the running type shows what the pool allows, every other type 0');
 
-  await rejectsErrno(t, core.create(typeOf(core, T4, 'nvidia-223'), uuid()), 'EINVAL', 'a second type (as examples/nvidia-vgpu.ts)');
-  await rejectsErrno(t, core.create(typeOf(core, T4, 'nvidia-229'), uuid()), 'EINVAL', 'a type that would not fit either: the conflict wins');
-  t.same(avail(core, T4), after3, 'a refused create changes nothing');
+  await rejectsErrno(t, core.create(typeOf(core, T4, 'nvidia-223'), freshUuid()), 'EINVAL', 'a second type (as examples/nvidia-vgpu.ts)');
+  await rejectsErrno(t, core.create(typeOf(core, T4, 'nvidia-229'), freshUuid()), 'EINVAL', 'a type that would not fit either: the conflict wins');
+  t.same(availability(core, T4), after3, 'a refused create changes nothing');
 
   devs.push(...await createN(core, t1b, 13));
   t.equal(core.availableInstances(t1b), 0, 'pool used up');
-  await rejectsErrno(t, core.create(t1b, uuid()), 'ENOSPC', 'the 17th 1B');
+  await rejectsErrno(t, core.create(t1b, freshUuid()), 'ENOSPC', 'the 17th 1B');
 
   for (const d of devs) await core.remove(d);
-  t.same(avail(core, T4), fresh, 'removing the last vGPU restores every maximum');
+  t.same(availability(core, T4), fresh, 'removing the last vGPU restores every maximum');
 
-  const big = await core.create(typeOf(core, T4, 'nvidia-229'), uuid());
+  const big = await core.create(typeOf(core, T4, 'nvidia-229'), freshUuid());
   t.equal(core.availableInstances(typeOf(core, T4, 'nvidia-229')), 0);
   t.equal(core.availableInstances(t1b), 0);
-  await rejectsErrno(t, core.create(typeOf(core, T4, 'nvidia-229'), uuid()), 'ENOSPC', 'a second 16A');
+  await rejectsErrno(t, core.create(typeOf(core, T4, 'nvidia-229'), freshUuid()), 'ENOSPC', 'a second 16A');
   await core.remove(big);
-  t.same(avail(core, T4), fresh);
+  t.same(availability(core, T4), fresh);
 });
 
 t.test('shared pool across types (GVT-g fixture)', async t => {
   const core = await loaded(await fixture('gvtg-host.json'));
-  t.same(avail(core, GVT), { 'i915-GVTg_V5_8': 8, 'i915-GVTg_V5_4': 4, 'i915-GVTg_V5_2': 2, 'i915-GVTg_V5_1': 1 });
-  await core.create(typeOf(core, GVT, 'i915-GVTg_V5_8'), uuid()); // 64 of 512
-  t.same(avail(core, GVT), { 'i915-GVTg_V5_8': 7, 'i915-GVTg_V5_4': 3, 'i915-GVTg_V5_2': 1, 'i915-GVTg_V5_1': 0 },
+  t.same(availability(core, GVT), { 'i915-GVTg_V5_8': 8, 'i915-GVTg_V5_4': 4, 'i915-GVTg_V5_2': 2, 'i915-GVTg_V5_1': 1 });
+  await core.create(typeOf(core, GVT, 'i915-GVTg_V5_8'), freshUuid()); // 64 of 512
+  t.same(availability(core, GVT), { 'i915-GVTg_V5_8': 7, 'i915-GVTg_V5_4': 3, 'i915-GVTg_V5_2': 1, 'i915-GVTg_V5_1': 0 },
     'one small vGPU lowers the other types unevenly: floor(free / cost)');
-  await rejectsErrno(t, core.create(typeOf(core, GVT, 'i915-GVTg_V5_1'), uuid()), 'ENOSPC', 'a type whose cost exceeds what is free');
+  await rejectsErrno(t, core.create(typeOf(core, GVT, 'i915-GVTg_V5_1'), freshUuid()), 'ENOSPC', 'a type whose cost exceeds what is free');
   const v4 = await createN(core, typeOf(core, GVT, 'i915-GVTg_V5_4'), 3); // 448 of 512
-  t.same(avail(core, GVT), { 'i915-GVTg_V5_8': 1, 'i915-GVTg_V5_4': 0, 'i915-GVTg_V5_2': 0, 'i915-GVTg_V5_1': 0 });
-  await rejectsErrno(t, core.create(typeOf(core, GVT, 'i915-GVTg_V5_4'), uuid()), 'ENOSPC', 'pool exhausted for _4');
+  t.same(availability(core, GVT), { 'i915-GVTg_V5_8': 1, 'i915-GVTg_V5_4': 0, 'i915-GVTg_V5_2': 0, 'i915-GVTg_V5_1': 0 });
+  await rejectsErrno(t, core.create(typeOf(core, GVT, 'i915-GVTg_V5_4'), freshUuid()), 'ENOSPC', 'pool exhausted for _4');
   await core.remove(v4[0]!);
-  t.same(avail(core, GVT), { 'i915-GVTg_V5_8': 3, 'i915-GVTg_V5_4': 1, 'i915-GVTg_V5_2': 0, 'i915-GVTg_V5_1': 0 }, 'a remove gives its cost back');
+  t.same(availability(core, GVT), { 'i915-GVTg_V5_8': 3, 'i915-GVTg_V5_4': 1, 'i915-GVTg_V5_2': 0, 'i915-GVTg_V5_1': 0 }, 'a remove gives its cost back');
 });
 
 t.test('pool with a per-type cap', async t => {
@@ -63,24 +64,24 @@ t.test('pool with a per-type cap', async t => {
       types: [{ id: 'a', cost: 1, max: 3 }, { id: 'b', cost: 2 }],
     }],
   });
-  t.same(avail(core, 'p0'), { 'pooled-a': 3, 'pooled-b': 5 });
+  t.same(availability(core, 'p0'), { 'pooled-a': 3, 'pooled-b': 5 });
   await createN(core, typeOf(core, 'p0', 'pooled-a'), 3);
-  t.same(avail(core, 'p0'), { 'pooled-a': 0, 'pooled-b': 3 }, 'a is capped by max though the pool has room');
-  await rejectsErrno(t, core.create(typeOf(core, 'p0', 'pooled-a'), uuid()), 'ENOSPC', 'beyond max');
+  t.same(availability(core, 'p0'), { 'pooled-a': 0, 'pooled-b': 3 }, 'a is capped by max though the pool has room');
+  await rejectsErrno(t, core.create(typeOf(core, 'p0', 'pooled-a'), freshUuid()), 'ENOSPC', 'beyond max');
   await createN(core, typeOf(core, 'p0', 'pooled-b'), 3);
-  t.same(avail(core, 'p0'), { 'pooled-a': 0, 'pooled-b': 0 });
-  await rejectsErrno(t, core.create(typeOf(core, 'p0', 'pooled-b'), uuid()), 'ENOSPC', 'pool exhausted');
+  t.same(availability(core, 'p0'), { 'pooled-a': 0, 'pooled-b': 0 });
+  await rejectsErrno(t, core.create(typeOf(core, 'p0', 'pooled-b'), freshUuid()), 'ENOSPC', 'pool exhausted');
 });
 
 t.test('fixed per-type counts (mtty fixture)', async t => {
   const core = await loaded(await fixture('mtty-fixed.json'));
-  t.same(avail(core, 'mtty'), { 'mtty-1': 24, 'mtty-2': 12 });
+  t.same(availability(core, 'mtty'), { 'mtty-1': 24, 'mtty-2': 12 });
   const two = await createN(core, typeOf(core, 'mtty', 'mtty-2'), 12);
-  t.same(avail(core, 'mtty'), { 'mtty-1': 24, 'mtty-2': 0 }, 'types are independent');
-  await rejectsErrno(t, core.create(typeOf(core, 'mtty', 'mtty-2'), uuid()), 'ENOSPC', 'the 13th mtty-2');
+  t.same(availability(core, 'mtty'), { 'mtty-1': 24, 'mtty-2': 0 }, 'types are independent');
+  await rejectsErrno(t, core.create(typeOf(core, 'mtty', 'mtty-2'), freshUuid()), 'ENOSPC', 'the 13th mtty-2');
   await core.remove(two[5]!);
-  t.same(avail(core, 'mtty'), { 'mtty-1': 24, 'mtty-2': 1 });
-  await core.create(typeOf(core, 'mtty', 'mtty-2'), uuid());
+  t.same(availability(core, 'mtty'), { 'mtty-1': 24, 'mtty-2': 1 });
+  await core.create(typeOf(core, 'mtty', 'mtty-2'), freshUuid());
   t.equal(core.availableInstances(typeOf(core, 'mtty', 'mtty-2')), 0);
 });
 
@@ -92,29 +93,29 @@ t.test('fixed + one type at a time, with chosen errnos', async t => {
       types: [{ id: 'a', max: 2 }, { id: 'b', max: 1 }, { id: 'z', max: 0 }],
     }],
   });
-  t.same(avail(core, 'fx'), { 'fx-a': 2, 'fx-b': 1, 'fx-z': 0 });
-  await rejectsErrno(t, core.create(typeOf(core, 'fx', 'fx-z'), uuid()), 'EUSERS', 'a type with max 0');
+  t.same(availability(core, 'fx'), { 'fx-a': 2, 'fx-b': 1, 'fx-z': 0 });
+  await rejectsErrno(t, core.create(typeOf(core, 'fx', 'fx-z'), freshUuid()), 'EUSERS', 'a type with max 0');
   const [a] = await createN(core, typeOf(core, 'fx', 'fx-a'), 1);
-  t.same(avail(core, 'fx'), { 'fx-a': 1, 'fx-b': 0, 'fx-z': 0 });
-  await rejectsErrno(t, core.create(typeOf(core, 'fx', 'fx-b'), uuid()), 'EBUSY', 'conflictErrno');
-  await core.create(typeOf(core, 'fx', 'fx-a'), uuid());
-  await rejectsErrno(t, core.create(typeOf(core, 'fx', 'fx-a'), uuid()), 'EUSERS', 'exhaustedErrno');
+  t.same(availability(core, 'fx'), { 'fx-a': 1, 'fx-b': 0, 'fx-z': 0 });
+  await rejectsErrno(t, core.create(typeOf(core, 'fx', 'fx-b'), freshUuid()), 'EBUSY', 'conflictErrno');
+  await core.create(typeOf(core, 'fx', 'fx-a'), freshUuid());
+  await rejectsErrno(t, core.create(typeOf(core, 'fx', 'fx-a'), freshUuid()), 'EUSERS', 'exhaustedErrno');
   t.ok(a);
 });
 
 t.test('core counter: maxInstances per parent, EUSERS (s390 fixture)', async t => {
   const core = await loaded(await fixture('s390-host.json'));
-  t.same(avail(core, 'matrix'), { 'vfio_ap-passthrough': 65536 });
-  t.same(avail(core, '0.0.0313'), { 'vfio_ccw-io': 1 });
+  t.same(availability(core, 'matrix'), { 'vfio_ap-passthrough': 65536 });
+  t.same(availability(core, '0.0.0313'), { 'vfio_ccw-io': 1 });
   t.equal(parentOf(core, 'matrix').ops.maxInstances, 65536, 'compiled to the core counter, not a plugin rule');
   t.equal(parentOf(core, 'matrix').ops.getAvailable, undefined);
-  const ccw = await core.create(typeOf(core, '0.0.0313', 'vfio_ccw-io'), uuid());
-  t.same(avail(core, '0.0.0313'), { 'vfio_ccw-io': 0 });
-  await rejectsErrno(t, core.create(typeOf(core, '0.0.0313', 'vfio_ccw-io'), uuid()), 'EUSERS', 'second device on a subchannel');
-  await core.create(typeOf(core, 'matrix', 'vfio_ap-passthrough'), uuid());
-  t.same(avail(core, 'matrix'), { 'vfio_ap-passthrough': 65535 }, 'parents count separately');
+  const ccw = await core.create(typeOf(core, '0.0.0313', 'vfio_ccw-io'), freshUuid());
+  t.same(availability(core, '0.0.0313'), { 'vfio_ccw-io': 0 });
+  await rejectsErrno(t, core.create(typeOf(core, '0.0.0313', 'vfio_ccw-io'), freshUuid()), 'EUSERS', 'second device on a subchannel');
+  await core.create(typeOf(core, 'matrix', 'vfio_ap-passthrough'), freshUuid());
+  t.same(availability(core, 'matrix'), { 'vfio_ap-passthrough': 65535 }, 'parents count separately');
   await core.remove(ccw);
-  t.same(avail(core, '0.0.0313'), { 'vfio_ccw-io': 1 });
+  t.same(availability(core, '0.0.0313'), { 'vfio_ccw-io': 1 });
 });
 
 t.test('core counter is shared by all types of a parent', async t => {
@@ -127,13 +128,13 @@ t.test('core counter is shared by all types of a parent', async t => {
   };
   for (const profile of ['modern', 'legacy'] as const) {
     const core = await loaded(doc, { profile });
-    t.same(avail(core, 'mdpy'), { 'mdpy-vga': 4, 'mdpy-xga': 4, 'mdpy-hd': 4 }, profile);
+    t.same(availability(core, 'mdpy'), { 'mdpy-vga': 4, 'mdpy-xga': 4, 'mdpy-hd': 4 }, profile);
     await createN(core, typeOf(core, 'mdpy', 'mdpy-vga'), 2);
     await createN(core, typeOf(core, 'mdpy', 'mdpy-hd'), 1);
-    t.same(avail(core, 'mdpy'), { 'mdpy-vga': 1, 'mdpy-xga': 1, 'mdpy-hd': 1 }, `${profile}: any create lowers all`);
-    await core.create(typeOf(core, 'mdpy', 'mdpy-xga'), uuid());
-    await rejectsErrno(t, core.create(typeOf(core, 'mdpy', 'mdpy-xga'), uuid()), 'EUSERS', `${profile}: fifth device`);
-    t.same(avail(core, 'mdpy'), { 'mdpy-vga': 0, 'mdpy-xga': 0, 'mdpy-hd': 0 });
+    t.same(availability(core, 'mdpy'), { 'mdpy-vga': 1, 'mdpy-xga': 1, 'mdpy-hd': 1 }, `${profile}: any create lowers all`);
+    await core.create(typeOf(core, 'mdpy', 'mdpy-xga'), freshUuid());
+    await rejectsErrno(t, core.create(typeOf(core, 'mdpy', 'mdpy-xga'), freshUuid()), 'EUSERS', `${profile}: fifth device`);
+    t.same(availability(core, 'mdpy'), { 'mdpy-vga': 0, 'mdpy-xga': 0, 'mdpy-hd': 0 });
   }
 });
 
@@ -144,9 +145,9 @@ t.test('every parent of a config has its own capacity, and so has every core', a
   const both = { parents: [doc.parents[0]!, other.parents[0]!] };
   const core = await loaded(both);
   await createN(core, typeOf(core, 'mtty', 'mtty-2'), 12);
-  t.same(avail(core, 'mtty2'), { 'mtty-1': 24, 'mtty-2': 12 });
+  t.same(availability(core, 'mtty2'), { 'mtty-1': 24, 'mtty-2': 12 });
   const core2 = await loaded(both);
-  t.same(avail(core2, 'mtty'), { 'mtty-1': 24, 'mtty-2': 12 }, 'a second core starts fresh');
+  t.same(availability(core2, 'mtty'), { 'mtty-1': 24, 'mtty-2': 12 }, 'a second core starts fresh');
 });
 
 // ---------------------------------------------------------------------------

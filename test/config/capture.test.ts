@@ -16,7 +16,8 @@ import { MdevCore } from '../../src/core/core.js';
 import { SysfsPresenter } from '../../src/sysfs/presenter.js';
 import { KAttr, KDir, KLink } from '../../src/kernfs/index.js';
 import type { Attribute, AttributeGroup, Parent } from '../../src/core/api.js';
-import { avail, fixture, loaded, parentOf, uuid } from './helpers.js';
+import { availability, parentOf } from '../helpers/core.js';
+import { fixture, freshUuid, loaded } from './helpers.js';
 
 const tmp = await mkdtemp(join(tmpdir(), 'mdevfs-capture-'));
 t.teardown(() => rm(tmp, { recursive: true, force: true }));
@@ -246,7 +247,7 @@ t.test('mounting the capture reproduces the tree', async t => {
 
   // The captured vendor files, on a new device.
   const p = parentOf(core, '0000:3b:00.0');
-  const u = uuid();
+  const u = freshUuid();
   const dev = await core.create(p.types[0]!, u);
   const nv = p.ops.mdevAttrGroups!.find(g => g.name === 'nvidia')!;
   const byName = Object.fromEntries(nv.attrs.map(a => [a.name, a]));
@@ -340,7 +341,7 @@ for (const name of ['t4-host.json', 'gvtg-host.json', 's390-host.json', 'mtty-fi
     t.same(await snapshot(root2, captured), await snapshot(root1, original), 'the capture mounts as the same tree');
     for (const p of original.parents) {
       const pname = p.path.split('/').pop()!;
-      t.same(avail(core2, pname), avail(core1, pname), `${pname}: available_instances`);
+      t.same(availability(core2, pname), availability(core1, pname), `${pname}: available_instances`);
     }
   });
 }
@@ -351,7 +352,7 @@ t.test('mdevfs tree with a device: vendor files and max = available + existing',
   await core1.loadPlugin(compileConfig(original));
   const presenter1 = new SysfsPresenter(core1).attach();
   const mtty2 = parentOf(core1, 'mtty').types.find(x => x.id === 'mtty-2')!;
-  const dev = await core1.create(mtty2, uuid());
+  const dev = await core1.create(mtty2, freshUuid());
   const withDevice = await freshRoot();
   await materialize(presenter1.root, withDevice);
   t.ok((await readdir(join(withDevice, MTTY))).includes(dev.uuid), 'the device is in the tree');

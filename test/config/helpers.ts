@@ -4,9 +4,10 @@ import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { MdevCore } from '../../src/core/core.js';
 import type { MdevType } from '../../src/core/api.js';
-import type { CoreDevice, CoreParent } from '../../src/core/model.js';
+import type { CoreDevice } from '../../src/core/model.js';
 import { compileConfig } from '../../src/config/compile.js';
 import type { ConfigDoc } from '../../src/config/types.js';
+import { uuid } from '../helpers/util.js';
 
 export const FIX = fileURLToPath(new URL('../fixtures/config/', import.meta.url));
 
@@ -20,33 +21,15 @@ export async function loaded(doc: unknown, opts: { profile?: 'modern' | 'legacy'
   return core;
 }
 
-export function parentOf(core: MdevCore, name: string): CoreParent {
-  const p = core.parent(name);
-  if (!p) throw new Error(`no parent ${name}`);
-  return p;
-}
-
-export function typeOf(core: MdevCore, parent: string, id: string): MdevType {
-  const t = parentOf(core, parent).types.find(x => x.id === id);
-  if (!t) throw new Error(`no type ${id} on ${parent}`);
-  return t;
-}
-
 let seq = 0;
-/** A fresh UUID for every call. */
-export function uuid(): string {
-  seq++;
-  return `00000000-0000-4000-8000-${seq.toString(16).padStart(12, '0')}`;
-}
-
-/** available_instances of each type id on a parent. */
-export function avail(core: MdevCore, parent: string): Record<string, number> {
-  return Object.fromEntries(parentOf(core, parent).types.map(t => [t.id, core.availableInstances(t)]));
+/** A fresh UUID for every call (uuid(1), uuid(2), ... over the whole test file). */
+export function freshUuid(): string {
+  return uuid(++seq);
 }
 
 export async function createN(core: MdevCore, type: MdevType, n: number): Promise<CoreDevice[]> {
   const out: CoreDevice[] = [];
-  for (let i = 0; i < n; i++) out.push(await core.create(type, uuid()));
+  for (let i = 0; i < n; i++) out.push(await core.create(type, freshUuid()));
   return out;
 }
 

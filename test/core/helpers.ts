@@ -2,9 +2,10 @@
 import { MdevCore } from '../../src/core/core.js';
 import type { MdevDevice, MdevType, Parent, ParentDeviceSpec, ParentOps, Profile, Uevent } from '../../src/core/api.js';
 import type { CoreChange, CoreOptions } from '../../src/core/model.js';
+import { sleep, uuid } from '../helpers/util.js';
 
 /** A deterministic, valid UUID per number. */
-export const uuid = (n: number): string => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
+export { uuid };
 
 export interface Harness {
   core: MdevCore;
@@ -78,7 +79,7 @@ export function deferred<T = void>(): Deferred<T> {
 }
 
 /** Let queued promise callbacks and timers of 0 ms run. */
-export const tick = (ms = 0): Promise<void> => new Promise(r => setTimeout(r, ms));
+export const tick = (ms = 0): Promise<void> => sleep(ms);
 
 /** Uevents without SEQNUM, for order comparisons. */
 export const actions = (evs: Uevent[]): string[] => evs.map(e => `${e.ACTION} ${e.DEVPATH}${e.DRIVER ? ` ${e.DRIVER}` : ''}`);

@@ -7,7 +7,8 @@ import { VfioDevPresenter } from '../../src/devfs/vfio.js';
 import { KDevFile, KernfsRoot, openDev, O_RDONLY, O_RDWR, O_WRONLY } from '../../src/kernfs/index.js';
 import { createOperations, statOf } from '../../src/fuse/ops.js';
 import type { MdevDevice } from '../../src/core/api.js';
-import { errnoOf, harness, register, uuid } from '../core/helpers.js';
+import { errnoOf, harness, register } from '../core/helpers.js';
+import { sleep, uuid } from '../helpers/util.js';
 import { removeStore } from '../../src/sysfs/stores.js';
 
 async function setup(profile: 'modern' | 'legacy' = 'modern') {
@@ -78,7 +79,7 @@ t.test('open errors: a plugin refusal, a device going away, mode bits', async t 
   (h.core.parent('mtty')!.ops as { open?: unknown }).open = undefined;
   const held = await openDev(f, O_RDWR);
   const removing = h.core.remove(d);
-  await new Promise(r => setTimeout(r, 20));
+  await sleep(20);
   t.equal(d.state, 'removing', 'modern: remove waits for the last close');
   t.ok(vp.root.get('0'), 'the file stays meanwhile');
   t.equal(await errnoOf(openDev(f, O_RDWR)), 'ENODEV', 'no new opens');

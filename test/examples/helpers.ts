@@ -9,26 +9,6 @@ export async function coreWith(plugins: VendorPlugin | VendorPlugin[], profile: 
   return core;
 }
 
-/** A deterministic, valid UUID per number. */
-export const uuid = (n: number): string => `00000000-0000-4000-8000-${n.toString(16).padStart(12, '0')}`;
-
-export function parentOf(core: MdevCore, name: string): Parent {
-  const p = core.parent(name);
-  if (!p) throw new Error(`no parent ${name}`);
-  return p;
-}
-
-export function typeOf(core: MdevCore, parent: string, id: string): MdevType {
-  const t = parentOf(core, parent).types.find(ty => ty.id === id);
-  if (!t) throw new Error(`no type ${id} on ${parent}`);
-  return t;
-}
-
-/** available_instances of every type of a parent, by type id. */
-export function availability(core: MdevCore, parent: string): Record<string, number> {
-  return Object.fromEntries(parentOf(core, parent).types.map(t => [t.id, core.availableInstances(t)]));
-}
-
 /** The errno an operation fails with (a name, or a number mdevfs has no name for), or undefined. */
 export async function errnoOf(op: Promise<unknown> | (() => unknown)): Promise<string | number | undefined> {
   try {

@@ -1,7 +1,9 @@
 import t from 'tap';
 import type { CoreDevice } from '../../src/core/model.js';
 import gvtg, { createGvtgPlugin } from '../../examples/intel-gvtg.js';
-import { availability, coreWith, description, errnoOf, mdevAttr, parentAttr, parentOf, typeOf, uuid } from './helpers.js';
+import { availability, parentOf, typeOf } from '../helpers/core.js';
+import { uuid } from '../helpers/util.js';
+import { coreWith, description, errnoOf, mdevAttr, parentAttr } from './helpers.js';
 
 const IGPU = '0000:00:02.0';
 

@@ -1,6 +1,8 @@
 import t from 'tap';
 import mtty from '../../examples/mtty.js';
-import { availability, coreWith, description, errnoOf, mdevAttr, parentOf, typeOf, uuid } from './helpers.js';
+import { availability, parentOf, typeOf } from '../helpers/core.js';
+import { uuid } from '../helpers/util.js';
+import { coreWith, description, errnoOf, mdevAttr } from './helpers.js';
 
 const CFG = 7 * 2 ** 40; // VFIO_PCI_CONFIG_REGION_INDEX << VFIO_PCI_OFFSET_SHIFT
 const BAR0 = 0;

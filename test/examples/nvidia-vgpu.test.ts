@@ -1,6 +1,8 @@
 import t from 'tap';
 import nvidia, { createNvidiaPlugin } from '../../examples/nvidia-vgpu.js';
-import { availability, coreWith, description, errnoOf, mdevAttr, parentAttr, parentOf, typeOf, uuid } from './helpers.js';
+import { availability, parentOf, typeOf } from '../helpers/core.js';
+import { uuid } from '../helpers/util.js';
+import { coreWith, description, errnoOf, mdevAttr, parentAttr } from './helpers.js';
 
 const GPU0 = '0000:3b:00.0';
 const GPU1 = '0000:d8:00.0';

@@ -1,7 +1,9 @@
 import t from 'tap';
 import vfioAp, { kstrtoul } from '../../examples/vfio-ap.js';
 import vfioCcw from '../../examples/vfio-ccw.js';
-import { availability, coreWith, description, errnoOf, mdevAttr, parentAttr, parentOf, typeOf, uuid } from './helpers.js';
+import { availability, parentOf, typeOf } from '../helpers/core.js';
+import { uuid } from '../helpers/util.js';
+import { coreWith, description, errnoOf, mdevAttr, parentAttr } from './helpers.js';
 import type { MdevDevice } from '../../src/core/api.js';
 
 const EADDRINUSE = 98;

@@ -2,7 +2,9 @@ import t from 'tap';
 import samples from '../../examples/samples.js';
 import mdpy from '../../examples/mdpy.js';
 import mbochs from '../../examples/mbochs.js';
-import { availability, coreWith, description, errnoOf, mdevAttr, parentOf, typeOf, uuid } from './helpers.js';
+import { availability, parentOf, typeOf } from '../helpers/core.js';
+import { uuid } from '../helpers/util.js';
+import { coreWith, description, errnoOf, mdevAttr } from './helpers.js';
 
 t.test('samples.ts loads the three kernel samples', async t => {
   const core = await coreWith(samples);

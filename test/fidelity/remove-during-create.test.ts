@@ -7,6 +7,7 @@ import t from 'tap';
 import path from 'node:path';
 import { FIXTURES, mdevfsMount, startDaemon } from '../helpers/daemon.js';
 import { one, writeOnce } from '../helpers/sys.js';
+import { sleep } from '../helpers/util.js';
 
 const HELD = path.join(FIXTURES, 'held-create-plugin.ts');
 const U = 'b1e2d3c4-0000-4000-8000-00000000abcd';
@@ -21,7 +22,7 @@ t.test('remove during create: EAGAIN, and the device stays without remove', asyn
   for (let i = 0; i < 100; i++) {
     listing = await one(['listdir', dev]);
     if (Array.isArray(listing)) break;
-    await new Promise(r => setTimeout(r, 50));
+    await sleep(50);
   }
   t.ok(Array.isArray(listing) && listing.includes('remove'), `remove is there while the device is being created: ${JSON.stringify(listing)}`);
   t.notOk(Array.isArray(listing) && listing.includes('mdev_type'), 'not yet linked to its type');

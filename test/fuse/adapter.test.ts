@@ -3,6 +3,7 @@
 import t from 'tap';
 import { startDaemon, serveTree, sh, isMounted } from '../helpers/daemon.js';
 import { sys, writeOnce, readOnce, one } from '../helpers/sys.js';
+import { sleep } from '../helpers/util.js';
 
 const U = '83b8f4f2-509f-382f-3c1e-e6bfe0fa1001';
 
@@ -168,7 +169,7 @@ t.test('hand-made tree over FUSE', async t => {
   t.test('a hung show becomes ETIMEDOUT and does not wedge the mount', async t => {
     const started = Date.now();
     const [hung, fine] = await Promise.all([readOnce(d.p('hang')), (async () => {
-      await new Promise(r => setTimeout(r, 100));
+      await sleep(100);
       const s = Date.now();
       const v = await readOnce(d.p('attr_ro'));
       return { v, ms: Date.now() - s };

@@ -5,9 +5,9 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO, isMounted } from './util.js';
 
-export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export { REPO, isMounted };
 export const BIN = path.join(REPO, 'bin/mdevfs');
 export const FIXTURES = path.join(REPO, 'test/fixtures');
 
@@ -91,11 +91,6 @@ export function run(file: string, args: string[], opts: { timeoutMs?: number; en
 /** bash -c, with a timeout so a wedged mount cannot hang the test. */
 export function sh(cmd: string, timeoutMs = 30_000) {
   return run('bash', ['-c', cmd], { timeoutMs });
-}
-
-export async function isMounted(dir: string): Promise<boolean> {
-  const text = await fsp.readFile('/proc/self/mountinfo', 'utf8');
-  return text.split('\n').some(l => l.split(' ')[4] === dir);
 }
 
 /** A fresh empty directory; removed (rmdir only, never recursive) after an unmount at teardown. */

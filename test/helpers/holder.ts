@@ -4,10 +4,8 @@
 // and other than the test process (a synchronous call into the mount from the
 // test could wedge it). Killed with SIGKILL at teardown.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { track, type Teardownable } from './daemon.js';
-
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+import { PYTHON } from './util.js';
 
 const PY = String.raw`
 import os, sys, json, errno, fcntl, ctypes

@@ -2,10 +2,7 @@
 // test process synchronously), so each step reports the exact errno.
 import { spawn } from 'node:child_process';
 import { track } from './daemon.js';
-import { existsSync } from 'node:fs';
-
-/** The system python (a pyenv-style shim on PATH costs ~150 ms per call). */
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+import { PYTHON } from './util.js';
 
 const PY = String.raw`
 import os, sys, json, errno, time

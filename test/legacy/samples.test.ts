@@ -10,6 +10,7 @@ import path from 'node:path';
 import { startDaemon, mdevfsMount, makeMountDir, isMounted, sh, REPO } from '../helpers/daemon.js';
 import { one, readOnce, sys, writeOnce, type Step } from '../helpers/sys.js';
 import { startHolder } from '../helpers/holder.js';
+import { sleep } from '../helpers/util.js';
 
 const SAMPLES = path.join(REPO, 'examples/samples.ts');
 const GVTG = path.join(REPO, 'examples/intel-gvtg.ts');
@@ -132,7 +133,7 @@ t.test('legacy profile: samples and GVT-g', async t => {
     let res: number | string = 'EBUSY';
     for (let i = 0; i < 20 && res === 'EBUSY'; i++) {
       res = await writeOnce(p(devDir, 'remove'), '1');
-      if (res === 'EBUSY') await new Promise(r => setTimeout(r, 50));
+      if (res === 'EBUSY') await sleep(50);
     }
     t.equal(res, 1, 'closed: the remove goes through');
     t.same(await one(['lstat', p(devDir)]), { errno: 'ENOENT' });

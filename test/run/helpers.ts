@@ -4,13 +4,12 @@
 // left on the host afterwards.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { BIN, REPO, run, type Teardownable } from '../helpers/daemon.js';
+import { PYTHON, waitFor } from '../helpers/util.js';
 
 export { REPO };
-/** Debian's python3 (pyenv's shim costs ~0.1 s per start). */
-export const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 export const NVIDIA = path.join(REPO, 'examples/nvidia-vgpu.ts');
 
 export interface RunResult {
@@ -190,16 +189,6 @@ export async function pidsInMountNs(ns: string): Promise<number[]> {
     } catch { /* gone, or a kernel thread */ }
   }
   return out;
-}
-
-export async function waitFor<T>(probe: () => Promise<T | undefined | false>, ms: number, stepMs = 50): Promise<T | undefined> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) return undefined;
-    await new Promise(r => setTimeout(r, stepMs));
-  }
 }
 
 /**

@@ -9,8 +9,9 @@ import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BIN, REPO } from '../helpers/daemon.js';
+import { PYTHON, waitFor } from '../helpers/util.js';
 import {
-  PYTHON, alive, hostMdevfsMounts, pidsInMountNs, runChain, startGroup, startRun, unmountLeftovers, waitFor, type RunResult,
+  alive, hostMdevfsMounts, pidsInMountNs, runChain, startGroup, startRun, unmountLeftovers, type RunResult,
 } from './helpers.js';
 
 const AT_TERMINAL = path.join(REPO, 'test/run/at_terminal.py');

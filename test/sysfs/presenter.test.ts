@@ -4,7 +4,7 @@ import t from 'tap';
 import { MdevCore } from '../../src/core/core.js';
 import type { VendorPlugin } from '../../src/core/api.js';
 import { SysfsPresenter } from '../../src/sysfs/presenter.js';
-import { KAttr, KDir, KLink, openAttr, O_RDONLY, O_WRONLY } from '../../src/kernfs/index.js';
+import { KAttr, type KDir, KLink, openAttr, O_RDONLY, O_WRONLY } from '../../src/kernfs/index.js';
 import testPlugin from '../fixtures/test-plugin.js';
 
 const P = '/devices/virtual/mtest/mtest';

@@ -11,12 +11,12 @@ import path from 'node:path';
 import { startDaemon, mdevfsMount, makeMountDir, isMounted, run, sh, BIN, FIXTURES, REPO } from '../helpers/daemon.js';
 import { one, readOnce, sys, writeOnce } from '../helpers/sys.js';
 import { startHolder, type Holder, type HolderStep } from '../helpers/holder.js';
+import { sleep } from '../helpers/util.js';
 
 const SAMPLES = path.join(REPO, 'examples/samples.ts');
 const ECHO = path.join(FIXTURES, 'vfio-echo-plugin.ts');
 const REGION = (index: number) => index * 2 ** 40; // VFIO_PCI_OFFSET_SHIFT
 const U = (n: number) => `83b8f4f2-509f-382f-3c1e-e6bfe0fa${n.toString(16).padStart(4, '0')}`;
-const sleep = (ms: number) => new Promise(r => setTimeout(r, ms));
 
 /** mtty_create_config_space() of samples/vfio-mdev/mtty.c, for a device with `ports` ports. */
 function mttyConfigSpace(ports: 1 | 2): Buffer {
@@ -136,7 +136,7 @@ t.test('VFIO device files, modern profile', async t => {
     t.same(await h.do(['close', 1]), { ok: 0 });
     // RELEASE is asynchronous to close(2).
     let s = await state();
-    for (let i = 0; i < 20 && !String(s).startsWith('closed'); i++) { await sleep(50); s = await state(); }
+    for (let i = 0; i < 20 && !(typeof s === 'string' && s.startsWith('closed')); i++) { await sleep(50); s = await state(); }
     t.match(s, /^closed /, 'the last close reached the plugin');
   });
 

@@ -5,7 +5,8 @@ import t from 'tap';
 import { existsSync, promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PYTHON, runSteps, unmountLeftovers, type Step } from '../run/helpers.js';
+import { PYTHON } from '../helpers/util.js';
+import { runSteps, unmountLeftovers, type Step } from '../run/helpers.js';
 
 t.teardown(unmountLeftovers);
 

@@ -2,7 +2,7 @@
 // nodes, the open-time permission check and the seq_file/store semantics.
 import t from 'tap';
 import {
-  KernfsRoot, KDir, KAttr, KLink, relativeTarget, openAttr, checkOpen,
+  KernfsRoot, type KDir, KAttr, KLink, relativeTarget, openAttr, checkOpen,
   O_RDONLY, O_WRONLY, O_RDWR, PAGE_SIZE,
 } from '../../src/kernfs/index.js';
 import { MdevError } from '../../src/core/errno.js';
