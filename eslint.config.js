@@ -24,6 +24,9 @@ export default defineConfig(
         { allowForKnownSafeCalls: [{ from: 'package', package: '@tapjs/test', name: 'test' }] },
       ],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      // A `let` that closures declared earlier read (run/inner.ts's child
+      // process) cannot become a const at its one assignment.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // Plugin results are Awaitable<T> (a value or a promise of one) by design;
       // Promise.all over them is how the core and the tests settle both kinds.
       '@typescript-eslint/await-thenable': ['error', { allowMixedPromiseArrays: true }],

@@ -3,7 +3,7 @@
  * present, and how to serve the tree. One definition, so the two commands
  * cannot drift apart.
  */
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { ServeOptions } from '../daemon/options.js';
 
 /** What the flags below parse into: the daemon options they set (the repeatable ones default to []). */

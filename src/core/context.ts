@@ -19,7 +19,7 @@ import type { CoreChange, CoreDevice, CoreEvents, DeviceStep } from './model.js'
 import { MdevError, errorMessage } from './errno.js';
 import { IommuGroupAllocator } from './iommu-groups.js';
 import { Mutex } from './list-lock.js';
-import { DeviceImpl, DriverEntry, ParentImpl, TypeImpl } from './objects.js';
+import { DeviceImpl, DriverEntry, TypeImpl, type ParentImpl } from './objects.js';
 import { callPlugin } from './plugin-call.js';
 import { UeventSource } from './uevents.js';
 

@@ -47,14 +47,11 @@ export function addDriver(ctx: CoreContext, drv: MdevDriver, owner: Owner | unde
   return entry;
 }
 
-export function unregisterDriver(ctx: CoreContext, name: string): Promise<void> {
-  try {
-    ctx.assertNotUnderLock('unregisterDriver');
-  } catch (e) {
-    return Promise.reject(e);
-  }
+/** Every caller awaits the same unregistration. */
+export async function unregisterDriver(ctx: CoreContext, name: string): Promise<void> {
+  ctx.assertNotUnderLock('unregisterDriver');
   const entry = ctx.drivers.get(name);
-  if (!entry) return Promise.reject(new MdevError('ENODEV', `unregisterDriver: ${String(name)} is not registered`));
+  if (!entry) throw new MdevError('ENODEV', `unregisterDriver: ${String(name)} is not registered`);
   entry.unregistering ??= detachAll(ctx, entry);
   return entry.unregistering;
 }

@@ -71,14 +71,10 @@ function resolveParent(ctx: CoreContext, p: Parent | string): ParentImpl {
   return parent;
 }
 
-export function unregisterParent(ctx: CoreContext, p: Parent | string): Promise<void> {
-  let parent: ParentImpl;
-  try {
-    ctx.assertNotUnderLock('unregisterDevice');
-    parent = resolveParent(ctx, p);
-  } catch (e) {
-    return Promise.reject(e);
-  }
+/** Every caller awaits the same unregistration. */
+export async function unregisterParent(ctx: CoreContext, p: Parent | string): Promise<void> {
+  ctx.assertNotUnderLock('unregisterDevice');
+  const parent = resolveParent(ctx, p);
   parent.k.unregistering ??= removeParent(ctx, parent);
   return parent.k.unregistering;
 }

@@ -155,7 +155,7 @@ export class KDir extends KNode {
     if (this.dead) throw new MdevError('ENOENT', `${this.path()} is gone`);
     if (this.children.has(node.name)) throw new MdevError('EEXIST', `${this.path()}/${node.name} exists`);
     if (!isEntryName(node.name)) {
-      throw new MdevError('EINVAL', `bad sysfs name '${node.name}'`);
+      throw new MdevError('EINVAL', `bad sysfs name ${JSON.stringify(node.name as unknown)}`);
     }
     this.children.set(node.name, node);
     if (node.kind === 'dir') this.subdirs++;

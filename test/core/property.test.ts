@@ -82,7 +82,7 @@ async function run(t: Test, profile: Profile, seed: number, steps: number): Prom
     const coreDevs = [...h.core.devices()];
     const ids = coreDevs.map(d => d.uuid);
     if (new Set(ids).size !== ids.length) errs.push('duplicate uuid');
-    if (ids.sort().join() !== [...devices.keys()].sort().join()) errs.push(`devices ${ids} != model ${[...devices.keys()]}`);
+    if (ids.sort().join() !== [...devices.keys()].sort().join()) errs.push(`devices ${ids.join()} != model ${[...devices.keys()].join()}`);
     for (const d of coreDevs) {
       const m = devices.get(d.uuid);
       if (d.state !== 'active') errs.push(`${d.uuid} is ${d.state}`);
@@ -108,7 +108,7 @@ async function run(t: Test, profile: Profile, seed: number, steps: number): Prom
       if (perType !== p.devices.length) errs.push(`${p.name}: devicesOfType`);
     }
     if ([...h.core.parents()].length !== parents.size) errs.push('parent count');
-    if (h.core.drivers().slice().sort().join() !== [...drivers].sort().join()) errs.push(`drivers ${h.core.drivers()} vs ${[...drivers]}`);
+    if (h.core.drivers().slice().sort().join() !== [...drivers].sort().join()) errs.push(`drivers ${h.core.drivers().join()} vs ${[...drivers].join()}`);
     h.uevents.forEach((e, i) => { if (e.SEQNUM !== i + 1) errs.push(`SEQNUM ${e.SEQNUM} at ${i}`); });
     if (errs.length) {
       t.fail(`${profile} seed ${seed} after ${step}: ${errs.join('; ')}`);

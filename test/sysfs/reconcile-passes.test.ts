@@ -7,7 +7,7 @@ import t from 'tap';
 import { MdevCore } from '../../src/core/core.js';
 import type { Profile } from '../../src/core/api.js';
 import { SysfsPresenter } from '../../src/sysfs/presenter.js';
-import { KAttr, KDir, openAttr, O_WRONLY } from '../../src/kernfs/index.js';
+import { KAttr, openAttr, O_WRONLY, type KDir } from '../../src/kernfs/index.js';
 import testPlugin from '../fixtures/test-plugin.js';
 
 const P = '/devices/virtual/mtest/mtest';

@@ -34,7 +34,7 @@ t.test('removeStore: kstrtoul(buf, 0) decides', async t => {
     await removeStore(h.core, dev, w);
     t.equal(dev.state, 'gone', JSON.stringify(String(w)));
   }
-  const dev = await h.core.create(type, uuid(++n));
+  const dev = await h.core.create(type, uuid(n + 1));
   for (const w of ['y', 'yes', 'true', '-1', ' 1', '1 ', '1\n\n', '\n', '18446744073709551616', '0x', '08']) {
     t.equal(await errnoOf(removeStore(h.core, dev, w)), 'EINVAL', JSON.stringify(w));
   }

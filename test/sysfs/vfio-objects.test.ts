@@ -10,7 +10,6 @@ import testPlugin from '../fixtures/test-plugin.js';
 
 const P = '/devices/virtual/mtest/mtest';
 const PCI = '/devices/pci0000:00/0000:00:02.0';
-const TA = `${P}/mdev_supported_types/mtest-a`;
 const TG = `${PCI}/mdev_supported_types/i915-GVTg_V5_4`;
 const U1 = '83b8f4f2-509f-382f-3c1e-e6bfe0fa1001';
 const U2 = '83b8f4f2-509f-382f-3c1e-e6bfe0fa1002';

@@ -6,7 +6,7 @@
  */
 import { rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { ConfigError, captureSysfs, formatConfig } from '../../config/index.js';
 import { firstLine } from '../../core/errno.js';
 import { UserError } from '../../daemon/errors.js';
@@ -60,8 +60,8 @@ export async function captureCommand(opts: CaptureCommandOptions): Promise<void>
   }
 
   let text: string;
-  let parents = 0;
-  let types = 0;
+  let parents: number;
+  let types: number;
   try {
     const doc = await captureSysfs(root);
     parents = doc.parents.length;
