@@ -41,7 +41,7 @@ const VGPU_CONFIGS = [
   { name: '2', lowMB: 256, highMB: 1024, fence: 4, weight: 8, resolution: '1920x1200' },
   { name: '1', lowMB: 512, highMB: 2048, fence: 4, weight: 16, resolution: '1920x1200' },
 ];
-type VgpuConfig = typeof VGPU_CONFIGS[number];
+type VgpuConfig = (typeof VGPU_CONFIGS)[number];
 const conf = (type: MdevType): VgpuConfig => type.spec.data as VgpuConfig;
 
 export interface GvtgOptions {
@@ -65,14 +65,14 @@ function igpu(apertureMB: number) {
     device: 0x3e92,
     subsystemVendor: 0x1028, // board-specific; an example OEM id
     subsystemDevice: 0x085a,
-    classCode: 0x030000,     // VGA compatible controller
+    classCode: 0x030000, // VGA compatible controller
     revision: 0x02,
     numaNode: -1,
     irq: 137,
     localCpulist: '0-11',
     iommuGroup: 1,
     resources: [
-      { index: 0, start: 0xf6000000n, size: 16n << 20n, flags: PCI_RES_MEM64 },                         // GTTMMADR
+      { index: 0, start: 0xf6000000n, size: 16n << 20n, flags: PCI_RES_MEM64 }, // GTTMMADR
       { index: 2, start: 0x4000000000n, size: BigInt(apertureMB) << 20n, flags: PCI_RES_MEM64_PREF }, // GMADR (aperture)
       { index: 4, start: 0xf000n, size: 64n, flags: PCI_RES_IO },
     ],
@@ -108,7 +108,8 @@ export function createGvtgPlugin(opts: GvtgOptions = {}): VendorPlugin {
       }
       const types: MdevTypeSpec[] = supported.map(c => ({
         id: `GVTg_V${gen === 8 ? 4 : 5}_${c.name}`,
-        description: `low_gm_size: ${c.lowMB}MB\nhigh_gm_size: ${c.highMB}MB\nfence: ${c.fence}\n` +
+        description:
+          `low_gm_size: ${c.lowMB}MB\nhigh_gm_size: ${c.highMB}MB\nfence: ${c.fence}\n` +
           `resolution: ${c.resolution}\nweight: ${c.weight}\n`,
         legacyAttrs: ['available_instances', 'device_api', 'description'],
         data: c,
@@ -134,7 +135,9 @@ export function createGvtgPlugin(opts: GvtgOptions = {}): VendorPlugin {
           // alloc_resource: low GM, then high GM, then fences.
           const f = free();
           for (const [item, want, avail] of [
-            ['low GM space', c.lowMB, f.lowMB], ['high GM space', c.highMB, f.highMB], ['fence', c.fence, f.fences],
+            ['low GM space', c.lowMB, f.lowMB],
+            ['high GM space', c.highMB, f.highMB],
+            ['fence', c.fence, f.fences],
           ] as const) {
             if (want > avail) throw new MdevError('ENOSPC', `fail to allocate resource ${item}`);
           }
@@ -146,8 +149,12 @@ export function createGvtgPlugin(opts: GvtgOptions = {}): VendorPlugin {
           dev.drvdata = { id, handle: false };
         },
         // intel_vgpu_open / intel_vgpu_release: the guest handle lives while the vGPU is open.
-        open(dev) { dev.drvdata!.handle = true; },
-        close(dev) { dev.drvdata!.handle = false; },
+        open(dev) {
+          dev.drvdata!.handle = true;
+        },
+        close(dev) {
+          dev.drvdata!.handle = false;
+        },
         remove(dev) {
           const vgpu = dev.drvdata!;
           if (legacy && vgpu.handle) throw new MdevError('EBUSY', `vGPU ${vgpu.id} is in use`);
@@ -158,10 +165,12 @@ export function createGvtgPlugin(opts: GvtgOptions = {}): VendorPlugin {
           ids.delete(vgpu.id);
           updated = true;
         },
-        mdevAttrGroups: [{
-          name: 'intel_vgpu',
-          attrs: [{ name: 'vgpu_id', show: dev => `${dev.drvdata!.id}\n` }],
-        }],
+        mdevAttrGroups: [
+          {
+            name: 'intel_vgpu',
+            attrs: [{ name: 'vgpu_id', show: dev => `${dev.drvdata!.id}\n` }],
+          },
+        ],
       };
 
       await mdev.registerDevice(igpu(apertureMB), ops);
@@ -170,6 +179,9 @@ export function createGvtgPlugin(opts: GvtgOptions = {}): VendorPlugin {
 }
 
 /** struct intel_vgpu, reduced (a vGPU's drvdata): its id and whether a guest holds it (handle_valid). */
-interface Vgpu { id: number; handle: boolean }
+interface Vgpu {
+  id: number;
+  handle: boolean;
+}
 
 export default createGvtgPlugin();

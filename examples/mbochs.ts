@@ -37,10 +37,12 @@ const plugin: VendorPlugin = {
       deviceApi: 'vfio-pci',
       types,
       getAvailable: type => Math.floor(availMbytes / mbytes(type)),
-      mdevAttrGroups: [{
-        name: 'vendor',
-        attrs: [{ name: 'memory', show: dev => `${mbytes(dev.type)} MB\n` }],
-      }],
+      mdevAttrGroups: [
+        {
+          name: 'vendor',
+          attrs: [{ name: 'memory', show: dev => `${mbytes(dev.type)} MB\n` }],
+        },
+      ],
       create(dev) {
         const need = mbytes(dev.type);
         if (availMbytes < need) {
@@ -53,10 +55,7 @@ const plugin: VendorPlugin = {
       },
     };
 
-    await mdev.registerDevice(
-      { path: 'devices/virtual/mbochs/mbochs', typePrefix: 'mbochs', subsystem: { class: 'mbochs' } },
-      ops,
-    );
+    await mdev.registerDevice({ path: 'devices/virtual/mbochs/mbochs', typePrefix: 'mbochs', subsystem: { class: 'mbochs' } }, ops);
   },
 };
 

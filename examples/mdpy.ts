@@ -18,7 +18,10 @@ import { MdevError, type MdevType, type ParentOps, type VendorPlugin } from 'mde
 
 const MAX_DEVICES = 4;
 
-interface MdpyType { width: number; height: number }
+interface MdpyType {
+  width: number;
+  height: number;
+}
 
 const types = [
   { id: 'vga', width: 640, height: 480 },
@@ -45,13 +48,17 @@ const plugin: VendorPlugin = {
       types,
       maxInstances: MAX_DEVICES,
       ...(legacy ? { getAvailable: () => MAX_DEVICES - count } : {}),
-      mdevAttrGroups: [{
-        name: 'vendor',
-        attrs: [{
-          name: 'resolution',
-          show: dev => `${mode(dev.type).width}x${mode(dev.type).height}\n`,
-        }],
-      }],
+      mdevAttrGroups: [
+        {
+          name: 'vendor',
+          attrs: [
+            {
+              name: 'resolution',
+              show: dev => `${mode(dev.type).width}x${mode(dev.type).height}\n`,
+            },
+          ],
+        },
+      ],
       create() {
         if (legacy) {
           if (count >= MAX_DEVICES) throw new MdevError('ENOMEM', `${MAX_DEVICES} mdpy devices exist`);
@@ -63,10 +70,7 @@ const plugin: VendorPlugin = {
       },
     };
 
-    await mdev.registerDevice(
-      { path: 'devices/virtual/mdpy/mdpy', typePrefix: 'mdpy', subsystem: { class: 'mdpy' } },
-      ops,
-    );
+    await mdev.registerDevice({ path: 'devices/virtual/mdpy/mdpy', typePrefix: 'mdpy', subsystem: { class: 'mdpy' } }, ops);
   },
 };
 

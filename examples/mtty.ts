@@ -31,15 +31,41 @@ const MTTY_IO_BAR_SIZE = 0x8;
 const MAX_FIFO_SIZE = 16;
 
 // include/uapi/linux/serial_reg.h
-const UART_RX = 0, UART_TX = 0, UART_IER = 1, UART_IIR = 2, UART_FCR = 2, UART_LCR = 3;
-const UART_MCR = 4, UART_LSR = 5, UART_MSR = 6, UART_SCR = 7;
-const UART_IER_RDI = 0x01, UART_IER_THRI = 0x02, UART_IER_RLSI = 0x04, UART_IER_MSI = 0x08;
-const UART_IIR_NO_INT = 0x01, UART_IIR_MSI = 0x00, UART_IIR_THRI = 0x02, UART_IIR_RDI = 0x04, UART_IIR_RLSI = 0x06;
-const UART_FCR_ENABLE_FIFO = 0x01, UART_FCR_CLEAR_RCVR = 0x02, UART_FCR_CLEAR_XMIT = 0x04;
+const UART_RX = 0,
+  UART_TX = 0,
+  UART_IER = 1,
+  UART_IIR = 2,
+  UART_FCR = 2,
+  UART_LCR = 3;
+const UART_MCR = 4,
+  UART_LSR = 5,
+  UART_MSR = 6,
+  UART_SCR = 7;
+const UART_IER_RDI = 0x01,
+  UART_IER_THRI = 0x02,
+  UART_IER_RLSI = 0x04,
+  UART_IER_MSI = 0x08;
+const UART_IIR_NO_INT = 0x01,
+  UART_IIR_MSI = 0x00,
+  UART_IIR_THRI = 0x02,
+  UART_IIR_RDI = 0x04,
+  UART_IIR_RLSI = 0x06;
+const UART_FCR_ENABLE_FIFO = 0x01,
+  UART_FCR_CLEAR_RCVR = 0x02,
+  UART_FCR_CLEAR_XMIT = 0x04;
 const UART_LCR_DLAB = 0x80;
-const UART_MCR_DTR = 0x01, UART_MCR_RTS = 0x02, UART_MCR_AFE = 0x20;
-const UART_LSR_DR = 0x01, UART_LSR_OE = 0x02, UART_LSR_THRE = 0x20, UART_LSR_TEMT = 0x40;
-const UART_MSR_DCTS = 0x01, UART_MSR_DDSR = 0x02, UART_MSR_CTS = 0x10, UART_MSR_DSR = 0x20, UART_MSR_DCD = 0x80;
+const UART_MCR_DTR = 0x01,
+  UART_MCR_RTS = 0x02,
+  UART_MCR_AFE = 0x20;
+const UART_LSR_DR = 0x01,
+  UART_LSR_OE = 0x02,
+  UART_LSR_THRE = 0x20,
+  UART_LSR_TEMT = 0x40;
+const UART_MSR_DCTS = 0x01,
+  UART_MSR_DDSR = 0x02,
+  UART_MSR_CTS = 0x10,
+  UART_MSR_DSR = 0x20,
+  UART_MSR_DCD = 0x80;
 
 /** struct serial_port: eight registers and the loopback FIFO. */
 class SerialPort {
@@ -55,7 +81,9 @@ class SerialPort {
   maxFifoSize = MAX_FIFO_SIZE;
   intrTriggerLevel = 0;
 
-  get empty(): boolean { return this.head === this.tail; }
+  get empty(): boolean {
+    return this.head === this.tail;
+  }
 }
 
 /** struct mdev_state, reduced to what the emulation needs. */
@@ -73,22 +101,26 @@ interface MttyDevice {
 function createConfigSpace(st: MttyDevice): void {
   const c = st.vconfig;
   c.writeUInt32LE(0x32534348, 0x0); // vendor 0x4348, device 0x3253
-  c.writeUInt16LE(0x0001, 0x4);     // command: I/O+, Mem-, BusMaster-
-  c.writeUInt16LE(0x0200, 0x6);     // status
-  c[0x8] = 0x10;                    // revision
-  c[0x9] = 0x02;                    // prog-if: 16550-compatible
-  c[0xa] = 0x00;                    // subclass
-  c[0xb] = 0x07;                    // class: simple communication controller
-  c.writeUInt32LE(0x000001, 0x10);  // BAR0: I/O space
+  c.writeUInt16LE(0x0001, 0x4); // command: I/O+, Mem-, BusMaster-
+  c.writeUInt16LE(0x0200, 0x6); // status
+  c[0x8] = 0x10; // revision
+  c[0x9] = 0x02; // prog-if: 16550-compatible
+  c[0xa] = 0x00; // subclass
+  c[0xb] = 0x07; // class: simple communication controller
+  c.writeUInt32LE(0x000001, 0x10); // BAR0: I/O space
   st.barMask[0] = (~MTTY_IO_BAR_SIZE + 1) >>> 0;
   if (st.nrPorts === 2) {
     c.writeUInt32LE(0x000001, 0x14); // BAR1: I/O space
     st.barMask[1] = (~MTTY_IO_BAR_SIZE + 1) >>> 0;
   }
   c.writeUInt32LE(0x32534348, 0x2c); // subsystem vendor/device
-  c[0x34] = 0x00;                    // capabilities pointer
-  c[0x3d] = 0x01;                    // interrupt pin INTA#
-  c[0x40] = 0x23; c[0x43] = 0x80; c[0x44] = 0x23; c[0x48] = 0x23; c[0x4c] = 0x23;
+  c[0x34] = 0x00; // capabilities pointer
+  c[0x3d] = 0x01; // interrupt pin INTA#
+  c[0x40] = 0x23;
+  c[0x43] = 0x80;
+  c[0x44] = 0x23;
+  c[0x48] = 0x23;
+  c[0x4c] = 0x23;
   c.write('PCI Serial/UART', 0x60, 'latin1');
 }
 
@@ -99,7 +131,8 @@ function pciCfgWrite(st: MttyDevice, offset: number, buf: Buffer): void {
       st.vconfig[0x3c] = buf[0]!;
       break;
     case 0x10: // BAR0
-    case 0x14: { // BAR1
+    case 0x14: {
+      // BAR1
       const bar = offset === 0x10 ? 0 : 1;
       if (st.nrPorts === 1 && bar === 1) {
         st.vconfig.writeUInt32LE(0, offset);
@@ -111,7 +144,9 @@ function pciCfgWrite(st: MttyDevice, offset: number, buf: Buffer): void {
       st.vconfig.writeUInt32LE(addr, offset);
       break;
     }
-    case 0x18: case 0x1c: case 0x20: // BAR2..BAR4 do not exist
+    case 0x18:
+    case 0x1c:
+    case 0x20: // BAR2..BAR4 do not exist
       st.vconfig.writeUInt32LE(0, offset);
       break;
     default: // command, status, interrupt pin and everything else: ignored
@@ -123,8 +158,12 @@ function pciCfgWrite(st: MttyDevice, offset: number, buf: Buffer): void {
 function barWrite(p: SerialPort, offset: number, data: number): void {
   switch (offset) {
     case UART_TX:
-      if (p.dlab) { p.divisor |= data; break; }
-      if (p.count < p.maxFifoSize) {     // loop back: TX goes straight to the RX FIFO
+      if (p.dlab) {
+        p.divisor |= data;
+        break;
+      }
+      if (p.count < p.maxFifoSize) {
+        // loop back: TX goes straight to the RX FIFO
         p.fifo[p.head] = data;
         p.count++;
         p.head = (p.head + 1) & (MAX_FIFO_SIZE - 1);
@@ -140,14 +179,19 @@ function barWrite(p: SerialPort, offset: number, data: number): void {
     case UART_FCR:
       p.fcr = data;
       if (data & (UART_FCR_CLEAR_RCVR | UART_FCR_CLEAR_XMIT)) {
-        p.count = 0; p.head = 0; p.tail = 0;
+        p.count = 0;
+        p.head = 0;
+        p.tail = 0;
       }
       // The sample computes a trigger level from the FCR and then forces 1.
       p.intrTriggerLevel = 1;
       p.maxFifoSize = data & UART_FCR_ENABLE_FIFO ? MAX_FIFO_SIZE : 1;
       break;
     case UART_LCR:
-      if (data & UART_LCR_DLAB) { p.dlab = true; p.divisor = 0; } else p.dlab = false;
+      if (data & UART_LCR_DLAB) {
+        p.dlab = true;
+        p.divisor = 0;
+      } else p.dlab = false;
       p.uartReg[UART_LCR] = data;
       break;
     case UART_MCR:
@@ -177,10 +221,10 @@ function barRead(p: SerialPort, offset: number): number {
     case UART_IIR: {
       const ier = p.uartReg[UART_IER]!;
       let iir = 0;
-      if ((ier & UART_IER_RLSI) && p.overrun) iir |= UART_IIR_RLSI;
-      if ((ier & UART_IER_RDI) && p.count >= p.intrTriggerLevel) iir |= UART_IIR_RDI;
-      if ((ier & UART_IER_THRI) && p.empty) iir |= UART_IIR_THRI;
-      if ((ier & UART_IER_MSI) && (p.uartReg[UART_MCR]! & (UART_MCR_RTS | UART_MCR_DTR))) iir |= UART_IIR_MSI;
+      if (ier & UART_IER_RLSI && p.overrun) iir |= UART_IIR_RLSI;
+      if (ier & UART_IER_RDI && p.count >= p.intrTriggerLevel) iir |= UART_IIR_RDI;
+      if (ier & UART_IER_THRI && p.empty) iir |= UART_IIR_THRI;
+      if (ier & UART_IER_MSI && p.uartReg[UART_MCR]! & (UART_MCR_RTS | UART_MCR_DTR)) iir |= UART_IIR_MSI;
       if (iir === 0) iir = UART_IIR_NO_INT;
       return iir | 0xc0; // 16550: FIFOs enabled
     }
@@ -253,14 +297,18 @@ const plugin: VendorPlugin = {
       driver: 'mtty',
       deviceApi: 'vfio-pci',
       types,
-      mdevAttrGroups: [{
-        name: 'vendor',
-        attrs: [{ name: 'sample_mdev_dev', show: dev => `This is MDEV ${dev.uuid}\n` }],
-      }],
-      devAttrGroups: [{
-        name: 'mtty_dev',
-        attrs: [{ name: 'sample_mtty_dev', show: () => 'This is phy device\n' }],
-      }],
+      mdevAttrGroups: [
+        {
+          name: 'vendor',
+          attrs: [{ name: 'sample_mdev_dev', show: dev => `This is MDEV ${dev.uuid}\n` }],
+        },
+      ],
+      devAttrGroups: [
+        {
+          name: 'mtty_dev',
+          attrs: [{ name: 'sample_mtty_dev', show: () => 'This is phy device\n' }],
+        },
+      ],
 
       // 4.10 printed (24 - used) / N; today's get_available is the same division.
       getAvailable: type => Math.max(0, Math.floor(availPorts / nrPorts(type))),
@@ -284,9 +332,15 @@ const plugin: VendorPlugin = {
         availPorts += dev.drvdata!.nrPorts; // mtty_release_dev
       },
 
-      open() { /* nothing to set up */ },
-      close() { /* mtty_close drops the eventfds; none are emulated */ },
-      notifier() { /* mtty pins no guest pages: nothing to unpin */ },
+      open() {
+        /* nothing to set up */
+      },
+      close() {
+        /* mtty_close drops the eventfds; none are emulated */
+      },
+      notifier() {
+        /* mtty pins no guest pages: nothing to unpin */
+      },
 
       read(dev, count, offset) {
         const st = dev.drvdata!;
@@ -349,9 +403,11 @@ const plugin: VendorPlugin = {
             const known = [vfio.VFIO_PCI_INTX_IRQ_INDEX, vfio.VFIO_PCI_MSI_IRQ_INDEX];
             if (legacy) known.push(vfio.VFIO_PCI_REQ_IRQ_INDEX);
             if (!known.includes(index)) throw new MdevError('EINVAL', `irq index ${index}`);
-            const flags = vfio.VFIO_IRQ_INFO_EVENTFD | (index === vfio.VFIO_PCI_INTX_IRQ_INDEX
-              ? vfio.VFIO_IRQ_INFO_MASKABLE | vfio.VFIO_IRQ_INFO_AUTOMASKED
-              : vfio.VFIO_IRQ_INFO_NORESIZE);
+            const flags =
+              vfio.VFIO_IRQ_INFO_EVENTFD |
+              (index === vfio.VFIO_PCI_INTX_IRQ_INDEX
+                ? vfio.VFIO_IRQ_INFO_MASKABLE | vfio.VFIO_IRQ_INFO_AUTOMASKED
+                : vfio.VFIO_IRQ_INFO_NORESIZE);
             vfio.writeIrqInfo(arg, { flags, count: 1 });
             return 0;
           }
@@ -363,10 +419,7 @@ const plugin: VendorPlugin = {
       },
     };
 
-    await mdev.registerDevice(
-      { path: 'devices/virtual/mtty/mtty', typePrefix: 'mtty', subsystem: { class: 'mtty' } },
-      ops,
-    );
+    await mdev.registerDevice({ path: 'devices/virtual/mtty/mtty', typePrefix: 'mtty', subsystem: { class: 'mtty' } }, ops);
   },
 };
 

@@ -65,7 +65,8 @@ const t4Types = T4_PROFILES.map(p => {
   return {
     id: String(p.id),
     name: `GRID T4-${p.profile}`,
-    description: `num_heads=${p.heads}, frl_config=${p.frl}, framebuffer=${p.fbMB}M, ` +
+    description:
+      `num_heads=${p.heads}, frl_config=${p.frl}, framebuffer=${p.fbMB}M, ` +
       `max_resolution=${p.maxResolution}, max_instance=${maxInstance}\n`,
     data: p,
   };
@@ -88,25 +89,25 @@ const SLOTS = [
 const NODE_CPUS = ['0-15,32-47', '16-31,48-63'];
 const MB = 1n << 20n;
 
-function t4Function(slot: typeof SLOTS[number]) {
+function t4Function(slot: (typeof SLOTS)[number]) {
   const b = (n: number): string => n.toString(16).padStart(2, '0');
   return pciParent({
     address: `0000:${b(slot.bus)}:00.0`,
     under: `devices/pci0000:${b(slot.bus - 1)}/0000:${b(slot.bus - 1)}:00.0`,
     driver: 'nvidia',
-    vendor: 0x10de,           // NVIDIA
-    device: 0x1eb8,           // TU104GL [Tesla T4]
+    vendor: 0x10de, // NVIDIA
+    device: 0x1eb8, // TU104GL [Tesla T4]
     subsystemVendor: 0x10de,
     subsystemDevice: 0x12a2,
-    classCode: 0x030200,      // 3D controller
+    classCode: 0x030200, // 3D controller
     revision: 0xa1,
     numaNode: slot.node,
     irq: slot.irq,
     localCpulist: NODE_CPUS[slot.node]!,
     iommuGroup: slot.iommuGroup,
     resources: [
-      { index: 0, start: slot.mmio32, size: 16n * MB, flags: PCI_RES_MEM32 },                 // registers
-      { index: 1, start: slot.mmio64, size: 256n * MB, flags: PCI_RES_MEM64_PREF },           // BAR1 aperture
+      { index: 0, start: slot.mmio32, size: 16n * MB, flags: PCI_RES_MEM32 }, // registers
+      { index: 1, start: slot.mmio64, size: 256n * MB, flags: PCI_RES_MEM64_PREF }, // BAR1 aperture
       { index: 3, start: slot.mmio64 + 256n * MB, size: 32n * MB, flags: PCI_RES_MEM64_PREF }, // BAR3
     ],
   });
@@ -116,7 +117,10 @@ function t4Function(slot: typeof SLOTS[number]) {
 const PARAM = /^[A-Za-z_][A-Za-z0-9_]*=[^\s,=]+$/;
 
 /** A vGPU's state (its drvdata): the accepted parameters and its open count. */
-interface VgpuState { params: string; opens: number }
+interface VgpuState {
+  params: string;
+  opens: number;
+}
 
 export interface NvidiaOptions {
   /** How many T4 boards (1-6). Default 2. */
@@ -161,26 +165,37 @@ export function createNvidiaPlugin(opts: NvidiaOptions = {}): VendorPlugin {
             gpu.usedMB -= profile(dev.type).fbMB;
             if (gpu.count === 0) gpu.running = undefined;
           },
-          open(dev) { dev.drvdata!.opens++; },
-          close(dev) { dev.drvdata!.opens--; },
-          mdevAttrGroups: [{
-            name: 'nvidia',
-            attrs: [{
-              name: 'vgpu_params',
-              mode: 0o644,
-              show: dev => `${dev.drvdata!.params}\n`,
-              store(dev, value) {
-                const st = dev.drvdata!;
-                if (st.opens > 0) throw new MdevError('EBUSY', 'vGPU in use: set parameters before the VM starts');
-                const text = value.endsWith('\n') ? value.slice(0, -1) : value;
-                if (text.trim() === '') { st.params = ''; return; }
-                if (!text.split(',').every(kv => PARAM.test(kv))) {
-                  throw new MdevError('EINVAL', `vgpu_params: expected key=value[,key=value], got ${JSON.stringify(text)}`);
-                }
-                st.params = text;
-              },
-            }],
-          }],
+          open(dev) {
+            dev.drvdata!.opens++;
+          },
+          close(dev) {
+            dev.drvdata!.opens--;
+          },
+          mdevAttrGroups: [
+            {
+              name: 'nvidia',
+              attrs: [
+                {
+                  name: 'vgpu_params',
+                  mode: 0o644,
+                  show: dev => `${dev.drvdata!.params}\n`,
+                  store(dev, value) {
+                    const st = dev.drvdata!;
+                    if (st.opens > 0) throw new MdevError('EBUSY', 'vGPU in use: set parameters before the VM starts');
+                    const text = value.endsWith('\n') ? value.slice(0, -1) : value;
+                    if (text.trim() === '') {
+                      st.params = '';
+                      return;
+                    }
+                    if (!text.split(',').every(kv => PARAM.test(kv))) {
+                      throw new MdevError('EINVAL', `vgpu_params: expected key=value[,key=value], got ${JSON.stringify(text)}`);
+                    }
+                    st.params = text;
+                  },
+                },
+              ],
+            },
+          ],
         };
 
         await mdev.registerDevice(t4Function(slot), ops);

@@ -64,9 +64,7 @@ export function resourceFile(resources: readonly PciResource[]): string {
   let out = '';
   for (let i = 0; i < RESOURCE_LINES; i++) {
     const r = resources.find(res => res.index === i);
-    out += r
-      ? `${x64(r.start)} ${x64(r.start + r.size - 1n)} ${x64(BigInt(r.flags))}\n`
-      : `${x64(0n)} ${x64(0n)} ${x64(0n)}\n`;
+    out += r ? `${x64(r.start)} ${x64(r.start + r.size - 1n)} ${x64(BigInt(r.flags))}\n` : `${x64(0n)} ${x64(0n)} ${x64(0n)}\n`;
   }
   return out;
 }
@@ -82,7 +80,9 @@ export function pciUevent(f: PciFunction): string {
     `PCI_SLOT_NAME=${f.address}`,
     `MODALIAS=pci:v${HEX(f.vendor, 8)}d${HEX(f.device, 8)}sv${HEX(f.subsystemVendor, 8)}` +
       `sd${HEX(f.subsystemDevice, 8)}bc${HEX(cls >> 16, 2)}sc${HEX((cls >> 8) & 0xff, 2)}i${HEX(cls & 0xff, 2)}`,
-  ].map(line => `${line}\n`).join('');
+  ]
+    .map(line => `${line}\n`)
+    .join('');
 }
 
 /** The parent spec for a PCI function bound to `f.driver`, with its identity files. */
@@ -99,7 +99,14 @@ export function pciParent(f: PciFunction): ParentDeviceSpec {
     ro('irq', `${f.irq}\n`),
     ro('local_cpulist', `${f.localCpulist}\n`),
     ro('resource', resourceFile(f.resources)),
-    { name: 'uevent', mode: 0o644, show: () => pciUevent(f), store: () => { /* a write only re-sends the event */ } },
+    {
+      name: 'uevent',
+      mode: 0o644,
+      show: () => pciUevent(f),
+      store: () => {
+        /* a write only re-sends the event */
+      },
+    },
   ];
   if (f.sriov) {
     // Read-only here: mdevfs creates no VFs (the kernel's sriov_numvfs is 0664).

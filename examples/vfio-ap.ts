@@ -61,7 +61,10 @@ export function kstrtoul(input: string): bigint {
   let i = s[0] === '+' ? 1 : 0;
   let base = 10;
   if (s[i] === '0') {
-    if (s[i + 1]?.toLowerCase() === 'x' && /[0-9a-f]/i.test(s[i + 2] ?? '')) { base = 16; i += 2; } else base = 8;
+    if (s[i + 1]?.toLowerCase() === 'x' && /[0-9a-f]/i.test(s[i + 2] ?? '')) {
+      base = 16;
+      i += 2;
+    } else base = 8;
   }
   let value = 0n;
   let digits = 0;
@@ -78,7 +81,11 @@ export function kstrtoul(input: string): bigint {
 }
 
 /** The AP matrix of one mdev (its drvdata): adapters (APM), usage domains (AQM), control domains (ADM). */
-interface Matrix { apm: Set<number>; aqm: Set<number>; adm: Set<number> }
+interface Matrix {
+  apm: Set<number>;
+  aqm: Set<number>;
+  adm: Set<number>;
+}
 type ApMdev = MdevDevice<Matrix>;
 const matrix = (dev: ApMdev): Matrix => dev.drvdata!;
 const sorted = (s: Set<number>): number[] => [...s].sort((a, b) => a - b);
@@ -129,7 +136,12 @@ export function createVfioApPlugin(host: ApHostConfig = DEFAULT_AP_HOST): Vendor
         const set = matrix(dev)[mask];
         if (set.has(id)) return;
         set.add(id);
-        try { validate(dev); } catch (e) { set.delete(id); throw e; }
+        try {
+          validate(dev);
+        } catch (e) {
+          set.delete(id);
+          throw e;
+        }
       };
       const unassign = (mask: keyof Matrix, max: number) => (dev: ApMdev, value: string) => {
         matrix(dev)[mask].delete(parseId(value, max));
@@ -150,42 +162,55 @@ export function createVfioApPlugin(host: ApHostConfig = DEFAULT_AP_HOST): Vendor
         remove(dev) {
           mdevs.delete(dev);
         },
-        mdevAttrGroups: [{
-          attrs: [
-            { name: 'assign_adapter', store: assign('apm', host.maxApid) },
-            { name: 'unassign_adapter', store: unassign('apm', host.maxApid) },
-            { name: 'assign_domain', store: assign('aqm', host.maxApqi) },
-            { name: 'unassign_domain', store: unassign('aqm', host.maxApqi) },
-            // Control domains are not checked against ownership or sharing.
-            { name: 'assign_control_domain', store: (dev, v) => { matrix(dev).adm.add(parseId(v, host.maxApqi)); } },
-            { name: 'unassign_control_domain', store: unassign('adm', host.maxApqi) },
-            {
-              name: 'control_domains',
-              show: dev => sorted(matrix(dev).adm).map(id => `${hex(id, 4)}\n`).join(''),
-            },
-            {
-              name: 'matrix',
-              // vfio_ap_mdev_matrix_show: the cross product, or whichever half is set.
-              show(dev) {
-                const apids = sorted(matrix(dev).apm);
-                const apqis = sorted(matrix(dev).aqm);
-                if (apids.length && apqis.length) {
-                  return apids.flatMap(a => apqis.map(q => `${hex(a, 2)}.${hex(q, 4)}\n`)).join('');
-                }
-                if (apids.length) return apids.map(a => `${hex(a, 2)}.\n`).join('');
-                return apqis.map(q => `.${hex(q, 4)}\n`).join('');
+        mdevAttrGroups: [
+          {
+            attrs: [
+              { name: 'assign_adapter', store: assign('apm', host.maxApid) },
+              { name: 'unassign_adapter', store: unassign('apm', host.maxApid) },
+              { name: 'assign_domain', store: assign('aqm', host.maxApqi) },
+              { name: 'unassign_domain', store: unassign('aqm', host.maxApqi) },
+              // Control domains are not checked against ownership or sharing.
+              {
+                name: 'assign_control_domain',
+                store: (dev, v) => {
+                  matrix(dev).adm.add(parseId(v, host.maxApqi));
+                },
               },
-            },
-          ],
-        }],
+              { name: 'unassign_control_domain', store: unassign('adm', host.maxApqi) },
+              {
+                name: 'control_domains',
+                show: dev =>
+                  sorted(matrix(dev).adm)
+                    .map(id => `${hex(id, 4)}\n`)
+                    .join(''),
+              },
+              {
+                name: 'matrix',
+                // vfio_ap_mdev_matrix_show: the cross product, or whichever half is set.
+                show(dev) {
+                  const apids = sorted(matrix(dev).apm);
+                  const apqis = sorted(matrix(dev).aqm);
+                  if (apids.length && apqis.length) {
+                    return apids.flatMap(a => apqis.map(q => `${hex(a, 2)}.${hex(q, 4)}\n`)).join('');
+                  }
+                  if (apids.length) return apids.map(a => `${hex(a, 2)}.\n`).join('');
+                  return apqis.map(q => `.${hex(q, 4)}\n`).join('');
+                },
+              },
+            ],
+          },
+        ],
       };
 
-      await mdev.registerDevice({
-        path: 'devices/vfio_ap/matrix',
-        typePrefix: 'vfio_ap',
-        subsystem: { bus: 'matrix' },
-        driver: 'vfio_ap', // the matrix bus has no uevent variables of its own: uevent is "DRIVER=vfio_ap\n"
-      }, ops);
+      await mdev.registerDevice(
+        {
+          path: 'devices/vfio_ap/matrix',
+          typePrefix: 'vfio_ap',
+          subsystem: { bus: 'matrix' },
+          driver: 'vfio_ap', // the matrix bus has no uevent variables of its own: uevent is "DRIVER=vfio_ap\n"
+        },
+        ops,
+      );
     },
   };
 }

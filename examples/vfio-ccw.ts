@@ -68,13 +68,16 @@ export function createVfioCcwPlugin(subchannels: Subchannel[] = DEFAULT_SUBCHANN
             if (legacy) avail++;
           },
         };
-        await mdev.registerDevice({
-          path: `devices/css0/${sch.busid}`,
-          typePrefix: 'vfio_ccw',
-          subsystem: { bus: 'css' },
-          driver: 'vfio_ccw',
-          attrs: [{ attrs: subchannelAttrs(sch) }],
-        }, ops);
+        await mdev.registerDevice(
+          {
+            path: `devices/css0/${sch.busid}`,
+            typePrefix: 'vfio_ccw',
+            subsystem: { bus: 'css' },
+            driver: 'vfio_ccw',
+            attrs: [{ attrs: subchannelAttrs(sch) }],
+          },
+          ops,
+        );
       }
     },
   };

@@ -7,11 +7,11 @@ import { MdevError } from 'mdevfs';
 
 /** _IO(VFIO_TYPE, VFIO_BASE + n) with VFIO_TYPE ';' (0x3b) and VFIO_BASE 100. */
 const vfioIo = (n: number): number => (0x3b << 8) | (100 + n);
-export const VFIO_DEVICE_GET_INFO = vfioIo(7);        // 0x3b6b
+export const VFIO_DEVICE_GET_INFO = vfioIo(7); // 0x3b6b
 export const VFIO_DEVICE_GET_REGION_INFO = vfioIo(8); // 0x3b6c
-export const VFIO_DEVICE_GET_IRQ_INFO = vfioIo(9);    // 0x3b6d
-export const VFIO_DEVICE_SET_IRQS = vfioIo(10);       // 0x3b6e
-export const VFIO_DEVICE_RESET = vfioIo(11);          // 0x3b6f
+export const VFIO_DEVICE_GET_IRQ_INFO = vfioIo(9); // 0x3b6d
+export const VFIO_DEVICE_SET_IRQS = vfioIo(10); // 0x3b6e
+export const VFIO_DEVICE_RESET = vfioIo(11); // 0x3b6f
 
 export const VFIO_DEVICE_FLAGS_RESET = 1 << 0;
 export const VFIO_DEVICE_FLAGS_PCI = 1 << 1;

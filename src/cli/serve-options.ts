@@ -25,13 +25,28 @@ function positiveInt(v: string): number {
 
 export function addServeOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('-d, --driver <file|module>', 'a vendor driver: a .ts/.js file, or a module name resolved from the current directory, whose default export is a VendorPlugin or an array of them (repeatable)')
-      .argParser(collect).default([], 'the sample drivers mtty, mdpy, mbochs, unless --config is given'))
-    .addOption(new Option('-c, --config <file>', 'a declarative vendor config (JSON, see src/config/README.md; `mdevfs capture` writes one); repeatable, and combines with --driver')
-      .argParser(collect).default([], 'none'))
+    .addOption(
+      new Option(
+        '-d, --driver <file|module>',
+        'a vendor driver: a .ts/.js file, or a module name resolved from the current directory, whose default export is a VendorPlugin or an array of them (repeatable)',
+      )
+        .argParser(collect)
+        .default([], 'the sample drivers mtty, mdpy, mbochs, unless --config is given'),
+    )
+    .addOption(
+      new Option(
+        '-c, --config <file>',
+        'a declarative vendor config (JSON, see src/config/README.md; `mdevfs capture` writes one); repeatable, and combines with --driver',
+      )
+        .argParser(collect)
+        .default([], 'none'),
+    )
     .addOption(new Option('-p, --profile <profile>', 'which kernel to present').choices(['modern', 'legacy']).default('modern'))
     .option('-v, --verbose', 'log plugin messages, uevents and failed requests to stderr')
     .option('--allow-other', 'let users other than root use the tree (allow_other,default_permissions)')
     .option('--call-timeout <ms>', 'bound on every plugin callback and attribute show/store', positiveInt, 5000)
-    .option('--uevents <file>', 'write every uevent to <file> (created or truncated; a FIFO is appended to), one JSON line each, keys in kernel order');
+    .option(
+      '--uevents <file>',
+      'write every uevent to <file> (created or truncated; a FIFO is appended to), one JSON line each, keys in kernel order',
+    );
 }

@@ -30,8 +30,13 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { ConfigError } from './errors.js';
 import { escapeTemplate } from './template.js';
 import {
-  RESERVED_ATTRS, RESERVED_GROUPS,
-  type AttrMap, type AttrValue, type ConfigDoc, type ParentConfig, type TypeConfig,
+  RESERVED_ATTRS,
+  RESERVED_GROUPS,
+  type AttrMap,
+  type AttrValue,
+  type ConfigDoc,
+  type ParentConfig,
+  type TypeConfig,
 } from './types.js';
 import { validateConfig } from './validate.js';
 import type { DeviceApi } from '../core/api.js';
@@ -44,7 +49,13 @@ import type { DeviceApi } from '../core/api.js';
  * uevent, resource, local_cpulist, sriov_*...).
  */
 export const CAPTURE_SKIP_PARENT_FILES: readonly RegExp[] = [
-  /^config$/, /^rom$/, /^vpd$/, /^resource\d+(_wc|_resize)?$/, /^remove$/, /^rescan$/, /^reset$/,
+  /^config$/,
+  /^rom$/,
+  /^vpd$/,
+  /^resource\d+(_wc|_resize)?$/,
+  /^remove$/,
+  /^rescan$/,
+  /^reset$/,
 ];
 
 /** mdev bus drivers of well-known vendors, by type prefix (when no device shows its `driver` link). */
@@ -70,17 +81,27 @@ export interface CaptureOptions {
 const byName = (a: string, b: string): number => a.localeCompare(b, 'en', { numeric: true });
 
 async function tryLstat(p: string) {
-  try { return await lstat(p); } catch { return undefined; }
+  try {
+    return await lstat(p);
+  } catch {
+    return undefined;
+  }
 }
 async function tryReadlink(p: string): Promise<string | undefined> {
-  try { return await readlink(p); } catch { return undefined; }
+  try {
+    return await readlink(p);
+  } catch {
+    return undefined;
+  }
 }
 async function tryReadFile(p: string): Promise<string | undefined> {
   try {
     const st = await lstat(p);
     if (!st.isFile()) return undefined;
     return await readFile(p, 'utf8');
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
 }
 /** A sysfs attribute's text: undefined if unreadable, binary, or longer than a page. */
 async function tryReadText(p: string): Promise<string | undefined> {
@@ -91,10 +112,16 @@ async function tryReadText(p: string): Promise<string | undefined> {
     if (buf.length >= 4096 || buf.includes(0)) return undefined;
     const text = buf.toString('utf8');
     return Buffer.from(text, 'utf8').equals(buf) ? text : undefined;
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
 }
 async function tryReaddir(p: string): Promise<string[]> {
-  try { return (await readdir(p)).sort(byName); } catch { return []; }
+  try {
+    return (await readdir(p)).sort(byName);
+  } catch {
+    return [];
+  }
 }
 const linkBase = (target: string | undefined): string | undefined =>
   target === undefined ? undefined : target.replace(/\/+$/, '').split('/').pop();
@@ -108,13 +135,18 @@ async function parentPath(root: string, name: string): Promise<string> {
   if (target !== undefined) candidates.push(relative(root, resolve(dirname(link), target)));
   try {
     candidates.push(relative(await realpath(root), await realpath(link)));
-  } catch { /* dangling */ }
+  } catch {
+    /* dangling */
+  }
   for (const c of candidates) {
     const rel = c.split(sep).join('/');
     if (rel.startsWith('devices/') && !rel.split('/').includes('..')) return rel;
   }
-  throw new ConfigError('read', `cannot capture ${link}: it does not lead to a device below ${join(root, 'devices')}` +
-    (target !== undefined ? ` (link target ${target})` : ' (not a symlink)'));
+  throw new ConfigError(
+    'read',
+    `cannot capture ${link}: it does not lead to a device below ${join(root, 'devices')}` +
+      (target !== undefined ? ` (link target ${target})` : ' (not a symlink)'),
+  );
 }
 
 /** One file as an attribute value, keeping writability (undefined if it cannot be read). */
@@ -139,7 +171,12 @@ async function fileAttr(file: string, uuid?: string): Promise<AttrValue | undefi
 }
 
 /** The vendor files of a device (or type) directory: top-level files and one level of groups. */
-async function vendorAttrs(dir: string, reserved: readonly string[], reservedGroups: readonly string[] | undefined, uuid?: string): Promise<AttrMap> {
+async function vendorAttrs(
+  dir: string,
+  reserved: readonly string[],
+  reservedGroups: readonly string[] | undefined,
+  uuid?: string,
+): Promise<AttrMap> {
   const out: AttrMap = {};
   for (const entry of await tryReaddir(dir)) {
     if (reserved.includes(entry)) continue;
@@ -175,9 +212,12 @@ async function captureParent(root: string, name: string, which: readonly string[
   const group = linkBase(await tryReadlink(join(dir, 'iommu_group')));
 
   const attrs: AttrMap = {};
-  const attrNames = which === 'all'
-    ? (await tryReaddir(dir)).filter(f => !CAPTURE_SKIP_PARENT_FILES.some(re => re.test(f)) && !RESERVED_ATTRS.parent.includes(f) && !UUID_RE.test(f))
-    : which;
+  const attrNames =
+    which === 'all'
+      ? (await tryReaddir(dir)).filter(
+          f => !CAPTURE_SKIP_PARENT_FILES.some(re => re.test(f)) && !RESERVED_ATTRS.parent.includes(f) && !UUID_RE.test(f),
+        )
+      : which;
   for (const a of attrNames) {
     if (a === 'uevent') {
       // Not what mdevfs would show by itself (a generic, writable uevent with
@@ -201,12 +241,20 @@ async function captureParent(root: string, name: string, which: readonly string[
     const cut = first.indexOf('-');
     const guess = cut > 0 ? first.slice(0, cut) : undefined;
     if (!guess || !typeDirs.every(t => t.startsWith(guess + '-'))) {
-      throw new ConfigError('read', `cannot capture ${typesDir}: the type directories (${typeDirs.join(', ')}) do not share a "<prefix>-" prefix`);
+      throw new ConfigError(
+        'read',
+        `cannot capture ${typesDir}: the type directories (${typeDirs.join(', ')}) do not share a "<prefix>-" prefix`,
+      );
     }
     typePrefix = guess;
   }
 
-  interface Raw { cfg: TypeConfig; api: string; avail: number; existing: number }
+  interface Raw {
+    cfg: TypeConfig;
+    api: string;
+    avail: number;
+    existing: number;
+  }
   const raws: Raw[] = [];
   for (const t of typeDirs) {
     const tdir = join(typesDir, t);
@@ -221,7 +269,8 @@ async function captureParent(root: string, name: string, which: readonly string[
     if (api === undefined || availText === undefined) {
       throw new ConfigError('read', `cannot capture ${tdir}: device_api and available_instances must be readable`);
     }
-    if (!/^\d+\n?$/.test(availText)) throw new ConfigError('read', `cannot capture ${join(tdir, 'available_instances')}: ${JSON.stringify(availText)} is not a number`);
+    if (!/^\d+\n?$/.test(availText))
+      throw new ConfigError('read', `cannot capture ${join(tdir, 'available_instances')}: ${JSON.stringify(availText)} is not a number`);
     const extra = await vendorAttrs(tdir, [...TYPE_STANDARD], undefined);
     if (Object.keys(extra).length) cfg.attrs = extra;
     const existing = (await tryReaddir(join(tdir, 'devices'))).length;
@@ -261,7 +310,10 @@ async function captureParent(root: string, name: string, which: readonly string[
 
   // Key order here is the order the JSON file shows.
   return {
-    path, typePrefix, driver, deviceApi: parentApi as DeviceApi,
+    path,
+    typePrefix,
+    driver,
+    deviceApi: parentApi as DeviceApi,
     ...(subsystem ? { subsystem } : {}),
     ...(parentDriver && subsystem && 'bus' in subsystem ? { parentDriver } : {}),
     ...(group !== undefined && /^\d+$/.test(group) ? { iommuGroup: parseInt(group, 10) } : {}),
@@ -293,8 +345,11 @@ export async function captureSysfs(root = '/sys', opts: CaptureOptions = {}): Pr
   const doc: ConfigDoc = { $comment: `Captured from ${root} by mdevfs capture`, version: 1, parents };
   const issues = validateConfig(doc);
   if (issues.length) {
-    throw new ConfigError('invalid', `the tree under ${root} does not make a valid config:\n` +
-      issues.map(i => `  ${i.path}: ${i.message}`).join('\n'), issues);
+    throw new ConfigError(
+      'invalid',
+      `the tree under ${root} does not make a valid config:\n` + issues.map(i => `  ${i.path}: ${i.message}`).join('\n'),
+      issues,
+    );
   }
   return doc;
 }

@@ -5,15 +5,29 @@
  * capacity pieces of capacity.ts, exactly as a hand-written plugin would.
  */
 import type {
-  Attribute, AttributeGroup, DeviceApi, MdevDevice, MdevHost, MdevType, MdevTypeSpec, Parent,
-  ParentDeviceSpec, ParentOps, Profile, VendorPlugin,
+  Attribute,
+  AttributeGroup,
+  DeviceApi,
+  MdevDevice,
+  MdevHost,
+  MdevType,
+  MdevTypeSpec,
+  Parent,
+  ParentDeviceSpec,
+  ParentOps,
+  Profile,
+  VendorPlugin,
 } from '../core/api.js';
 import { oneTypeAtATime, ParentCapacity, perTypeMax, sharedCount, sharedPool, type CapacityRule } from './capacity.js';
 import { assertValidConfig } from './validate.js';
 import { parseTemplate, renderTemplate, type TemplatePart } from './template.js';
 import {
-  DEFAULT_CONFLICT_ERRNO, DEFAULT_EXHAUSTED_ERRNO,
-  type AttrMap, type ConfigDoc, type ParentConfig, type TypeConfig,
+  DEFAULT_CONFLICT_ERRNO,
+  DEFAULT_EXHAUSTED_ERRNO,
+  type AttrMap,
+  type ConfigDoc,
+  type ParentConfig,
+  type TypeConfig,
 } from './types.js';
 
 export interface CompileOptions {
@@ -59,7 +73,10 @@ function buildAttrs<Ctx>(defs: readonly AttrDef[], values: (ctx: Ctx) => Map<Att
     const attr: Attribute<Ctx> = { name: def.name };
     if (def.mode !== undefined) attr.mode = def.mode;
     if (def.readable) attr.show = ctx => values(ctx).get(def) ?? '';
-    if (def.writable) attr.store = (ctx, value) => { values(ctx).set(def, value); };
+    if (def.writable)
+      attr.store = (ctx, value) => {
+        values(ctx).set(def, value);
+      };
     return attr;
   });
 }
@@ -73,7 +90,8 @@ function buildGroups<Ctx>(defs: readonly AttrDef[], values: (ctx: Ctx) => Map<At
     else byGroup.set(d.group, [d]);
   }
   return [...byGroup].map(([name, ds]) =>
-    name === undefined ? { attrs: buildAttrs(ds, values) } : { name, attrs: buildAttrs(ds, values) });
+    name === undefined ? { attrs: buildAttrs(ds, values) } : { name, attrs: buildAttrs(ds, values) },
+  );
 }
 
 function render(defs: readonly AttrDef[], vars: Readonly<Record<string, string>>): Map<AttrDef, string> {
@@ -115,13 +133,17 @@ export function compileParent(p: ParentConfig, profile: Profile = 'modern'): { d
 
   // Type attributes: one set of values per type.
   const typeVars = (t: MdevType): Record<string, string> => ({
-    ...parentVars, type: t.id, type_id: t.spec.id, type_name: t.name, device_api: t.deviceApi,
+    ...parentVars,
+    type: t.id,
+    type_id: t.spec.id,
+    type_name: t.name,
+    device_api: t.deviceApi,
   });
   const typeDefs = new Map(p.types.map(t => [t.id, attrDefs(t.attrs)]));
   const typeValues = new Map<string, Map<AttrDef, string>>();
   const typeStore = (t: MdevType): Map<AttrDef, string> => {
     let m = typeValues.get(t.spec.id);
-    if (!m) typeValues.set(t.spec.id, m = render(typeDefs.get(t.spec.id) ?? [], typeVars(t)));
+    if (!m) typeValues.set(t.spec.id, (m = render(typeDefs.get(t.spec.id) ?? [], typeVars(t))));
     return m;
   };
 
@@ -212,7 +234,11 @@ export function compileConfig(doc: unknown, opts: CompileOptions = {}): VendorPl
         }
       } catch (e) {
         for (const parent of mine.splice(0).reverse()) {
-          try { await mdev.unregisterDevice(parent); } catch { /* already gone */ }
+          try {
+            await mdev.unregisterDevice(parent);
+          } catch {
+            /* already gone */
+          }
         }
         throw e;
       }
@@ -221,7 +247,11 @@ export function compileConfig(doc: unknown, opts: CompileOptions = {}): VendorPl
       const mine = registered.get(mdev) ?? [];
       registered.delete(mdev);
       for (const parent of mine.reverse()) {
-        try { await mdev.unregisterDevice(parent); } catch { /* already gone */ }
+        try {
+          await mdev.unregisterDevice(parent);
+        } catch {
+          /* already gone */
+        }
       }
     },
   };

@@ -14,8 +14,15 @@ export { compileConfig, compileParent, type CompileOptions } from './compile.js'
 export { validateConfig, assertValidConfig } from './validate.js';
 export { ConfigError, type ConfigIssue, type ConfigErrorKind } from './errors.js';
 export {
-  DeviceLedger, ParentCapacity, perTypeMax, sharedPool, oneTypeAtATime, sharedCount,
-  type CapacityRule, type TypeRef, type DeviceRef,
+  DeviceLedger,
+  ParentCapacity,
+  perTypeMax,
+  sharedPool,
+  oneTypeAtATime,
+  sharedCount,
+  type CapacityRule,
+  type TypeRef,
+  type DeviceRef,
 } from './capacity.js';
 export type * from './types.js';
 export { CONFIG_VERSION, DEVICE_APIS, CAPACITY_MODELS, CAPACITY_ERRNOS, PLACEHOLDERS } from './types.js';

@@ -50,13 +50,17 @@ export function parseJson(text: string): ParsedJson {
     let line = 1;
     let lineStart = 0;
     for (let k = 0; k < at && k < text.length; k++) {
-      if (text.charCodeAt(k) === 10) { line++; lineStart = k + 1; }
+      if (text.charCodeAt(k) === 10) {
+        line++;
+        lineStart = k + 1;
+      }
     }
     return { line, column: at - lineStart + 1 };
   };
-  const fail = (reason: string, at = i): never => { throw new JsonSyntaxError(reason, posAt(at)); };
-  const describe = (at: number): string =>
-    at >= text.length ? 'end of input' : `${JSON.stringify(text[at])}`;
+  const fail = (reason: string, at = i): never => {
+    throw new JsonSyntaxError(reason, posAt(at));
+  };
+  const describe = (at: number): string => (at >= text.length ? 'end of input' : `${JSON.stringify(text[at])}`);
 
   const skipWs = (): void => {
     while (i < text.length) {
@@ -77,20 +81,40 @@ export function parseJson(text: string): ParsedJson {
     for (;;) {
       if (i >= text.length) fail('unterminated string', start);
       const c = text.charCodeAt(i);
-      if (c === 0x22) { out += text.slice(run, i); i++; return out; }
+      if (c === 0x22) {
+        out += text.slice(run, i);
+        i++;
+        return out;
+      }
       if (c < 0x20) fail('control character in string (escape it, e.g. \\n)');
       if (c === 0x5c) {
         out += text.slice(run, i);
         const e = text[i + 1];
         switch (e) {
-          case '"': out += '"'; break;
-          case '\\': out += '\\'; break;
-          case '/': out += '/'; break;
-          case 'b': out += '\b'; break;
-          case 'f': out += '\f'; break;
-          case 'n': out += '\n'; break;
-          case 'r': out += '\r'; break;
-          case 't': out += '\t'; break;
+          case '"':
+            out += '"';
+            break;
+          case '\\':
+            out += '\\';
+            break;
+          case '/':
+            out += '/';
+            break;
+          case 'b':
+            out += '\b';
+            break;
+          case 'f':
+            out += '\f';
+            break;
+          case 'n':
+            out += '\n';
+            break;
+          case 'r':
+            out += '\r';
+            break;
+          case 't':
+            out += '\t';
+            break;
           case 'u': {
             const hex = text.slice(i + 2, i + 6);
             if (!/^[0-9a-fA-F]{4}$/.test(hex)) fail('bad \\u escape (needs 4 hex digits)');
@@ -98,7 +122,8 @@ export function parseJson(text: string): ParsedJson {
             i += 4;
             break;
           }
-          default: fail(`bad escape \\${e ?? ''}`);
+          default:
+            fail(`bad escape \\${e ?? ''}`);
         }
         i += 2;
         run = i;
@@ -125,10 +150,14 @@ export function parseJson(text: string): ParsedJson {
       const obj: Record<string, unknown> = {};
       const seen = new Set<string>();
       skipWs();
-      if (text[i] === '}') { i++; return obj; }
+      if (text[i] === '}') {
+        i++;
+        return obj;
+      }
       for (;;) {
         skipWs();
-        if (text[i] !== '"') fail(text[i] === '}' ? 'trailing comma before "}"' : `expected a double-quoted property name, found ${describe(i)}`);
+        if (text[i] !== '"')
+          fail(text[i] === '}' ? 'trailing comma before "}"' : `expected a double-quoted property name, found ${describe(i)}`);
         const keyAt = i;
         const key = parseString();
         if (seen.has(key)) fail(`duplicate key ${JSON.stringify(key)}`, keyAt);
@@ -141,8 +170,14 @@ export function parseJson(text: string): ParsedJson {
         const v = parseValue(memberPath, depth + 1, false);
         Object.defineProperty(obj, key, { value: v, enumerable: true, writable: true, configurable: true });
         skipWs();
-        if (text[i] === ',') { i++; continue; }
-        if (text[i] === '}') { i++; return obj; }
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === '}') {
+          i++;
+          return obj;
+        }
         fail(`expected "," or "}", found ${describe(i)}`);
       }
     }
@@ -150,22 +185,40 @@ export function parseJson(text: string): ParsedJson {
       i++;
       const arr: unknown[] = [];
       skipWs();
-      if (text[i] === ']') { i++; return arr; }
+      if (text[i] === ']') {
+        i++;
+        return arr;
+      }
       for (;;) {
         skipWs();
         if (text[i] === ']') fail('trailing comma before "]"');
         arr.push(parseValue(joinPath(path, arr.length), depth + 1));
         skipWs();
-        if (text[i] === ',') { i++; continue; }
-        if (text[i] === ']') { i++; return arr; }
+        if (text[i] === ',') {
+          i++;
+          continue;
+        }
+        if (text[i] === ']') {
+          i++;
+          return arr;
+        }
         fail(`expected "," or "]", found ${describe(i)}`);
       }
     }
     if (c === '"') return parseString();
     if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) return parseNumber();
-    if (text.startsWith('true', i)) { i += 4; return true; }
-    if (text.startsWith('false', i)) { i += 5; return false; }
-    if (text.startsWith('null', i)) { i += 4; return null; }
+    if (text.startsWith('true', i)) {
+      i += 4;
+      return true;
+    }
+    if (text.startsWith('false', i)) {
+      i += 5;
+      return false;
+    }
+    if (text.startsWith('null', i)) {
+      i += 4;
+      return null;
+    }
     if (c === undefined) return fail(path === '' ? 'empty document' : 'unexpected end of input');
     return fail(`unexpected ${describe(i)}`);
   };
@@ -180,7 +233,11 @@ export function parseJson(text: string): ParsedJson {
   let lineStart = 0;
   let k = 0;
   for (const [p, at] of offsets) {
-    for (; k < at; k++) if (text.charCodeAt(k) === 10) { line++; lineStart = k + 1; }
+    for (; k < at; k++)
+      if (text.charCodeAt(k) === 10) {
+        line++;
+        lineStart = k + 1;
+      }
     positions.set(p, { line, column: at - lineStart + 1 });
   }
   return { value, positions };

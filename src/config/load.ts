@@ -19,9 +19,12 @@ export function parseConfig(text: string, file?: string): ConfigDoc {
   } catch (e) {
     if (!(e instanceof JsonSyntaxError)) throw e;
     const where = `${file ? file + ':' : ''}${e.line}:${e.column}`;
-    throw new ConfigError('syntax', `${where}: invalid JSON: ${e.reason}`, [
-      { path: '', message: `invalid JSON: ${e.reason}`, pos: { line: e.line, column: e.column } },
-    ], file);
+    throw new ConfigError(
+      'syntax',
+      `${where}: invalid JSON: ${e.reason}`,
+      [{ path: '', message: `invalid JSON: ${e.reason}`, pos: { line: e.line, column: e.column } }],
+      file,
+    );
   }
   const doc = parsed.value;
   assertValidConfig(doc, { file, positions: parsed.positions });
@@ -35,13 +38,20 @@ export async function loadConfigDoc(file: string): Promise<ConfigDoc> {
     text = await readFile(file, 'utf8');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    const why = err.code === 'ENOENT' ? 'no such file'
-      : err.code === 'EACCES' ? 'permission denied'
-        : err.code === 'EISDIR' ? 'is a directory'
-          : err.message;
-    throw new ConfigError('read', `cannot read config file ${file}: ${why}${err.code ? ` (${err.code})` : ''}`, [
-      { path: '', message: `cannot read: ${why}` },
-    ], file);
+    const why =
+      err.code === 'ENOENT'
+        ? 'no such file'
+        : err.code === 'EACCES'
+          ? 'permission denied'
+          : err.code === 'EISDIR'
+            ? 'is a directory'
+            : err.message;
+    throw new ConfigError(
+      'read',
+      `cannot read config file ${file}: ${why}${err.code ? ` (${err.code})` : ''}`,
+      [{ path: '', message: `cannot read: ${why}` }],
+      file,
+    );
   }
   return parseConfig(text, file);
 }

@@ -14,19 +14,30 @@ export function parseTemplate(s: string): TemplateParse {
   for (let i = 0; i < s.length; i++) {
     const c = s[i];
     if (c === '{') {
-      if (s[i + 1] === '{') { lit += '{'; i++; continue; }
+      if (s[i + 1] === '{') {
+        lit += '{';
+        i++;
+        continue;
+      }
       const end = s.indexOf('}', i + 1);
       const name = end < 0 ? '' : s.slice(i + 1, end);
       if (end < 0 || !/^[a-z_][a-z0-9_]*$/.test(name)) {
         return { ok: false, error: `unescaped "{" at offset ${i} (write "{{" for a literal brace, or a placeholder such as {uuid})` };
       }
-      if (lit) { parts.push(lit); lit = ''; }
+      if (lit) {
+        parts.push(lit);
+        lit = '';
+      }
       parts.push({ name });
       i = end;
       continue;
     }
     if (c === '}') {
-      if (s[i + 1] === '}') { lit += '}'; i++; continue; }
+      if (s[i + 1] === '}') {
+        lit += '}';
+        i++;
+        continue;
+      }
       return { ok: false, error: `unescaped "}" at offset ${i} (write "}}" for a literal brace)` };
     }
     lit += c;

@@ -18,7 +18,17 @@ export const CAPACITY_MODELS = ['fixed', 'pool', 'counter'] as const;
 export type CapacityModel = (typeof CAPACITY_MODELS)[number];
 
 /** Errnos a config may choose for a refused create (capacity.exhaustedErrno / conflictErrno). */
-export const CAPACITY_ERRNOS = ['ENOSPC', 'EUSERS', 'EBUSY', 'EINVAL', 'EPERM', 'ENOMEM', 'EAGAIN', 'ENODEV', 'EEXIST'] as const satisfies readonly ErrnoName[];
+export const CAPACITY_ERRNOS = [
+  'ENOSPC',
+  'EUSERS',
+  'EBUSY',
+  'EINVAL',
+  'EPERM',
+  'ENOMEM',
+  'EAGAIN',
+  'ENODEV',
+  'EEXIST',
+] as const satisfies readonly ErrnoName[];
 export type CapacityErrno = (typeof CAPACITY_ERRNOS)[number];
 
 /** Default errno for a create that finds no room (the mtty/mbochs samples' ENOSPC). */

@@ -10,9 +10,19 @@ import { ConfigError, type ConfigIssue } from './errors.js';
 import { joinPath, type SourcePos } from './json.js';
 import { parseTemplate, templateNames } from './template.js';
 import {
-  ATTR_KEY_PATTERN, CAPACITY_ERRNOS, CAPACITY_MODELS, DEVICE_APIS, MODE_PATTERN, NAME_PATTERN,
-  PARENT_PATH_PATTERN, PLACEHOLDERS, RESERVED_ATTRS, RESERVED_GROUPS,
-  type AttrScope, type CapacityModel, type ConfigDoc,
+  ATTR_KEY_PATTERN,
+  CAPACITY_ERRNOS,
+  CAPACITY_MODELS,
+  DEVICE_APIS,
+  MODE_PATTERN,
+  NAME_PATTERN,
+  PARENT_PATH_PATTERN,
+  PLACEHOLDERS,
+  RESERVED_ATTRS,
+  RESERVED_GROUPS,
+  type AttrScope,
+  type CapacityModel,
+  type ConfigDoc,
 } from './types.js';
 
 const NAME_RE = new RegExp(NAME_PATTERN);
@@ -22,8 +32,21 @@ const MODE_RE = new RegExp(MODE_PATTERN);
 const LEGACY_ATTRS = ['name', 'description', 'device_api', 'available_instances'] as const;
 
 const TOP_KEYS = ['$schema', '$comment', 'version', 'name', 'parents'];
-const PARENT_KEYS = ['$comment', 'path', 'typePrefix', 'driver', 'deviceApi', 'subsystem', 'parentDriver',
-  'iommuGroup', 'attrs', 'devAttrs', 'capacity', 'types', 'deviceAttrs'];
+const PARENT_KEYS = [
+  '$comment',
+  'path',
+  'typePrefix',
+  'driver',
+  'deviceApi',
+  'subsystem',
+  'parentDriver',
+  'iommuGroup',
+  'attrs',
+  'devAttrs',
+  'capacity',
+  'types',
+  'deviceAttrs',
+];
 const TYPE_KEYS = ['id', 'name', 'description', 'deviceApi', 'max', 'cost', 'attrs', 'legacyAttrs'];
 const ATTR_SPEC_KEYS = ['value', 'writable', 'mode'];
 const CAPACITY_KEYS: Record<CapacityModel, readonly string[]> = {
@@ -59,8 +82,14 @@ class Checker {
     return false;
   }
   string(path: string, v: unknown, opts: { pattern?: RegExp; what?: string; nonEmpty?: boolean } = {}): v is string {
-    if (typeof v !== 'string') { this.add(path, `must be a string, not ${typeName(v)}`); return false; }
-    if (opts.nonEmpty && v === '') { this.add(path, 'must not be empty'); return false; }
+    if (typeof v !== 'string') {
+      this.add(path, `must be a string, not ${typeName(v)}`);
+      return false;
+    }
+    if (opts.nonEmpty && v === '') {
+      this.add(path, 'must not be empty');
+      return false;
+    }
     if (opts.pattern && !opts.pattern.test(v)) {
       this.add(path, `${q(v)} is not ${opts.what ?? `a valid value (pattern ${opts.pattern.source})`}`);
       return false;
@@ -75,7 +104,10 @@ class Checker {
     return true;
   }
   boolean(path: string, v: unknown): v is boolean {
-    if (typeof v !== 'boolean') { this.add(path, `must be true or false, not ${typeName(v)}`); return false; }
+    if (typeof v !== 'boolean') {
+      this.add(path, `must be true or false, not ${typeName(v)}`);
+      return false;
+    }
     return true;
   }
   oneOf<T extends string>(path: string, v: unknown, allowed: readonly T[]): v is T {
@@ -111,7 +143,10 @@ function checkAttrs(c: Checker, path: string, v: unknown, scope: AttrScope): voi
       if (slash < 0 && RESERVED_ATTRS[scope].includes(key)) {
         c.add(p, `${q(key)} is reserved: the core provides it in this directory (reserved: ${list(RESERVED_ATTRS[scope])})`);
       } else if (slash >= 0 && RESERVED_GROUPS[scope].includes(key.slice(0, slash))) {
-        c.add(p, `group ${q(key.slice(0, slash))} is reserved: the core provides that directory (reserved: ${list(RESERVED_GROUPS[scope])})`);
+        c.add(
+          p,
+          `group ${q(key.slice(0, slash))} is reserved: the core provides that directory (reserved: ${list(RESERVED_GROUPS[scope])})`,
+        );
       }
     }
     let text: unknown;
@@ -120,9 +155,16 @@ function checkAttrs(c: Checker, path: string, v: unknown, scope: AttrScope): voi
       text = val;
     } else if (isObj(val)) {
       c.keys(p, val, ATTR_SPEC_KEYS);
-      if (has(val, 'value')) { text = val.value; textPath = joinPath(p, 'value'); c.string(textPath, text); }
+      if (has(val, 'value')) {
+        text = val.value;
+        textPath = joinPath(p, 'value');
+        c.string(textPath, text);
+      }
       if (has(val, 'writable')) c.boolean(joinPath(p, 'writable'), val.writable);
-      if (has(val, 'mode') && c.string(joinPath(p, 'mode'), val.mode, { pattern: MODE_RE, what: 'an octal mode string such as "0644" or "0200"' })) {
+      if (
+        has(val, 'mode') &&
+        c.string(joinPath(p, 'mode'), val.mode, { pattern: MODE_RE, what: 'an octal mode string such as "0644" or "0200"' })
+      ) {
         const mode = parseInt(val.mode as string, 8);
         const canWrite = (mode & 0o222) !== 0;
         if (val.writable === true && !canWrite) c.add(joinPath(p, 'writable'), `is true but mode ${val.mode} has no write bit`);
@@ -158,13 +200,14 @@ function checkCapacity(c: Checker, path: string, v: unknown): CapacityModel | un
   }
   const model = v.model;
   const allowed = CAPACITY_KEYS[model];
-  c.keys(path, v, allowed, k => ALL_CAPACITY_KEYS.includes(k) ? `not allowed when capacity.model is ${q(model)}` : undefined);
+  c.keys(path, v, allowed, k => (ALL_CAPACITY_KEYS.includes(k) ? `not allowed when capacity.model is ${q(model)}` : undefined));
   if (model === 'pool') {
     if (!has(v, 'size')) c.add(joinPath(path, 'size'), 'required when capacity.model is "pool" (the pool\'s total units)');
     else c.integer(joinPath(path, 'size'), v.size, 1);
   }
   if (model === 'counter') {
-    if (!has(v, 'maxInstances')) c.add(joinPath(path, 'maxInstances'), 'required when capacity.model is "counter" (the per-parent core counter)');
+    if (!has(v, 'maxInstances'))
+      c.add(joinPath(path, 'maxInstances'), 'required when capacity.model is "counter" (the per-parent core counter)');
     else c.integer(joinPath(path, 'maxInstances'), v.maxInstances, 0);
   }
   if (model !== 'counter') {
@@ -186,14 +229,16 @@ function checkType(c: Checker, path: string, v: unknown, model: CapacityModel | 
   if (has(v, 'description')) c.string(joinPath(path, 'description'), v.description);
   if (has(v, 'deviceApi')) c.oneOf(joinPath(path, 'deviceApi'), v.deviceApi, DEVICE_APIS);
   if (has(v, 'max')) {
-    if (model === 'counter') c.add(joinPath(path, 'max'), 'not allowed when capacity.model is "counter" (the counter is per parent; use capacity.maxInstances)');
+    if (model === 'counter')
+      c.add(joinPath(path, 'max'), 'not allowed when capacity.model is "counter" (the counter is per parent; use capacity.maxInstances)');
     else c.integer(joinPath(path, 'max'), v.max, 0);
   } else if (model === 'fixed') {
     c.add(joinPath(path, 'max'), 'required when capacity.model is "fixed" (how many devices of this type fit)');
   }
   if (has(v, 'cost')) {
     if (model === 'pool') c.integer(joinPath(path, 'cost'), v.cost, 1, 'a positive integer when capacity.model is "pool"');
-    else if (model !== undefined) c.add(joinPath(path, 'cost'), `not allowed when capacity.model is ${q(model)} (only the "pool" model has costs)`);
+    else if (model !== undefined)
+      c.add(joinPath(path, 'cost'), `not allowed when capacity.model is ${q(model)} (only the "pool" model has costs)`);
   } else if (model === 'pool') {
     c.add(joinPath(path, 'cost'), 'required when capacity.model is "pool" (pool units one device of this type takes)');
   }
@@ -218,9 +263,13 @@ function checkParent(c: Checker, path: string, v: unknown): { name?: string; pat
   c.required(path, v, ['path', 'typePrefix', 'driver']);
   const out: { name?: string; path?: string } = {};
   if (has(v, '$comment')) c.string(joinPath(path, '$comment'), v.$comment);
-  if (has(v, 'path') && c.string(joinPath(path, 'path'), v.path, {
-    pattern: PATH_RE, what: 'a path below /sys such as "devices/pci0000:00/0000:00:02.0" (starts with "devices/", no "." or ".." parts, no trailing "/")',
-  })) {
+  if (
+    has(v, 'path') &&
+    c.string(joinPath(path, 'path'), v.path, {
+      pattern: PATH_RE,
+      what: 'a path below /sys such as "devices/pci0000:00/0000:00:02.0" (starts with "devices/", no "." or ".." parts, no trailing "/")',
+    })
+  ) {
     out.path = v.path;
     out.name = v.path.slice(v.path.lastIndexOf('/') + 1);
   }
@@ -289,8 +338,10 @@ export function validateConfig(doc: unknown): ConfigIssue[] {
       if (r.name === undefined) return;
       const prev = names.get(r.name);
       if (prev !== undefined) {
-        c.add(joinPath(joinPath('parents', i), 'path'),
-          `parent name ${q(r.name)} (the path's basename) is already used by parents[${prev}]; /sys/class/mdev_bus/<name> must be unique`);
+        c.add(
+          joinPath(joinPath('parents', i), 'path'),
+          `parent name ${q(r.name)} (the path's basename) is already used by parents[${prev}]; /sys/class/mdev_bus/<name> must be unique`,
+        );
       } else names.set(r.name, i);
     });
   }
@@ -312,12 +363,16 @@ export function locateIssues(issues: readonly ConfigIssue[], positions: Readonly
 }
 
 /** Throw a ConfigError listing every problem, or narrow `doc` to a ConfigDoc. */
-export function assertValidConfig(doc: unknown, opts: { file?: string; positions?: ReadonlyMap<string, SourcePos> } = {}): asserts doc is ConfigDoc {
+export function assertValidConfig(
+  doc: unknown,
+  opts: { file?: string; positions?: ReadonlyMap<string, SourcePos> } = {},
+): asserts doc is ConfigDoc {
   const issues = validateConfig(doc);
   if (issues.length === 0) return;
   if (!opts.positions) throw ConfigError.invalid(issues, opts.file);
   // In file order (a stable sort keeps the checking order for equal positions).
-  const located = locateIssues(issues, opts.positions)
-    .sort((a, b) => (a.pos?.line ?? 0) - (b.pos?.line ?? 0) || (a.pos?.column ?? 0) - (b.pos?.column ?? 0));
+  const located = locateIssues(issues, opts.positions).sort(
+    (a, b) => (a.pos?.line ?? 0) - (b.pos?.line ?? 0) || (a.pos?.column ?? 0) - (b.pos?.column ?? 0),
+  );
   throw ConfigError.invalid(located, opts.file);
 }

@@ -26,13 +26,17 @@ export async function bind(ctx: CoreContext, dev: DeviceImpl, entry: DriverEntry
   const probe = drv.probe;
   if (!probe) return;
   try {
-    await ctx.call(() => probe.call(drv, dev), `${entry.name}: probe(${dev.uuid})`, token, () => {
-      const remove = drv.remove;
-      if (remove) {
-        ctx.call(() => remove.call(drv, dev), `${entry.name}: remove(${dev.uuid}) after late probe`)
-          .catch(e => ctx.log(errorMessage(e)));
-      }
-    });
+    await ctx.call(
+      () => probe.call(drv, dev),
+      `${entry.name}: probe(${dev.uuid})`,
+      token,
+      () => {
+        const remove = drv.remove;
+        if (remove) {
+          ctx.call(() => remove.call(drv, dev), `${entry.name}: remove(${dev.uuid}) after late probe`).catch(e => ctx.log(errorMessage(e)));
+        }
+      },
+    );
   } catch (e) {
     // really_probe() failure: no remove, no unbind event.
     dev.k.boundDriver = undefined;
@@ -56,14 +60,12 @@ export function announceBound(ctx: CoreContext, dev: DeviceImpl): void {
   if (group !== undefined && dev.k.vfioGroupMinor === undefined) {
     const minor = ctx.vfioGroupIda.allocate();
     dev.k.vfioGroupMinor = minor;
-    events.push(ctx.uevents.chardev('add', `/devices/virtual/vfio/${group}`, 'vfio',
-      VFIO_GROUP_MAJOR, minor, `vfio/${group}`));
+    events.push(ctx.uevents.chardev('add', `/devices/virtual/vfio/${group}`, 'vfio', VFIO_GROUP_MAJOR, minor, `vfio/${group}`));
   }
   if (group !== undefined && dev.k.vfioDevIndex === undefined && ctx.modern) {
     const k = ctx.vfioDevIda.allocate();
     dev.k.vfioDevIndex = k;
-    events.push(ctx.uevents.chardev('add', `${dev.devpath}/vfio-dev/vfio${k}`, 'vfio-dev',
-      VFIO_DEV_MAJOR, k, `vfio/devices/vfio${k}`));
+    events.push(ctx.uevents.chardev('add', `${dev.devpath}/vfio-dev/vfio${k}`, 'vfio-dev', VFIO_DEV_MAJOR, k, `vfio/devices/vfio${k}`));
   }
   ctx.publish(dev, 'bound');
   for (const ev of events) ctx.uevent(ev);
@@ -75,8 +77,12 @@ export function announceBound(ctx: CoreContext, dev: DeviceImpl): void {
  * and then the group char device, and releases the IOMMU group; the mdev's
  * `unbind` uevent comes last.
  */
-export async function unbind(ctx: CoreContext, dev: DeviceImpl, token: LockToken,
-  opts: { callRemove: boolean; uevent: boolean }): Promise<void> {
+export async function unbind(
+  ctx: CoreContext,
+  dev: DeviceImpl,
+  token: LockToken,
+  opts: { callRemove: boolean; uevent: boolean },
+): Promise<void> {
   const entry = ctx.drivers.get(dev.k.boundDriver!);
   dev.k.boundDriver = undefined;
   entry?.devices.delete(dev);
@@ -102,8 +108,7 @@ function releaseVfio(ctx: CoreContext, dev: DeviceImpl): Uevent[] {
   if (k !== undefined) {
     dev.k.vfioDevIndex = undefined;
     ctx.vfioDevIda.free(k);
-    events.push(ctx.uevents.chardev('remove', `${dev.devpath}/vfio-dev/vfio${k}`, 'vfio-dev',
-      VFIO_DEV_MAJOR, k, `vfio/devices/vfio${k}`));
+    events.push(ctx.uevents.chardev('remove', `${dev.devpath}/vfio-dev/vfio${k}`, 'vfio-dev', VFIO_DEV_MAJOR, k, `vfio/devices/vfio${k}`));
   }
   const minor = dev.k.vfioGroupMinor;
   const group = dev.k.iommuGroup;
@@ -111,8 +116,7 @@ function releaseVfio(ctx: CoreContext, dev: DeviceImpl): Uevent[] {
     dev.k.vfioGroupMinor = undefined;
     ctx.vfioGroupIda.free(minor);
     if (group !== undefined) {
-      events.push(ctx.uevents.chardev('remove', `/devices/virtual/vfio/${group}`, 'vfio',
-        VFIO_GROUP_MAJOR, minor, `vfio/${group}`));
+      events.push(ctx.uevents.chardev('remove', `/devices/virtual/vfio/${group}`, 'vfio', VFIO_GROUP_MAJOR, minor, `vfio/${group}`));
     }
   }
   return events;

@@ -27,7 +27,9 @@ import { UeventSource } from './uevents.js';
 export const VFIO_MDEV_DRIVER = 'vfio_mdev';
 
 /** Held while a critical section runs; plugin callbacks inside it carry it. */
-export interface LockToken { held: boolean }
+export interface LockToken {
+  held: boolean;
+}
 
 export class CoreContext {
   readonly #lock = new Mutex();
@@ -57,7 +59,9 @@ export class CoreContext {
     }
   }
 
-  get modern(): boolean { return this.profile === 'modern'; }
+  get modern(): boolean {
+    return this.profile === 'modern';
+  }
 
   // -------------------------------------------------------------------------
   // The lock and bounded plugin calls
@@ -76,7 +80,9 @@ export class CoreContext {
   /** Call plugin code, bounded; `token` marks it as running under the lock. */
   call<T>(fn: () => Awaitable<T>, what: string, token?: LockToken, onLate?: (value: T) => void): Promise<T> {
     return callPlugin(fn, {
-      what, timeoutMs: this.callTimeoutMs, onLate,
+      what,
+      timeoutMs: this.callTimeoutMs,
+      onLate,
       run: token ? f => this.#lockScope.run(token, f) : undefined,
     });
   }
@@ -120,14 +126,26 @@ export class CoreContext {
   }
 
   emitChange(change: CoreChange): void {
-    try { this.events.emit('change', change); } catch (e) { this.log(`a 'change' listener threw: ${errorMessage(e)}`); }
+    try {
+      this.events.emit('change', change);
+    } catch (e) {
+      this.log(`a 'change' listener threw: ${errorMessage(e)}`);
+    }
   }
 
   uevent(ev: Uevent): void {
-    try { this.events.emit('uevent', ev); } catch (e) { this.log(`a 'uevent' listener threw: ${errorMessage(e)}`); }
+    try {
+      this.events.emit('uevent', ev);
+    } catch (e) {
+      this.log(`a 'uevent' listener threw: ${errorMessage(e)}`);
+    }
   }
 
   log(msg: string): void {
-    try { this.events.emit('log', msg); } catch { /* nowhere left to report it */ }
+    try {
+      this.events.emit('log', msg);
+    } catch {
+      /* nowhere left to report it */
+    }
   }
 }

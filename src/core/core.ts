@@ -71,20 +71,30 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
   // -------------------------------------------------------------------------
   // Lookups (all O(1) or iterators over per-object sets)
 
-  drivers(): readonly string[] { return [...this.#ctx.drivers.keys()]; }
-  parents(): Iterable<CoreParent> { return this.#ctx.parents.values(); }
-  parent(name: string): CoreParent | undefined { return this.#ctx.parents.get(name); }
+  drivers(): readonly string[] {
+    return [...this.#ctx.drivers.keys()];
+  }
+  parents(): Iterable<CoreParent> {
+    return this.#ctx.parents.values();
+  }
+  parent(name: string): CoreParent | undefined {
+    return this.#ctx.parents.get(name);
+  }
   device(uuid: string): CoreDevice | undefined {
     return typeof uuid === 'string' ? this.#ctx.devices.get(canonicalUuid(uuid)) : undefined;
   }
-  devices(): Iterable<CoreDevice> { return this.#ctx.devices.values(); }
+  devices(): Iterable<CoreDevice> {
+    return this.#ctx.devices.values();
+  }
   devicesOfType(type: MdevType): Iterable<CoreDevice> {
     return type instanceof TypeImpl ? type.devices.values() : [];
   }
   devicesOfParent(parent: Parent): Iterable<CoreDevice> {
     return parent instanceof ParentImpl ? parent.k.devices.values() : [];
   }
-  iommuGroups(): Iterable<number> { return this.#ctx.groupDevice.keys(); }
+  iommuGroups(): Iterable<number> {
+    return this.#ctx.groupDevice.keys();
+  }
   groupDevices(group: number): Iterable<CoreDevice> {
     const d = this.#ctx.groupDevice.get(group);
     return d ? [d] : [];
@@ -132,10 +142,16 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
   // -------------------------------------------------------------------------
   // Plugins
 
-  loadPlugin(plugin: VendorPlugin): Promise<void> { return this.#plugins.load(plugin); }
-  unloadPlugin(name: string): Promise<void> { return this.#plugins.unload(name); }
+  loadPlugin(plugin: VendorPlugin): Promise<void> {
+    return this.#plugins.load(plugin);
+  }
+  unloadPlugin(name: string): Promise<void> {
+    return this.#plugins.unload(name);
+  }
   /** Loaded plugin names, in load order. */
-  plugins(): readonly string[] { return this.#plugins.names(); }
+  plugins(): readonly string[] {
+    return this.#plugins.names();
+  }
 
   /**
    * The daemon is exiting: close every VFIO handle (so no remove waits
@@ -146,14 +162,26 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
     const ctx = this.#ctx;
     await this.vfio.closeAll();
     for (const name of [...this.#plugins.names()].reverse()) {
-      try { await this.unloadPlugin(name); } catch (e) { ctx.log(`shutdown: ${errorMessage(e)}`); }
+      try {
+        await this.unloadPlugin(name);
+      } catch (e) {
+        ctx.log(`shutdown: ${errorMessage(e)}`);
+      }
     }
     for (const p of [...ctx.parents.values()].reverse()) {
-      try { await unregisterParent(ctx, p); } catch (e) { ctx.log(`shutdown: ${errorMessage(e)}`); }
+      try {
+        await unregisterParent(ctx, p);
+      } catch (e) {
+        ctx.log(`shutdown: ${errorMessage(e)}`);
+      }
     }
     for (const d of [...ctx.drivers.values()].reverse()) {
       if (d.coreOwned) continue;
-      try { await unregisterDriver(ctx, d.name); } catch (e) { ctx.log(`shutdown: ${errorMessage(e)}`); }
+      try {
+        await unregisterDriver(ctx, d.name);
+      } catch (e) {
+        ctx.log(`shutdown: ${errorMessage(e)}`);
+      }
     }
   }
 }

@@ -57,7 +57,9 @@ export async function unregisterDriver(ctx: CoreContext, name: string): Promise<
 }
 
 async function detachAll(ctx: CoreContext, entry: DriverEntry): Promise<void> {
-  await ctx.locked(() => { entry.state = 'unregistering'; });
+  await ctx.locked(() => {
+    entry.state = 'unregistering';
+  });
   for (const dev of [...entry.devices]) {
     // The driver's remove waits for the VFIO device's last close, as
     // vfio_unregister_group_dev() does; no new opens meanwhile.

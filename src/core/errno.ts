@@ -1,10 +1,36 @@
 /** Linux (x86, arm, s390) errno numbers. Node's os.constants.errno lacks some (EUSERS). */
 const LINUX_ERRNO = {
-  EPERM: 1, ENOENT: 2, EINTR: 4, EIO: 5, ENXIO: 6, E2BIG: 7, EBADF: 9, EAGAIN: 11,
-  ENOMEM: 12, EACCES: 13, EFAULT: 14, EBUSY: 16, EEXIST: 17, ENODEV: 19, ENOTDIR: 20,
-  EISDIR: 21, EINVAL: 22, ENOTTY: 25, ENOSPC: 28, EROFS: 30, ERANGE: 34, EDEADLK: 35, ENOSYS: 38,
-  ENOTEMPTY: 39, EUSERS: 87, EOPNOTSUPP: 95, EADDRINUSE: 98, EADDRNOTAVAIL: 99,
-  ENOTCONN: 107, ETIMEDOUT: 110, ECANCELED: 125,
+  EPERM: 1,
+  ENOENT: 2,
+  EINTR: 4,
+  EIO: 5,
+  ENXIO: 6,
+  E2BIG: 7,
+  EBADF: 9,
+  EAGAIN: 11,
+  ENOMEM: 12,
+  EACCES: 13,
+  EFAULT: 14,
+  EBUSY: 16,
+  EEXIST: 17,
+  ENODEV: 19,
+  ENOTDIR: 20,
+  EISDIR: 21,
+  EINVAL: 22,
+  ENOTTY: 25,
+  ENOSPC: 28,
+  EROFS: 30,
+  ERANGE: 34,
+  EDEADLK: 35,
+  ENOSYS: 38,
+  ENOTEMPTY: 39,
+  EUSERS: 87,
+  EOPNOTSUPP: 95,
+  EADDRINUSE: 98,
+  EADDRNOTAVAIL: 99,
+  ENOTCONN: 107,
+  ETIMEDOUT: 110,
+  ECANCELED: 125,
 } as const;
 
 /** Linux errno names that the mdev framework, sysfs and VFIO report. */
@@ -15,8 +41,7 @@ export function errnoNumber(name: ErrnoName): number {
   return LINUX_ERRNO[name];
 }
 
-const byNumber = new Map<number, ErrnoName>(
-  Object.entries(LINUX_ERRNO).map(([k, v]) => [v, k as ErrnoName]));
+const byNumber = new Map<number, ErrnoName>(Object.entries(LINUX_ERRNO).map(([k, v]) => [v, k as ErrnoName]));
 
 /** The name for a positive or negative errno number, if mdevfs knows it. */
 export function errnoName(n: number): ErrnoName | undefined {
@@ -42,7 +67,9 @@ export class MdevError extends Error {
     this.errno = errno;
   }
   /** The positive errno number (EUSERS → 87). */
-  get code(): number { return errnoNumber(this.errno); }
+  get code(): number {
+    return errnoNumber(this.errno);
+  }
 }
 
 /** Normalise anything thrown (by a plugin or by Node) into an MdevError. */

@@ -42,7 +42,9 @@ export class Host implements MdevHost {
     this.#owner = owner;
   }
 
-  get profile(): Profile { return this.#backend.profile; }
+  get profile(): Profile {
+    return this.#backend.profile;
+  }
 
   /** A plugin that has been unloaded (or whose init failed) may not register anything. */
   #live(): void {

@@ -31,10 +31,18 @@ export class IommuGroupAllocator {
     this.#pushFree(id);
   }
 
-  isAllocated(id: number): boolean { return this.#allocated.has(id); }
-  isReserved(id: number): boolean { return this.#reserved.has(id); }
-  get allocatedCount(): number { return this.#allocated.size; }
-  allocated(): Iterable<number> { return this.#allocated; }
+  isAllocated(id: number): boolean {
+    return this.#allocated.has(id);
+  }
+  isReserved(id: number): boolean {
+    return this.#reserved.has(id);
+  }
+  get allocatedCount(): number {
+    return this.#allocated.size;
+  }
+  allocated(): Iterable<number> {
+    return this.#allocated;
+  }
 
   /** A parent's own group. EBUSY if a mediated device holds that id now. */
   reserve(id: number): void {
@@ -45,7 +53,10 @@ export class IommuGroupAllocator {
   unreserve(id: number): void {
     const n = this.#reserved.get(id);
     if (n === undefined) return;
-    if (n > 1) { this.#reserved.set(id, n - 1); return; }
+    if (n > 1) {
+      this.#reserved.set(id, n - 1);
+      return;
+    }
     this.#reserved.delete(id);
     this.#pushFree(id);
   }

@@ -58,7 +58,12 @@ async function createLocked(ctx: CoreContext, type: MdevType, uuid: string, toke
       throw new MdevError('ENODEV', `create: mdev driver ${parent.ops.driver} is not registered`);
     }
     const ops = parent.ops;
-    await ctx.call(() => ops.create(dev), `${parent.name}: create(${uuid})`, token, () => lateRemove(ctx, dev));
+    await ctx.call(
+      () => ops.create(dev),
+      `${parent.name}: create(${uuid})`,
+      token,
+      () => lateRemove(ctx, dev),
+    );
   } catch (e) {
     if (dev.k.boundDriver !== undefined) await unbind(ctx, dev, token, { callRemove: probed, uevent: false });
     release(ctx, dev);
@@ -81,8 +86,7 @@ async function createLocked(ctx: CoreContext, type: MdevType, uuid: string, toke
 function lateRemove(ctx: CoreContext, dev: DeviceImpl): void {
   const ops = dev.parent.ops;
   ctx.log(`${dev.parent.name}: create(${dev.uuid}) completed after its timeout; calling remove`);
-  ctx.call(() => ops.remove(dev), `${dev.parent.name}: remove(${dev.uuid}) after late create`)
-    .catch(e => ctx.log(errorMessage(e)));
+  ctx.call(() => ops.remove(dev), `${dev.parent.name}: remove(${dev.uuid}) after late create`).catch(e => ctx.log(errorMessage(e)));
 }
 
 /**
@@ -134,7 +138,12 @@ export async function removeDevice(ctx: CoreContext, dev: DeviceImpl, forced: bo
     startRemove(ctx, dev);
     if (ctx.modern) return;
     try {
-      await ctx.call(() => ops.remove(dev), what, token, () => lateLegacyRemove(ctx, dev));
+      await ctx.call(
+        () => ops.remove(dev),
+        what,
+        token,
+        () => lateLegacyRemove(ctx, dev),
+      );
     } catch (e) {
       if (forced) {
         ctx.log(`${errorMessage(e)} (ignored: parent is being unregistered)`);
@@ -176,11 +185,13 @@ async function finishRemove(ctx: CoreContext, dev: DeviceImpl, callVendorRemove:
  */
 function lateLegacyRemove(ctx: CoreContext, dev: DeviceImpl): void {
   ctx.log(`${dev.parent.name}: remove(${dev.uuid}) completed after its timeout; removing the device`);
-  void ctx.locked(() => {
-    if (dev.k.state !== 'active') return false; // removed or being removed meanwhile
-    startRemove(ctx, dev);
-    return true;
-  }).then(go => (go ? finishRemove(ctx, dev, false) : undefined))
+  void ctx
+    .locked(() => {
+      if (dev.k.state !== 'active') return false; // removed or being removed meanwhile
+      startRemove(ctx, dev);
+      return true;
+    })
+    .then(go => (go ? finishRemove(ctx, dev, false) : undefined))
     .catch(e => ctx.log(`${dev.parent.name}: finishing the late remove of ${dev.uuid}: ${errorMessage(e)}`));
 }
 

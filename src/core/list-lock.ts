@@ -8,7 +8,9 @@ export class Mutex {
   #locked = false;
   readonly #waiters: Array<() => void> = [];
 
-  get locked(): boolean { return this.#locked; }
+  get locked(): boolean {
+    return this.#locked;
+  }
 
   acquire(): Promise<Release> {
     if (!this.#locked) {
@@ -33,7 +35,8 @@ export class Mutex {
       if (released) return;
       released = true;
       const next = this.#waiters.shift();
-      if (next) next(); // ownership passes straight to the next waiter
+      if (next)
+        next(); // ownership passes straight to the next waiter
       else this.#locked = false;
     };
   }

@@ -2,8 +2,12 @@
 export class MinHeap {
   readonly #a: number[] = [];
 
-  get size(): number { return this.#a.length; }
-  peek(): number | undefined { return this.#a[0]; }
+  get size(): number {
+    return this.#a.length;
+  }
+  peek(): number | undefined {
+    return this.#a[0];
+  }
 
   push(v: number): void {
     const a = this.#a;

@@ -87,8 +87,7 @@ export interface CoreParent extends Parent {
  * outlives 'unbound' until the driver's remove has run: 'group-removed'.
  */
 export type DeviceStep =
-  | 'added' | 'bound' | 'active' | 'removing' | 'restored' | 'file-removed' | 'unbound' | 'removed'
-  | 'opened' | 'closed';
+  'added' | 'bound' | 'active' | 'removing' | 'restored' | 'file-removed' | 'unbound' | 'removed' | 'opened' | 'closed';
 
 export type CoreChange =
   | { kind: 'driver-added'; driver: string }

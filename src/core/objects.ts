@@ -81,12 +81,17 @@ export class ParentImpl implements CoreParent {
     this.name = path.slice(path.lastIndexOf('/') + 1);
     this.types = Object.freeze(ops.types.map(t => new TypeImpl(this, t, ops.deviceApi)));
     this.k = {
-      state: 'live', devices: new Set(), available: ops.getAvailable ? 0 : (ops.maxInstances ?? 0),
-      unregistering: undefined, owner,
+      state: 'live',
+      devices: new Set(),
+      available: ops.getAvailable ? 0 : (ops.maxInstances ?? 0),
+      unregistering: undefined,
+      owner,
     };
   }
 
-  get state(): 'live' | 'unregistering' { return this.k.state; }
+  get state(): 'live' | 'unregistering' {
+    return this.k.state;
+  }
 
   /** SUBSYSTEM of the parent's own uevents; undefined: the kernel sends none (no bus, no class). */
   get subsystem(): string | undefined {
@@ -141,25 +146,54 @@ export class DeviceImpl implements CoreDevice {
     this.parent = type.parent;
     this.devpath = `${type.parent.devpath}/${uuid}`;
     this.k = {
-      state: 'adding', boundDriver: undefined, iommuGroup: undefined, typeLinked: false,
-      hasRemoveFile, openCount: 0, pending: 0, blockOpens: 0, container: undefined, counted,
-      vfioGroupMinor: undefined, vfioDevIndex: undefined,
+      state: 'adding',
+      boundDriver: undefined,
+      iommuGroup: undefined,
+      typeLinked: false,
+      hasRemoveFile,
+      openCount: 0,
+      pending: 0,
+      blockOpens: 0,
+      container: undefined,
+      counted,
+      vfioGroupMinor: undefined,
+      vfioDevIndex: undefined,
     };
   }
 
-  get state(): DeviceState { return this.k.state; }
-  get boundDriver(): string | undefined { return this.k.boundDriver; }
-  get iommuGroup(): number | undefined { return this.k.iommuGroup; }
-  get typeLinked(): boolean { return this.k.typeLinked; }
-  get hasRemoveFile(): boolean { return this.k.hasRemoveFile; }
-  get openCount(): number { return this.k.openCount; }
-  get vfioGroupMinor(): number | undefined { return this.k.vfioGroupMinor; }
-  get vfioDevIndex(): number | undefined { return this.k.vfioDevIndex; }
+  get state(): DeviceState {
+    return this.k.state;
+  }
+  get boundDriver(): string | undefined {
+    return this.k.boundDriver;
+  }
+  get iommuGroup(): number | undefined {
+    return this.k.iommuGroup;
+  }
+  get typeLinked(): boolean {
+    return this.k.typeLinked;
+  }
+  get hasRemoveFile(): boolean {
+    return this.k.hasRemoveFile;
+  }
+  get openCount(): number {
+    return this.k.openCount;
+  }
+  get vfioGroupMinor(): number | undefined {
+    return this.k.vfioGroupMinor;
+  }
+  get vfioDevIndex(): number | undefined {
+    return this.k.vfioDevIndex;
+  }
 
   /** Serialises this device's VFIO open/close transitions (the vfio_device dev_set lock). */
-  get openLock(): Mutex { return (this.#openLock ??= new Mutex()); }
+  get openLock(): Mutex {
+    return (this.#openLock ??= new Mutex());
+  }
 
-  get inUse(): boolean { return this.k.openCount + this.k.pending > 0; }
+  get inUse(): boolean {
+    return this.k.openCount + this.k.pending > 0;
+  }
 
   /** Resolves once no handle is open and no open/close is in flight. */
   waitIdle(): Promise<void> {
@@ -187,8 +221,15 @@ export class DeviceImpl implements CoreDevice {
   }
 
   toJSON(): object {
-    return { uuid: this.uuid, type: this.type.id, parent: this.parent.name, state: this.state,
-      boundDriver: this.boundDriver, iommuGroup: this.iommuGroup, openCount: this.openCount };
+    return {
+      uuid: this.uuid,
+      type: this.type.id,
+      parent: this.parent.name,
+      state: this.state,
+      boundDriver: this.boundDriver,
+      iommuGroup: this.iommuGroup,
+      openCount: this.openCount,
+    };
   }
 }
 

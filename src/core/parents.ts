@@ -13,8 +13,12 @@ import { ParentImpl, normalisePath, type Owner } from './objects.js';
 import { parseUeventVars } from './uevents.js';
 import { validateParent } from './validate.js';
 
-export async function registerParent(ctx: CoreContext, device: ParentDeviceSpec, ops: ParentOps,
-  owner: Owner | undefined): Promise<Parent> {
+export async function registerParent(
+  ctx: CoreContext,
+  device: ParentDeviceSpec,
+  ops: ParentOps,
+  owner: Owner | undefined,
+): Promise<Parent> {
   ctx.assertNotUnderLock('registerDevice');
   validateParent(device, ops, ctx.profile);
   return ctx.locked(async token => {
@@ -22,9 +26,12 @@ export async function registerParent(ctx: CoreContext, device: ParentDeviceSpec,
     const name = path.slice(path.lastIndexOf('/') + 1);
     const clash = ctx.parents.get(name);
     if (clash) {
-      throw new MdevError('EEXIST', clash.device.path === path
-        ? `registerDevice: ${path} is already a parent`
-        : `registerDevice: a parent named ${name} exists (${clash.device.path})`);
+      throw new MdevError(
+        'EEXIST',
+        clash.device.path === path
+          ? `registerDevice: ${path} is already a parent`
+          : `registerDevice: a parent named ${name} exists (${clash.device.path})`,
+      );
     }
     if (device.iommuGroup !== undefined) ctx.groups.reserve(device.iommuGroup);
     const parent = new ParentImpl(device, ops, owner);
@@ -48,7 +55,10 @@ export async function registerParent(ctx: CoreContext, device: ParentDeviceSpec,
  */
 async function parentUeventVars(ctx: CoreContext, parent: ParentImpl, token: LockToken): Promise<Array<[string, string]>> {
   const fallback: Array<[string, string]> = parent.device.driver !== undefined ? [['DRIVER', parent.device.driver]] : [];
-  const attr = (parent.device.attrs ?? []).filter(g => !g.name).flatMap(g => g.attrs).find(a => a.name === 'uevent');
+  const attr = (parent.device.attrs ?? [])
+    .filter(g => !g.name)
+    .flatMap(g => g.attrs)
+    .find(a => a.name === 'uevent');
   const show = attr?.show;
   if (!attr || !show) return fallback;
   try {

@@ -26,8 +26,7 @@ function wrapError(e: unknown, what: string, fallback: ErrnoName): MdevError {
 }
 
 function isThenable<T>(v: unknown): v is PromiseLike<T> {
-  return v !== null && (typeof v === 'object' || typeof v === 'function') &&
-    typeof (v as { then?: unknown }).then === 'function';
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
 }
 
 /** Call `fn`; normalise its failure to an MdevError; bound it with ETIMEDOUT. */
@@ -54,7 +53,11 @@ export function callPlugin<T>(fn: () => Awaitable<T>, opts: PluginCallOptions<T>
           clearTimeout(timer);
           resolve(value);
         } else if (opts.onLate) {
-          try { opts.onLate(value); } catch { /* best effort */ }
+          try {
+            opts.onLate(value);
+          } catch {
+            /* best effort */
+          }
         }
       },
       (e: unknown) => {
@@ -82,16 +85,25 @@ export function asShowResult(value: unknown, what: string): string | Uint8Array 
  * A show of a plugin attribute: bounded, errno-normalised, checked by
  * asShowResult. No `show` → EIO (mdev_type_attr_show / dev_attr_show default).
  */
-export async function showAttribute<C>(attr: Attribute<C>, ctx: C, timeoutMs = DEFAULT_CALL_TIMEOUT_MS,
-  what = attr.name): Promise<string | Uint8Array> {
+export async function showAttribute<C>(
+  attr: Attribute<C>,
+  ctx: C,
+  timeoutMs = DEFAULT_CALL_TIMEOUT_MS,
+  what = attr.name,
+): Promise<string | Uint8Array> {
   const show = attr.show;
   if (!show) throw new MdevError('EIO', `${what}: attribute has no show`);
   return asShowResult(await callPlugin(() => show.call(attr, ctx), { what: `${what}: show`, timeoutMs }), what);
 }
 
 /** A store of a plugin attribute. No `store` → EIO. */
-export async function storeAttribute<C>(attr: Attribute<C>, ctx: C, value: string, timeoutMs = DEFAULT_CALL_TIMEOUT_MS,
-  what = attr.name): Promise<void> {
+export async function storeAttribute<C>(
+  attr: Attribute<C>,
+  ctx: C,
+  value: string,
+  timeoutMs = DEFAULT_CALL_TIMEOUT_MS,
+  what = attr.name,
+): Promise<void> {
   const store = attr.store;
   if (!store) throw new MdevError('EIO', `${what}: attribute has no store`);
   await callPlugin(() => store.call(attr, ctx, value), { what: `${what}: store`, timeoutMs });

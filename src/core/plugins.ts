@@ -15,14 +15,24 @@ import { callPlugin } from './plugin-call.js';
 export class PluginLoader {
   readonly #plugins = new Map<string, PluginRecord>();
 
-  constructor(private readonly ctx: CoreContext, private readonly backend: HostBackend) {}
+  constructor(
+    private readonly ctx: CoreContext,
+    private readonly backend: HostBackend,
+  ) {}
 
   /** Loaded plugin names, in load order. */
-  names(): readonly string[] { return [...this.#plugins.keys()]; }
+  names(): readonly string[] {
+    return [...this.#plugins.keys()];
+  }
 
   async load(plugin: VendorPlugin): Promise<void> {
-    if (!plugin || typeof plugin !== 'object' || !isEntryName(plugin.name) || typeof plugin.init !== 'function' ||
-        (plugin.exit !== undefined && typeof plugin.exit !== 'function')) {
+    if (
+      !plugin ||
+      typeof plugin !== 'object' ||
+      !isEntryName(plugin.name) ||
+      typeof plugin.init !== 'function' ||
+      (plugin.exit !== undefined && typeof plugin.exit !== 'function')
+    ) {
       throw new MdevError('EINVAL', 'loadPlugin: a plugin needs a name and an init function');
     }
     if (this.#plugins.has(plugin.name)) throw new MdevError('EEXIST', `loadPlugin: ${plugin.name} is already loaded`);
@@ -74,11 +84,19 @@ export class PluginLoader {
     const ctx = this.ctx;
     for (const p of [...rec.parents].reverse()) {
       if (ctx.parents.get(p.name) !== p) continue;
-      try { await unregisterParent(ctx, p); } catch (e) { ctx.log(`plugin ${rec.name}: ${errorMessage(e)}`); }
+      try {
+        await unregisterParent(ctx, p);
+      } catch (e) {
+        ctx.log(`plugin ${rec.name}: ${errorMessage(e)}`);
+      }
     }
     for (const d of [...rec.drivers].reverse()) {
       if (ctx.drivers.get(d.name) !== d) continue;
-      try { await unregisterDriver(ctx, d.name); } catch (e) { ctx.log(`plugin ${rec.name}: ${errorMessage(e)}`); }
+      try {
+        await unregisterDriver(ctx, d.name);
+      } catch (e) {
+        ctx.log(`plugin ${rec.name}: ${errorMessage(e)}`);
+      }
     }
   }
 }

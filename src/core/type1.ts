@@ -58,9 +58,13 @@ export class Type1ContainerImpl implements Type1Container {
     this.lockedLimitPages = opts.lockedLimitPages ?? Number.POSITIVE_INFINITY;
   }
 
-  isOwnedBy(backend: Type1Backend): boolean { return this.#backend === backend; }
+  isOwnedBy(backend: Type1Backend): boolean {
+    return this.#backend === backend;
+  }
 
-  get lockedPages(): number { return this.#pins.size; }
+  get lockedPages(): number {
+    return this.#pins.size;
+  }
 
   mapDma(m: { vaddr: number; iova: number; size: number; prot: number }): void {
     if (!m || !aligned(m.vaddr) || !aligned(m.iova) || !aligned(m.size) || m.size === 0) {
@@ -124,7 +128,7 @@ export class Type1ContainerImpl implements Type1Container {
         const m = targets[i]!;
         const vaddrPfn = (m.vaddr + (pfn * PAGE_SIZE - m.iova)) / PAGE_SIZE;
         let h = this.#host.get(vaddrPfn);
-        if (!h) this.#host.set(vaddrPfn, h = { hostPfn: this.#nextHostPfn++, refs: 0 });
+        if (!h) this.#host.set(vaddrPfn, (h = { hostPfn: this.#nextHostPfn++, refs: 0 }));
         h.refs++;
         p = { mapping: m, vaddrPfn, hostPfn: h.hostPfn, refs: 0, byDevice: new Map() };
         this.#pins.set(pfn, p);
@@ -174,7 +178,9 @@ export class Type1ContainerImpl implements Type1Container {
     return this.#pins.get(pfn)?.byDevice.get(dev) ?? 0;
   }
 
-  get mappings(): ReadonlyArray<Readonly<DmaMapping>> { return this.#mappings; }
+  get mappings(): ReadonlyArray<Readonly<DmaMapping>> {
+    return this.#mappings;
+  }
 
   #drop(pfn: number, p: PinnedPage): void {
     this.#pins.delete(pfn);

@@ -22,8 +22,14 @@ export class UeventSource {
    * or `vfio-dev/vfio<k>`, SUBSYSTEM=vfio-dev): dev_uevent adds MAJOR, MINOR
    * and DEVNAME (the class devnode name) for a device with a devt.
    */
-  chardev(action: 'add' | 'remove', devpath: string, subsystem: 'vfio' | 'vfio-dev',
-    major: number, minor: number, devname: string): Uevent {
+  chardev(
+    action: 'add' | 'remove',
+    devpath: string,
+    subsystem: 'vfio' | 'vfio-dev',
+    major: number,
+    minor: number,
+    devname: string,
+  ): Uevent {
     const ev: Uevent = { ACTION: action, DEVPATH: devpath, SUBSYSTEM: subsystem, SEQNUM: 0 };
     ev.MAJOR = String(major);
     ev.MINOR = String(minor);
@@ -36,8 +42,12 @@ export class UeventSource {
    * parent's own dev_uevent variables in order (DRIVER, PCI_*, MODALIAS...):
    * kobject_uevent_env() adds the caller's envp_ext before the subsystem's vars.
    */
-  parentState(devpath: string, subsystem: string, state: 'registered' | 'unregistered',
-    vars: ReadonlyArray<readonly [string, string]>): Uevent {
+  parentState(
+    devpath: string,
+    subsystem: string,
+    state: 'registered' | 'unregistered',
+    vars: ReadonlyArray<readonly [string, string]>,
+  ): Uevent {
     const ev: Uevent = { ACTION: 'change', DEVPATH: devpath, SUBSYSTEM: subsystem, MDEV_STATE: state, SEQNUM: 0 };
     for (const [k, v] of vars) if (!(k in ev)) ev[k] = v;
     return this.#stamp(ev);

@@ -17,8 +17,14 @@ const isFn = (f: unknown): boolean => typeof f === 'function';
 
 export function validateParent(device: ParentDeviceSpec, ops: ParentOps, profile: Profile): void {
   if (!device || typeof device !== 'object') invalid('no parent device');
-  if (typeof device.path !== 'string' || normalisePath(device.path) === '' ||
-      normalisePath(device.path).split('/').some(seg => !isEntryName(seg))) invalid(`bad path ${JSON.stringify(device.path)}`);
+  if (
+    typeof device.path !== 'string' ||
+    normalisePath(device.path) === '' ||
+    normalisePath(device.path)
+      .split('/')
+      .some(seg => !isEntryName(seg))
+  )
+    invalid(`bad path ${JSON.stringify(device.path)}`);
   if (!isEntryName(device.typePrefix)) invalid('typePrefix must be a non-empty name');
   if (device.iommuGroup !== undefined && !(Number.isSafeInteger(device.iommuGroup) && device.iommuGroup >= 0)) {
     invalid('iommuGroup must be a non-negative integer');

@@ -69,7 +69,10 @@ class Handle implements VfioDeviceHandle {
     const op = dev.parent.ops.write;
     if (!op) throw new MdevError('EINVAL', `${dev.uuid}: parent has no write op`);
     const what = `${dev.parent.name}: write(${dev.uuid})`;
-    const n = await this.#user.backend.call(() => op.call(dev.parent.ops, dev, Buffer.from(data.buffer, data.byteOffset, data.byteLength), offset), what);
+    const n = await this.#user.backend.call(
+      () => op.call(dev.parent.ops, dev, Buffer.from(data.buffer, data.byteOffset, data.byteLength), offset),
+      what,
+    );
     if (!nonNegInt(n) || n > data.length) throw new MdevError('EIO', `${what} returned ${String(n)}`);
     return n;
   }
@@ -125,10 +128,15 @@ export class VfioUserImpl implements VfioUser {
         const op = dev.parent.ops.open;
         if (dev.k.openCount === 0 && op) {
           const closeOp = dev.parent.ops.close;
-          await this.backend.call(() => op.call(dev.parent.ops, dev), `${dev.parent.name}: open(${dev.uuid})`, () => {
-            // The open timed out but then succeeded: give the plugin its close.
-            if (closeOp) void this.backend.call(() => closeOp.call(dev.parent.ops, dev), `${dev.parent.name}: close(${dev.uuid})`).catch(() => {});
-          });
+          await this.backend.call(
+            () => op.call(dev.parent.ops, dev),
+            `${dev.parent.name}: open(${dev.uuid})`,
+            () => {
+              // The open timed out but then succeeded: give the plugin its close.
+              if (closeOp)
+                void this.backend.call(() => closeOp.call(dev.parent.ops, dev), `${dev.parent.name}: close(${dev.uuid})`).catch(() => {});
+            },
+          );
         }
         dev.k.openCount++;
         if (container) dev.k.container = container;
@@ -151,7 +159,9 @@ export class VfioUserImpl implements VfioUser {
   }
 
   /** How many handles are open on any device. */
-  get openHandles(): number { return this.#handles.size; }
+  get openHandles(): number {
+    return this.#handles.size;
+  }
 
   /** Close every open handle (daemon shutdown: the users are going away too). */
   async closeAll(): Promise<void> {
@@ -187,4 +197,3 @@ export class VfioUserImpl implements VfioUser {
     }
   }
 }
-

@@ -15,8 +15,7 @@ export function stderrLine(line: string): void {
  * Log it instead, with the stack under --verbose.
  */
 export function logStrayErrors(verbose: boolean | undefined): void {
-  const internal = (e: unknown) =>
-    stderrLine(`mdevfs: internal error: ${verbose && e instanceof Error ? e.stack : errorMessage(e)}`);
+  const internal = (e: unknown) => stderrLine(`mdevfs: internal error: ${verbose && e instanceof Error ? e.stack : errorMessage(e)}`);
   process.on('uncaughtException', internal);
   process.on('unhandledRejection', internal);
 }

@@ -27,8 +27,7 @@ export function samplesPath(): string {
 }
 
 function isPlugin(x: unknown): x is VendorPlugin {
-  return !!x && typeof x === 'object' && typeof (x as VendorPlugin).name === 'string' &&
-    typeof (x as VendorPlugin).init === 'function';
+  return !!x && typeof x === 'object' && typeof (x as VendorPlugin).name === 'string' && typeof (x as VendorPlugin).init === 'function';
 }
 
 function looksLikePath(spec: string, cwd: string): boolean {

@@ -6,7 +6,11 @@
 const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 const self = new URL(`../index${ext}`, import.meta.url).href;
 
-interface ResolveResult { url: string; shortCircuit?: boolean; format?: string | null }
+interface ResolveResult {
+  url: string;
+  shortCircuit?: boolean;
+  format?: string | null;
+}
 type NextResolve = (specifier: string, context: unknown) => Promise<ResolveResult>;
 
 export async function resolve(specifier: string, context: unknown, next: NextResolve): Promise<ResolveResult> {

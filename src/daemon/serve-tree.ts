@@ -59,8 +59,11 @@ async function loadConfigs(files: readonly string[]): Promise<VendorPlugin[]> {
 }
 
 /** Both mount points checked; the device files' must be outside the tree's, and not contain it. */
-async function preflightBoth(dir: string, vfioDir: string | undefined, log: (m: string) => void):
-  Promise<{ tree: PreflightResult; vfio?: PreflightResult }> {
+async function preflightBoth(
+  dir: string,
+  vfioDir: string | undefined,
+  log: (m: string) => void,
+): Promise<{ tree: PreflightResult; vfio?: PreflightResult }> {
   try {
     const tree = await preflight(dir, log);
     if (vfioDir === undefined) return { tree };
@@ -109,8 +112,8 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
 
   const configPlugins = plugins ? [] : await loadConfigs(opts.config ?? []);
   const pre = await preflightBoth(dir, opts.vfioDir, log);
-  const ueventLog = opts.uevents === undefined ? undefined
-    : await openUevents(path.resolve(opts.uevents), [pre.tree.mountpoint, pre.vfio?.mountpoint]);
+  const ueventLog =
+    opts.uevents === undefined ? undefined : await openUevents(path.resolve(opts.uevents), [pre.tree.mountpoint, pre.vfio?.mountpoint]);
 
   if (!plugins) {
     // The sample drivers are the default only when neither --driver nor --config is given.
@@ -125,7 +128,9 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
   if (ueventLog) core.on('uevent', ev => ueventLog.write(ev));
   if (opts.verbose) {
     core.on('uevent', ev => {
-      const kv = Object.entries(ev).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${String(v)}`);
+      const kv = Object.entries(ev)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => `${k}=${String(v)}`);
       log(`uevent: ${kv.join(' ')}`);
     });
   }

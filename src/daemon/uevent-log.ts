@@ -39,10 +39,14 @@ export async function openUeventLog(file: string): Promise<UeventLog> {
   }
   if (special) {
     const stream = createWriteStream(file, { flags: 'a' });
-    stream.on('error', () => { /* the reader went away: drop the rest */ });
+    stream.on('error', () => {
+      /* the reader went away: drop the rest */
+    });
     return {
       path: file,
-      write: ev => { if (!stream.destroyed) stream.write(ueventLine(ev) + '\n'); },
+      write: ev => {
+        if (!stream.destroyed) stream.write(ueventLine(ev) + '\n');
+      },
       close: () => new Promise(resolve => stream.end(resolve)),
     };
   }
@@ -54,7 +58,11 @@ export async function openUeventLog(file: string): Promise<UeventLog> {
       try {
         writeSync(fd, ueventLine(ev) + '\n');
       } catch {
-        try { closeSync(fd); } catch { /* already */ }
+        try {
+          closeSync(fd);
+        } catch {
+          /* already */
+        }
         fd = undefined; // a full disk must not take the daemon down
       }
     },

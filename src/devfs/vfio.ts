@@ -111,7 +111,10 @@ export class VfioDevPresenter extends CoreView {
   /** open(2) of /dev/vfio/<id>: the VFIO device of the group's mediated device. */
   private async open(id: number): Promise<DevHandle> {
     let uuid: string | undefined;
-    for (const d of this.core.groupDevices(id)) { uuid = d.uuid; break; }
+    for (const d of this.core.groupDevices(id)) {
+      uuid = d.uuid;
+      break;
+    }
     if (uuid === undefined) throw new MdevError('ENODEV', `IOMMU group ${id} has no mediated device`);
     const h = await this.core.vfio.open(uuid);
     return {

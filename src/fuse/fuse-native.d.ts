@@ -25,8 +25,17 @@ declare module 'fuse-native' {
     }
 
     interface Statfs {
-      bsize?: number; frsize?: number; blocks?: number; bfree?: number; bavail?: number;
-      files?: number; ffree?: number; favail?: number; fsid?: number; flag?: number; namemax?: number;
+      bsize?: number;
+      frsize?: number;
+      blocks?: number;
+      bfree?: number;
+      bavail?: number;
+      files?: number;
+      ffree?: number;
+      favail?: number;
+      fsid?: number;
+      flag?: number;
+      namemax?: number;
     }
 
     type Done = (code: number) => void;

@@ -37,9 +37,12 @@ export interface MountOptions {
 /** The libfuse option string (docs/fuse.md#mount-options). */
 export function fuseOptionString(opts: { allowOther?: boolean; autoUnmount?: boolean } = {}): string {
   const o = [
-    'fsname=mdevfs', 'subtype=mdevfs',
+    'fsname=mdevfs',
+    'subtype=mdevfs',
     'direct_io', // every read and write reaches us, st_size can stay 4096
-    'attr_timeout=0', 'entry_timeout=0', 'negative_timeout=0', // never stale after create/remove
+    'attr_timeout=0',
+    'entry_timeout=0',
+    'negative_timeout=0', // never stale after create/remove
     'atomic_o_trunc', // echo > f: O_TRUNC arrives in open(), no truncate round trip
     'use_ino', // st_ino is the node's own, stable number
   ];
@@ -70,7 +73,9 @@ export async function which(name: string, envPath = process.env.PATH ?? ''): Pro
       if (!st.isFile() || (st.mode & 0o111) === 0) continue;
       await fsp.access(p, fsConstants.X_OK);
       return p;
-    } catch { /* next */ }
+    } catch {
+      /* next */
+    }
   }
   return undefined;
 }
@@ -94,7 +99,11 @@ export async function loadFuse(): Promise<FuseCtor> {
   }
 }
 
-export interface MountInfoEntry { mountpoint: string; fstype: string; source: string }
+export interface MountInfoEntry {
+  mountpoint: string;
+  fstype: string;
+  source: string;
+}
 
 /** /proc/self/mountinfo entries for `dir` (octal escapes decoded). */
 export async function mountsAt(dir: string): Promise<MountInfoEntry[]> {
@@ -234,7 +243,10 @@ export async function mountTree(pre: PreflightResult, opts: MountOptions): Promi
         fuse.unmount(err => {
           if (err) {
             // Last resort; the connection dies with the process anyway.
-            forceUnmount(mountpoint, fusermount).then(() => resolve(), () => resolve());
+            forceUnmount(mountpoint, fusermount).then(
+              () => resolve(),
+              () => resolve(),
+            );
           } else {
             resolve();
           }
@@ -284,7 +296,12 @@ export function unmountOnSignals(
   const watchMs = opts.watchMs ?? 2000;
   if (watchMs > 0) {
     const timer = setInterval(() => {
-      m.isMounted().then(yes => { if (!yes && !stopping) void stop('the mount went away', 0); }, () => {});
+      m.isMounted().then(
+        yes => {
+          if (!yes && !stopping) void stop('the mount went away', 0);
+        },
+        () => {},
+      );
     }, watchMs);
     timer.unref();
   }

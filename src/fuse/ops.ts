@@ -31,9 +31,7 @@
  */
 import type Fuse from 'fuse-native';
 import { errnoNumber, toMdevError, MdevError } from '../core/errno.js';
-import {
-  KAttr, KDevFile, KDir, KLink, type KNode, openAttr, openDev, type OpenAttr, OpenDev, PAGE_SIZE,
-} from '../kernfs/index.js';
+import { KAttr, KDevFile, KDir, KLink, type KNode, openAttr, openDev, type OpenAttr, OpenDev, PAGE_SIZE } from '../kernfs/index.js';
 
 /** A code, or a code and the values that follow it in the callback. */
 type Result = number | [number, ...unknown[]];
@@ -155,10 +153,22 @@ export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operat
       return 0;
     },
 
-    statfs: (): Result => [0, {
-      bsize: PAGE_SIZE, frsize: PAGE_SIZE, blocks: 0, bfree: 0, bavail: 0,
-      files: 0, ffree: 0, favail: 0, fsid: 0, flag: 0, namemax: 255,
-    }],
+    statfs: (): Result => [
+      0,
+      {
+        bsize: PAGE_SIZE,
+        frsize: PAGE_SIZE,
+        blocks: 0,
+        bfree: 0,
+        bavail: 0,
+        files: 0,
+        ffree: 0,
+        favail: 0,
+        fsid: 0,
+        flag: 0,
+        namemax: 255,
+      },
+    ],
 
     readdir: (path: string): Result => {
       const d = lookup(path);
@@ -214,7 +224,10 @@ export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operat
     fsync: (): Result => 0,
 
     // O_TRUNC and truncate(2) are accepted and ignored, as sysfs does.
-    truncate: (path: string): Result => { lookup(path); return 0; },
+    truncate: (path: string): Result => {
+      lookup(path);
+      return 0;
+    },
     ftruncate: (): Result => 0,
 
     readlink: (path: string): Result => {

@@ -90,7 +90,12 @@ export abstract class KNode {
   parent: KDir | null;
   readonly ino: number;
 
-  constructor(readonly name: string, parent: KDir | null, mode: number, ino: number) {
+  constructor(
+    readonly name: string,
+    parent: KDir | null,
+    mode: number,
+    ino: number,
+  ) {
     this.parent = parent;
     this.mode = mode;
     this.ino = ino;
@@ -141,7 +146,9 @@ export class KDir extends KNode {
     this.inos = inos;
   }
 
-  get typeBits(): number { return S_IFDIR; }
+  get typeBits(): number {
+    return S_IFDIR;
+  }
 
   get(name: string): KNode | undefined {
     return this.children.get(name);
@@ -241,11 +248,19 @@ export class KDir extends KNode {
 
 export class KAttr extends KNode {
   readonly kind = 'attr' as const;
-  constructor(name: string, parent: KDir, mode: number, readonly ops: AttrOps, ino: number) {
+  constructor(
+    name: string,
+    parent: KDir,
+    mode: number,
+    readonly ops: AttrOps,
+    ino: number,
+  ) {
     super(name, parent, mode, ino);
   }
 
-  get typeBits(): number { return S_IFREG; }
+  get typeBits(): number {
+    return S_IFREG;
+  }
 
   /**
    * Run the show (sysfs_kf_seq_show): EIO without one (the mdev/device
@@ -262,7 +277,8 @@ export class KAttr extends KNode {
       throw toMdevError(e);
     }
     const content = asShowResult(out, this.path());
-    let buf = typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+    let buf =
+      typeof content === 'string' ? Buffer.from(content, 'utf8') : Buffer.from(content.buffer, content.byteOffset, content.byteLength);
     if (buf.length >= PAGE_SIZE) buf = buf.subarray(0, PAGE_SIZE - 1);
     return buf;
   }
@@ -294,21 +310,36 @@ export class KAttr extends KNode {
  */
 export class KDevFile extends KNode {
   readonly kind = 'dev' as const;
-  constructor(name: string, parent: KDir, mode: number, readonly ops: DevFileOps, ino: number) {
+  constructor(
+    name: string,
+    parent: KDir,
+    mode: number,
+    readonly ops: DevFileOps,
+    ino: number,
+  ) {
     super(name, parent, mode, ino);
   }
 
-  get typeBits(): number { return S_IFREG; }
+  get typeBits(): number {
+    return S_IFREG;
+  }
 }
 
 export class KLink extends KNode {
   readonly kind = 'link' as const;
   private text: string | undefined;
-  constructor(name: string, parent: KDir, readonly target: KNode, ino: number) {
+  constructor(
+    name: string,
+    parent: KDir,
+    readonly target: KNode,
+    ino: number,
+  ) {
     super(name, parent, 0o777, ino);
   }
 
-  get typeBits(): number { return S_IFLNK; }
+  get typeBits(): number {
+    return S_IFLNK;
+  }
 
   /** The link's text, e.g. '../../../devices/virtual/mtty/mtty/<uuid>'. */
   targetText(): string {

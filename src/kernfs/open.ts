@@ -29,7 +29,10 @@ export function checkOpen(node: KNode, flags: number): void {
  */
 export class OpenAttr {
   private snapshot: Buffer | null = null;
-  constructor(readonly node: KAttr, readonly flags: number) {}
+  constructor(
+    readonly node: KAttr,
+    readonly flags: number,
+  ) {}
 
   async read(offset: number, length: number): Promise<Buffer> {
     if (this.node.dead) throw new MdevError('ENODEV');
@@ -70,7 +73,11 @@ function checkPosition(pos: number): void {
  */
 export class OpenDev {
   #released: Promise<void> | undefined;
-  constructor(readonly node: KDevFile, readonly flags: number, readonly handle: DevHandle) {}
+  constructor(
+    readonly node: KDevFile,
+    readonly flags: number,
+    readonly handle: DevHandle,
+  ) {}
 
   async read(offset: number, length: number): Promise<Buffer> {
     if (this.#released) throw new MdevError('EBADF');
@@ -101,7 +108,11 @@ export class OpenDev {
   /** The last close of this open file description (idempotent; never throws). */
   release(): Promise<void> {
     this.#released ??= (async () => {
-      try { await this.handle.release(); } catch { /* close(2) has already returned */ }
+      try {
+        await this.handle.release();
+      } catch {
+        /* close(2) has already returned */
+      }
     })();
     return this.#released;
   }

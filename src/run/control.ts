@@ -16,7 +16,7 @@ import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 
 export const RELAYED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-export type RelayedSignal = typeof RELAYED_SIGNALS[number];
+export type RelayedSignal = (typeof RELAYED_SIGNALS)[number];
 
 const isRelayed = (s: string): s is RelayedSignal => (RELAYED_SIGNALS as readonly string[]).includes(s);
 
@@ -31,7 +31,9 @@ export class InnerControl {
       try {
         const st = fstatSync(fd);
         ok = st.isSocket() || st.isFIFO();
-      } catch { /* not open */ }
+      } catch {
+        /* not open */
+      }
     }
     this.#fd = ok ? fd : undefined;
   }
@@ -52,7 +54,9 @@ export class InnerControl {
         if (isRelayed(name)) cb(name);
       }
     });
-    socket.on('error', () => { /* the outer is gone */ });
+    socket.on('error', () => {
+      /* the outer is gone */
+    });
     this.#socket = socket;
   }
 
@@ -60,13 +64,19 @@ export class InnerControl {
     if (this.#fd === undefined) return;
     try {
       writeSync(this.#fd, message);
-    } catch { /* the outer is gone (or EAGAIN on a full buffer, which these few bytes never meet) */ }
+    } catch {
+      /* the outer is gone (or EAGAIN on a full buffer, which these few bytes never meet) */
+    }
   }
 
-  started(): void { this.#send('R'); }
+  started(): void {
+    this.#send('R');
+  }
 
   /** Synchronous, so it is out before process.exit. */
-  exiting(status: number): void { this.#send(`E${status}\n`); }
+  exiting(status: number): void {
+    this.#send(`E${status}\n`);
+  }
 }
 
 /** The outer's end: what the inner said, and a way to relay signals. */
@@ -83,7 +93,9 @@ export class OuterControl {
       const m = /E(\d+)\n/.exec(this.#text);
       if (m) this.exitStatus = Number(m[1]);
     });
-    stream?.on('error', () => { /* the inner is gone; its exit says the rest */ });
+    stream?.on('error', () => {
+      /* the inner is gone; its exit says the rest */
+    });
   }
 
   relay(sig: RelayedSignal): void {

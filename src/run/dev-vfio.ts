@@ -67,8 +67,10 @@ export async function mountDevVfio(vfioTree: string, scratch: string): Promise<D
     const subs = submountsOf(await fsp.readFile('/proc/self/mountinfo', 'utf8'), DEV);
     await mount(['--rbind', DEV, old], `bind ${DEV} to ${old}`);
     undo.push(old);
-    await mount(['-t', 'overlay', 'mdevfs-dev', '-o', `lowerdir=${DEV},upperdir=${upper},workdir=${work}`, DEV],
-      `put an overlay over ${DEV}`);
+    await mount(
+      ['-t', 'overlay', 'mdevfs-dev', '-o', `lowerdir=${DEV},upperdir=${upper},workdir=${work}`, DEV],
+      `put an overlay over ${DEV}`,
+    );
     undo.push(DEV);
     for (const rel of subs) {
       await mount(['--rbind', path.join(old, rel), path.join(DEV, rel)], `bind ${DEV}/${rel} again`);

@@ -32,10 +32,7 @@ import { serveTree, type Serving } from '../daemon/serve-tree.js';
 import { InnerControl, RELAYED_SIGNALS } from './control.js';
 import { STAGED_TREE_DIR, STAGING_MOUNT, applyMount, planMounts, removeMount } from './mounts.js';
 import { STAGED_DEV_SCRATCH, STAGED_VFIO_DIR, mountDevVfio, type DevVfio } from './dev-vfio.js';
-import {
-  EXIT_NOT_FOUND, EXIT_RUN_FAILED, signalStatus,
-  type NamespaceMount, type RunOptions,
-} from './options.js';
+import { EXIT_NOT_FOUND, EXIT_RUN_FAILED, signalStatus, type NamespaceMount, type RunOptions } from './options.js';
 
 /** How long a forwarded SIGTERM/SIGHUP gives the command before SIGKILL. */
 export const SIGNAL_GRACE_MS = 5000;
@@ -59,11 +56,17 @@ function startGate(command: readonly string[], stderrFd: number | undefined): { 
     stdio: ['inherit', 'inherit', stderrFd ?? 'inherit', 'pipe'],
   });
   const ctl = child.stdio[3] as Writable | null;
-  ctl?.on('error', () => { /* the gate is gone; its exit says why */ });
+  ctl?.on('error', () => {
+    /* the gate is gone; its exit says why */
+  });
   return {
     child,
-    go: () => { ctl?.end('go\n'); },
-    cancel: () => { ctl?.destroy(); },
+    go: () => {
+      ctl?.end('go\n');
+    },
+    cancel: () => {
+      ctl?.destroy();
+    },
   };
 }
 
@@ -95,7 +98,9 @@ export async function runInner(o: RunOptions): Promise<number> {
   let graceTimer: NodeJS.Timeout | undefined;
 
   let resolveChild!: (status: number) => void;
-  const childDone = new Promise<number>(r => { resolveChild = r; });
+  const childDone = new Promise<number>(r => {
+    resolveChild = r;
+  });
 
   const control = new InnerControl(o.statusFd);
   const exitNow = (status: number): never => {
@@ -130,14 +135,22 @@ export async function runInner(o: RunOptions): Promise<number> {
       return;
     }
     vlog(`mdevfs: ${sig}: passing it on to the command`);
-    try { child.kill(sig); } catch { /* gone */ }
+    try {
+      child.kill(sig);
+    } catch {
+      /* gone */
+    }
     // SIGTERM and SIGHUP mean "stop": a command that ignores them is killed
     // after a grace period. SIGINT may rightly be handled without exiting.
     if (sig !== 'SIGINT') {
       const cmd = child;
       graceTimer ??= setTimeout(() => {
         log(`mdevfs: the command did not exit within ${SIGNAL_GRACE_MS / 1000} s of ${sig}; killing it`);
-        try { cmd.kill('SIGKILL'); } catch { /* gone */ }
+        try {
+          cmd.kill('SIGKILL');
+        } catch {
+          /* gone */
+        }
       }, SIGNAL_GRACE_MS);
     }
   };
@@ -209,7 +222,9 @@ export async function runInner(o: RunOptions): Promise<number> {
     }
     if (setupSignal) throw new UserError(`interrupted by ${setupSignal}`);
     const n = serving.presenter.parentCount;
-    vlog(`mdevfs: /sys is the mdevfs tree (profile ${serving.core.profile}, ${n} parent${n === 1 ? '' : 's'}); running ${o.command.join(' ')}`);
+    vlog(
+      `mdevfs: /sys is the mdevfs tree (profile ${serving.core.profile}, ${n} parent${n === 1 ? '' : 's'}); running ${o.command.join(' ')}`,
+    );
   } catch (e) {
     const interrupted = setupSignal;
     if (!interrupted) log(`mdevfs: ${errorMessage(e)}`);

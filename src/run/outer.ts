@@ -78,7 +78,9 @@ function relayStderr(stream: Readable | null): { childKilled: boolean } {
     partial = lines[lines.length - 1]!.endsWith('\n') ? '' : lines.pop()!;
     for (const l of lines) emit(l);
   });
-  stream.on('end', () => { if (partial) emit(partial); });
+  stream.on('end', () => {
+    if (partial) emit(partial);
+  });
   stream.on('error', () => {});
   return state;
 }
@@ -86,7 +88,10 @@ function relayStderr(stream: Readable | null): { childKilled: boolean } {
 /** Start the run and resolve with the exit status for `mdevfs run` (UserError for its own failures). */
 export async function runOuter(o: OuterOptions): Promise<number> {
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    throw new UserError('run needs root: it mounts the tree over /sys in a private mount namespace (try: sudo mdevfs run ...)', EXIT_RUN_FAILED);
+    throw new UserError(
+      'run needs root: it mounts the tree over /sys in a private mount namespace (try: sudo mdevfs run ...)',
+      EXIT_RUN_FAILED,
+    );
   }
   if (o.command.length === 0) throw new UserError('run: no command given (mdevfs run [options] -- <command> [args...])', EXIT_RUN_FAILED);
   const unshare = await which('unshare');
@@ -101,9 +106,14 @@ export async function runOuter(o: OuterOptions): Promise<number> {
   };
   const argv = [
     ...(setpriv ? [setpriv, '--pdeathsig', 'KILL', '--'] : []),
-    unshare, ...UNSHARE_ARGS, '--',
+    unshare,
+    ...UNSHARE_ARGS,
+    '--',
     // Our node flags (e.g. tsx's loader when run from source), but not a second debugger on the same port.
-    process.execPath, ...process.execArgv.filter(a => !a.startsWith('--inspect')), innerMainPath(), encodeRunOptions(opts),
+    process.execPath,
+    ...process.execArgv.filter(a => !a.startsWith('--inspect')),
+    innerMainPath(),
+    encodeRunOptions(opts),
   ];
   if (o.verbose && !setpriv) stderrLine('mdevfs: setpriv not found: if mdevfs run itself is killed, the command keeps running');
 

@@ -17,7 +17,10 @@ export function defaultAttrMode(a: { show?: unknown; store?: unknown }): number 
 }
 
 export class PluginAttrs {
-  constructor(private readonly timeoutMs: number, private readonly log: (m: string) => void) {}
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly log: (m: string) => void,
+  ) {}
 
   /** A type's `description` content, bounded like a show. */
   description(t: MdevType): Promise<string | Uint8Array | undefined> {

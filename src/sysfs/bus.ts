@@ -11,10 +11,18 @@ import { parseUeventWrite, writtenWord } from './driver-core.js';
 import type { SysfsTree } from './tree.js';
 
 /** A device's `driver` link and the driver's link back to it. */
-export interface DriverLinks { name: string; link: KLink; backLink: KLink }
+export interface DriverLinks {
+  name: string;
+  link: KLink;
+  backLink: KLink;
+}
 
 /** What the bus keeps of a device: its links to a driver. */
-export interface BoundRec { dir: KDir; uuid: string; driver?: DriverLinks }
+export interface BoundRec {
+  dir: KDir;
+  uuid: string;
+  driver?: DriverLinks;
+}
 
 export class MdevBus {
   readonly dir: KDir;
@@ -25,14 +33,19 @@ export class MdevBus {
   readonly #users = new Map<string, Set<BoundRec>>();
   #autoprobe = true;
 
-  constructor(private readonly tree: SysfsTree, private readonly core: MdevCoreApi,
-    private readonly log: (m: string) => void) {
+  constructor(
+    private readonly tree: SysfsTree,
+    private readonly core: MdevCoreApi,
+    private readonly log: (m: string) => void,
+  ) {
     this.dir = tree.bus.mkdir('mdev');
     this.devices = this.dir.mkdir('devices');
     this.#drivers = this.dir.mkdir('drivers');
     this.dir.attr('drivers_autoprobe', 0o644, {
       show: () => (this.#autoprobe ? '1\n' : '0\n'),
-      store: d => { this.#autoprobe = d[0] !== 0x30; /* '0' */ },
+      store: d => {
+        this.#autoprobe = d[0] !== 0x30; /* '0' */
+      },
     });
     this.dir.attr('drivers_probe', 0o200, {
       store: d => {
@@ -93,7 +106,7 @@ export class MdevBus {
     const drv = this.#ensureDriver(driver);
     rec.driver = { name: driver, link: rec.dir.symlink('driver', drv), backLink: drv.symlink(rec.uuid, rec.dir) };
     let users = this.#users.get(driver);
-    if (!users) this.#users.set(driver, users = new Set());
+    if (!users) this.#users.set(driver, (users = new Set()));
     users.add(rec);
   }
 
@@ -113,7 +126,11 @@ export class MdevBus {
     b.mkdir('devices');
     b.mkdir('drivers');
     b.attr('drivers_autoprobe', 0o644, { show: () => '1\n', store: () => {} });
-    b.attr('drivers_probe', 0o200, { store: () => { throw new MdevError('ENODEV'); } });
+    b.attr('drivers_probe', 0o200, {
+      store: () => {
+        throw new MdevError('ENODEV');
+      },
+    });
     b.attr('uevent', 0o200, { store: parseUeventWrite });
     return b;
   }

@@ -51,7 +51,9 @@ export class PresentedDevices {
     private readonly attrs: PluginAttrs,
   ) {}
 
-  uuids(): IterableIterator<string> { return this.#devices.keys(); }
+  uuids(): IterableIterator<string> {
+    return this.#devices.keys();
+  }
 
   /** The device is gone: tear down whatever is left of it. */
   gone(uuid: string): void {

@@ -36,8 +36,12 @@ export function addPower(dir: KDir): KDir {
   const power = dir.mkdir('power');
   let control = 'auto';
   power.attr('autosuspend_delay_ms', 0o644, {
-    show: () => { throw new MdevError('EIO'); },
-    store: () => { throw new MdevError('EIO'); },
+    show: () => {
+      throw new MdevError('EIO');
+    },
+    store: () => {
+      throw new MdevError('EIO');
+    },
   });
   power.attr('control', 0o644, {
     show: () => `${control}\n`,

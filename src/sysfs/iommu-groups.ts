@@ -11,10 +11,18 @@ import { constant } from './driver-core.js';
 import type { SysfsTree } from './tree.js';
 
 /** A device's `iommu_group` link and the group's link back to it. */
-export interface GroupLinks { id: number; link: KLink; backLink: KLink }
+export interface GroupLinks {
+  id: number;
+  link: KLink;
+  backLink: KLink;
+}
 
 /** What the groups keep of a device: its links to a group. */
-export interface GroupedRec { dir: KDir; uuid: string; group?: GroupLinks }
+export interface GroupedRec {
+  dir: KDir;
+  uuid: string;
+  group?: GroupLinks;
+}
 
 interface GroupRec {
   dir: KDir;
@@ -26,7 +34,10 @@ interface GroupRec {
 export class IommuGroups {
   readonly #groups = new Map<number, GroupRec>();
 
-  constructor(private readonly tree: SysfsTree, private readonly core: MdevCoreApi) {}
+  constructor(
+    private readonly tree: SysfsTree,
+    private readonly core: MdevCoreApi,
+  ) {}
 
   /** Every mediated device's group, and no other. */
   syncAll(): void {
@@ -76,7 +87,12 @@ export class IommuGroups {
       gd.mkdir('devices');
       if (this.core.profile === 'modern') {
         gd.attr('reserved_regions', 0o444, constant('0x00000000fee00000 0x00000000feefffff msi\n'));
-        gd.attr('type', 0o644, { show: () => 'DMA\n', store: () => { throw new MdevError('EBUSY'); } });
+        gd.attr('type', 0o644, {
+          show: () => 'DMA\n',
+          store: () => {
+            throw new MdevError('EBUSY');
+          },
+        });
       }
       made(gd);
       g = gd;
@@ -115,7 +131,9 @@ export class IommuGroups {
       dir.attr('reserved_regions', 0o444, constant(''));
       dir.attr('type', 0o644, {
         show: () => 'unknown\n',
-        store: () => { throw new MdevError('EINVAL'); }, // no default domain
+        store: () => {
+          throw new MdevError('EINVAL');
+        }, // no default domain
       });
     }
     const g: GroupRec = { dir, devices, users: new Set() };

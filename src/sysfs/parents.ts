@@ -23,7 +23,11 @@ import type { IommuGroups } from './iommu-groups.js';
 import { createStore } from './stores.js';
 import type { SysfsTree } from './tree.js';
 
-interface TypeRec { type: MdevType; dir: KDir; devices: KDir }
+interface TypeRec {
+  type: MdevType;
+  dir: KDir;
+  devices: KDir;
+}
 
 export interface ParentRec extends DeviceHome {
   parent: CoreParent;
@@ -48,9 +52,13 @@ export class PresentedParents {
     private readonly attrs: PluginAttrs,
   ) {}
 
-  get count(): number { return this.#parents.size; }
+  get count(): number {
+    return this.#parents.size;
+  }
 
-  get(name: string): ParentRec | undefined { return this.#parents.get(name); }
+  get(name: string): ParentRec | undefined {
+    return this.#parents.get(name);
+  }
 
   /** One presented parent per registered parent, and no other. */
   sync(): void {
@@ -80,8 +88,12 @@ export class PresentedParents {
     }
     const rec: ParentRec = { parent: p, dir, owned: [], external: [], types: new Map(), devices: new Set() };
     this.#parents.set(p.name, rec);
-    const own = (n: KNode): void => { rec.owned.push(n); };
-    const ext = (n: KNode): void => { rec.external.push(n); };
+    const own = (n: KNode): void => {
+      rec.owned.push(n);
+    };
+    const ext = (n: KNode): void => {
+      rec.external.push(n);
+    };
 
     // The vendor's identity files first, so they can override the generic ones.
     for (const g of spec.attrs ?? []) this.attrs.addGroup(dir, g, p as Parent, own, p.name);
@@ -133,25 +145,32 @@ export class PresentedParents {
     const dir = typesDir.mkdir(t.id);
     const spec = t.spec;
     dir.attr('create', 0o200, {
-      store: async data => { await createStore(this.core, t, data); },
+      store: async data => {
+        await createStore(this.core, t, data);
+      },
     });
     const std = {
       name: () => dir.attr('name', 0o444, { show: () => `${t.name}\n` }),
       device_api: () => dir.attr('device_api', 0o444, { show: () => `${t.deviceApi}\n` }),
-      available_instances: () => dir.attr('available_instances', 0o444, {
-        show: () => `${this.core.availableInstances(t)}\n`,
-      }),
-      description: () => dir.attr('description', 0o444, {
-        show: async () => (await this.attrs.description(t)) ?? '',
-      }),
+      available_instances: () =>
+        dir.attr('available_instances', 0o444, {
+          show: () => `${this.core.availableInstances(t)}\n`,
+        }),
+      description: () =>
+        dir.attr('description', 0o444, {
+          show: async () => (await this.attrs.description(t)) ?? '',
+        }),
     } as const;
     let wanted: Array<keyof typeof std>;
     if (this.core.profile === 'legacy') {
-      wanted = spec.legacyAttrs ? [...spec.legacyAttrs] : [
-        ...(spec.name !== undefined ? ['name' as const] : []),
-        ...(spec.description !== undefined ? ['description' as const] : []),
-        'device_api', 'available_instances',
-      ];
+      wanted = spec.legacyAttrs
+        ? [...spec.legacyAttrs]
+        : [
+            ...(spec.name !== undefined ? ['name' as const] : []),
+            ...(spec.description !== undefined ? ['description' as const] : []),
+            'device_api',
+            'available_instances',
+          ];
     } else {
       wanted = ['name', 'available_instances', 'device_api'];
       if (spec.description !== undefined) wanted.push('description');

@@ -53,15 +53,23 @@ export class SysfsPresenter extends CoreView {
     this.#parents = new PresentedParents(tree, core, this.#bus, this.#groups, this.#devices, attrs);
   }
 
-  get root(): KernfsRoot { return this.#tree.root; }
+  get root(): KernfsRoot {
+    return this.#tree.root;
+  }
 
-  get profile(): MdevCoreApi['profile'] { return this.core.profile; }
+  get profile(): MdevCoreApi['profile'] {
+    return this.core.profile;
+  }
 
   /** Presented parents (for the CLI and tests). */
-  get parentCount(): number { return this.#parents.count; }
+  get parentCount(): number {
+    return this.#parents.count;
+  }
 
   /** How many times devices have been reconciled in all (a create costs three, a remove three). */
-  get devicePasses(): number { return this.#devices.passes; }
+  get devicePasses(): number {
+    return this.#devices.passes;
+  }
 
   /** Reconcile everything with the core (also the answer to any inconsistency). */
   syncAll(): void {

@@ -40,13 +40,19 @@ export class SysfsTree {
     return d;
   }
 
-  isImplicit(d: KDir): boolean { return this.#implicit.has(d); }
+  isImplicit(d: KDir): boolean {
+    return this.#implicit.has(d);
+  }
 
   /** A directory made as a path component becomes a real one (a parent took it over). */
-  claim(d: KDir): void { this.#implicit.delete(d); }
+  claim(d: KDir): void {
+    this.#implicit.delete(d);
+  }
 
   /** A real directory that still has children stays as a path component. */
-  release(d: KDir): void { this.#implicit.add(d); }
+  release(d: KDir): void {
+    this.#implicit.add(d);
+  }
 
   /** Remove a node, then any implicit directories that its removal left empty. */
   removePruning(n: KNode): void {

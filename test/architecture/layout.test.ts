@@ -11,7 +11,15 @@ const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sr
 const MAX_LINES = 400;
 /** A folder may import its own files and those of lower ranks only. */
 const RANK: Record<string, number> = {
-  cli: 5, run: 4, daemon: 3, fuse: 2, devfs: 2, sysfs: 2, config: 2, kernfs: 1, core: 0,
+  cli: 5,
+  run: 4,
+  daemon: 3,
+  fuse: 2,
+  devfs: 2,
+  sysfs: 2,
+  config: 2,
+  kernfs: 1,
+  core: 0,
 };
 
 function sources(dir: string): string[] {
@@ -37,8 +45,14 @@ const graph = new Map<string, string[]>();
 const external = new Map<string, string[]>();
 for (const f of files) {
   const specs = specifiers(readFileSync(f, 'utf8'));
-  graph.set(f, specs.filter(s => s.startsWith('.')).map(s => path.resolve(path.dirname(f), s.replace(/\.js$/, '.ts'))));
-  external.set(f, specs.filter(s => !s.startsWith('.')));
+  graph.set(
+    f,
+    specs.filter(s => s.startsWith('.')).map(s => path.resolve(path.dirname(f), s.replace(/\.js$/, '.ts'))),
+  );
+  external.set(
+    f,
+    specs.filter(s => !s.startsWith('.')),
+  );
 }
 
 t.test('the parser sees the imports it must judge', async t => {
@@ -48,7 +62,8 @@ t.test('the parser sees the imports it must judge', async t => {
 });
 
 t.test(`no source file over ${MAX_LINES} lines`, async t => {
-  const long = files.map(f => [path.relative(SRC, f), readFileSync(f, 'utf8').split('\n').length] as const)
+  const long = files
+    .map(f => [path.relative(SRC, f), readFileSync(f, 'utf8').split('\n').length] as const)
     .filter(([, n]) => n > MAX_LINES);
   t.same(long, []);
 });
@@ -61,7 +76,14 @@ t.test('no import cycle, type-only imports included', async t => {
     state.set(f, 'open');
     stack.push(f);
     for (const g of graph.get(f) ?? []) {
-      if (state.get(g) === 'open') cycles.push(stack.slice(stack.indexOf(g)).concat(g).map(x => path.relative(SRC, x)).join(' → '));
+      if (state.get(g) === 'open')
+        cycles.push(
+          stack
+            .slice(stack.indexOf(g))
+            .concat(g)
+            .map(x => path.relative(SRC, x))
+            .join(' → '),
+        );
       else if (!state.has(g) && graph.has(g)) visit(g);
     }
     stack.pop();
@@ -94,7 +116,8 @@ t.test('src/core knows no files and no other layer; only src/fuse knows FUSE', a
     }
   }
   for (const [f, deps] of graph) {
-    if (folderOf(f) === 'core') for (const d of deps) if (folderOf(d) !== 'core') bad.push(`${path.relative(SRC, f)} → ${path.relative(SRC, d)}`);
+    if (folderOf(f) === 'core')
+      for (const d of deps) if (folderOf(d) !== 'core') bad.push(`${path.relative(SRC, f)} → ${path.relative(SRC, d)}`);
   }
   t.same(bad, []);
 });

@@ -22,7 +22,9 @@ import { forceUnmount, fuseOptionString, loadFuse } from '../../src/fuse/mount.j
 import { ATTR, CREATE, DEVICES, PARENT_DIR } from './layout.js';
 
 const E = (name: keyof typeof constants.errno): number => -constants.errno[name];
-const S_IFDIR = 0o040000, S_IFREG = 0o100000, S_IFLNK = 0o120000;
+const S_IFDIR = 0o040000,
+  S_IFREG = 0o100000,
+  S_IFLNK = 0o120000;
 const PAGE = 4096;
 const T0 = Date.now();
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -85,8 +87,12 @@ function createDevice(uuid: string): number {
   if (devices.has(uuid)) return E('EEXIST');
   const dir: Node = { ino: nextIno++, mode: S_IFDIR | 0o755, children: new Map(), parent: parentDir };
   dir.children!.set('remove', {
-    ino: nextIno++, mode: S_IFREG | 0o200,
-    store: () => { removeDevice(uuid); return 1; },
+    ino: nextIno++,
+    mode: S_IFREG | 0o200,
+    store: () => {
+      removeDevice(uuid);
+      return 1;
+    },
   });
   parentDir.children!.set(uuid, dir);
   const link: Node = { ino: nextIno++, mode: S_IFLNK | 0o777, target: `${up}${PARENT_DIR}/${uuid}` };
@@ -103,7 +109,8 @@ function removeDevice(uuid: string): void {
 
 const [createDir, createName] = split(CREATE);
 mkdirp(createDir).children!.set(createName, {
-  ino: nextIno++, mode: S_IFREG | 0o200,
+  ino: nextIno++,
+  mode: S_IFREG | 0o200,
   store: data => {
     if (data.length !== 36 && !(data.length === 37 && data[36] === 0x0a)) return E('EINVAL');
     const s = data.toString('latin1', 0, 36);
@@ -116,10 +123,17 @@ mkdirp(createDir).children!.set(createName, {
 function stat(n: Node): Fuse.Stat {
   const type = n.mode & 0o170000;
   return {
-    mode: n.mode, uid: 0, gid: 0,
+    mode: n.mode,
+    uid: 0,
+    gid: 0,
     size: type === S_IFREG ? PAGE : 0,
     nlink: type === S_IFDIR ? 2 : 1,
-    ino: n.ino, blksize: PAGE, blocks: 0, atime: T0, mtime: T0, ctime: T0,
+    ino: n.ino,
+    blksize: PAGE,
+    blocks: 0,
+    atime: T0,
+    mtime: T0,
+    ctime: T0,
   };
 }
 
@@ -130,15 +144,21 @@ let nextFd = 1;
 const ops: Fuse.Operations = {
   getattr(path, cb) {
     const n = lookup(path);
-    if (n) cb(0, stat(n)); else cb(E('ENOENT'));
+    if (n) cb(0, stat(n));
+    else cb(E('ENOENT'));
   },
-  access(path, _mode, cb) { cb(lookup(path) ? 0 : E('ENOENT')); },
+  access(path, _mode, cb) {
+    cb(lookup(path) ? 0 : E('ENOENT'));
+  },
   readdir(path, cb) {
     const d = lookup(path);
     if (!d) return cb(E('ENOENT'));
     if (!d.children) return cb(E('ENOTDIR'));
     const names = ['.', '..'];
-    const stats: Fuse.Stat[] = [{ mode: d.mode, ino: d.ino }, { mode: (d.parent ?? d).mode, ino: (d.parent ?? d).ino }];
+    const stats: Fuse.Stat[] = [
+      { mode: d.mode, ino: d.ino },
+      { mode: (d.parent ?? d).mode, ino: (d.parent ?? d).ino },
+    ];
     for (const [name, c] of d.children) {
       names.push(name);
       stats.push({ mode: c.mode, ino: c.ino });
@@ -147,9 +167,13 @@ const ops: Fuse.Operations = {
   },
   opendir(path, _flags, cb) {
     const d = lookup(path);
-    if (!d) cb(E('ENOENT')); else if (!d.children) cb(E('ENOTDIR')); else cb(0, 0);
+    if (!d) cb(E('ENOENT'));
+    else if (!d.children) cb(E('ENOTDIR'));
+    else cb(0, 0);
   },
-  releasedir(_path, _fd, cb) { cb(0); },
+  releasedir(_path, _fd, cb) {
+    cb(0);
+  },
   open(path, flags, cb) {
     const n = lookup(path);
     if (!n) return cb(E('ENOENT'));
@@ -172,13 +196,24 @@ const ops: Fuse.Operations = {
     if (!n?.store) return cb(E('EBADF'));
     cb(n.store(Buffer.from(buf.subarray(0, len))));
   },
-  flush(_path, _fd, cb) { cb(0); },
-  release(_path, fd, cb) { handles.delete(fd); cb(0); },
-  truncate(path, _size, cb) { cb(lookup(path) ? 0 : E('ENOENT')); },
-  ftruncate(_path, _fd, _size, cb) { cb(0); },
+  flush(_path, _fd, cb) {
+    cb(0);
+  },
+  release(_path, fd, cb) {
+    handles.delete(fd);
+    cb(0);
+  },
+  truncate(path, _size, cb) {
+    cb(lookup(path) ? 0 : E('ENOENT'));
+  },
+  ftruncate(_path, _fd, _size, cb) {
+    cb(0);
+  },
   readlink(path, cb) {
     const n = lookup(path);
-    if (!n) cb(E('ENOENT')); else if (n.target === undefined) cb(E('EINVAL')); else cb(0, n.target);
+    if (!n) cb(E('ENOENT'));
+    else if (n.target === undefined) cb(E('EINVAL'));
+    else cb(0, n.target);
   },
 };
 
@@ -202,7 +237,9 @@ async function main(): Promise<void> {
 
   const FuseCtor = await loadFuse();
   class BaseFuse extends FuseCtor {
-    override _fuseOptions(): string { return '-o' + options; }
+    override _fuseOptions(): string {
+      return '-o' + options;
+    }
   }
   const fuse = new BaseFuse(mnt, ops, { timeout: false });
   await new Promise<void>((resolve, reject) => fuse.mount(err => (err ? reject(err) : resolve())));
@@ -211,7 +248,10 @@ async function main(): Promise<void> {
   const stop = (): void => {
     if (stopping) process.exit(1);
     stopping = true;
-    forceUnmount(mnt).then(() => process.exit(0), () => process.exit(1));
+    forceUnmount(mnt).then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   };
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, stop);
   process.stdout.write(`baseline: mounted ${mnt} (${devices.size} devices, -o ${options})\n`);

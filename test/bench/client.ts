@@ -17,7 +17,10 @@ export interface Client {
   files: string[];
 }
 
-export interface Measured { ops: number; sec: number }
+export interface Measured {
+  ops: number;
+  sec: number;
+}
 
 function exec(file: string, args: string[], timeoutMs: number): Promise<{ ok: boolean; out: string }> {
   return new Promise(resolve => {
@@ -50,10 +53,18 @@ export function runClient(c: Client, args: string[], timeoutMs: number): Promise
     activeClients.add(p);
     let out = '';
     let err = '';
-    p.stdout.on('data', d => { out += d; });
-    p.stderr.on('data', d => { err += d; });
+    p.stdout.on('data', d => {
+      out += d;
+    });
+    p.stderr.on('data', d => {
+      err += d;
+    });
     const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('error', e => { clearTimeout(timer); activeClients.delete(p); reject(e); });
+    p.on('error', e => {
+      clearTimeout(timer);
+      activeClients.delete(p);
+      reject(e);
+    });
     p.on('close', (code, signal) => {
       clearTimeout(timer);
       activeClients.delete(p);

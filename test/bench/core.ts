@@ -15,11 +15,16 @@ const LOOKUPS = 1_000_000;
 const core = new MdevCore();
 const parent = await core.host.registerDevice(
   { path: 'devices/virtual/bench/bench', typePrefix: 'bench', subsystem: { class: 'bench' } },
-  { driver: 'bench', deviceApi: 'vfio-pci', types: [{ id: '1' }], maxInstances: N * 2, create() {}, remove() {} });
+  { driver: 'bench', deviceApi: 'vfio-pci', types: [{ id: '1' }], maxInstances: N * 2, create() {}, remove() {} },
+);
 const type = parent.types[0]!;
 let events = 0;
-core.on('change', () => { events++; });
-core.on('uevent', () => { events++; });
+core.on('change', () => {
+  events++;
+});
+core.on('uevent', () => {
+  events++;
+});
 
 const keys = Array.from({ length: N }, (_, i) => uuid(i + 1));
 
@@ -79,7 +84,9 @@ console.log(`ratio last/first batch       : ${(createBatches.at(-1)! / createBat
 console.log(`ratio last/warm batch        : ${(createBatches.at(-1)! / createBatches[2]!).toFixed(2)}`);
 console.log(`remove batch #1-#1000        : ${us(removeBatches[0]!)} per remove`);
 console.log(`remove batch #49001-#50000   : ${us(removeBatches.at(-1)!)} per remove`);
-console.log(`lookup with 10 devices       : ${(lookupAt10).toFixed(1)} ns`);
-console.log(`lookup with ${N} devices   : ${(lookupAt50k).toFixed(1)} ns`);
+console.log(`lookup with 10 devices       : ${lookupAt10.toFixed(1)} ns`);
+console.log(`lookup with ${N} devices   : ${lookupAt50k.toFixed(1)} ns`);
 console.log(`lookup ratio 50000/10        : ${(lookupAt50k / lookupAt10).toFixed(2)}`);
-console.log(`same 10 keys, 50000 present  : ${lookup10At50k.toFixed(1)} ns (ratio to 10 devices ${(lookup10At50k / lookupAt10).toFixed(2)})`);
+console.log(
+  `same 10 keys, 50000 present  : ${lookup10At50k.toFixed(1)} ns (ratio to 10 devices ${(lookup10At50k / lookupAt10).toFixed(2)})`,
+);

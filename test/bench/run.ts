@@ -37,7 +37,9 @@ const order = (i: number): readonly Target[] => (i % 2 ? [...TARGETS].reverse() 
 type PerTarget<T> = Record<Target, T>;
 const perTarget = <T>(f: () => T): PerTarget<T> => ({ mdevfs: f(), baseline: f() });
 
-const say = (s = ''): void => { process.stdout.write(`${s}\n`); };
+const say = (s = ''): void => {
+  process.stdout.write(`${s}\n`);
+};
 
 // ---------------------------------------------------------------------------
 // Cleanup: both servers are always stopped and unmounted (finally, signals, exit).
@@ -69,8 +71,20 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 process.on('exit', () => {
   // Last resort if something skipped the async cleanup.
   for (const s of servers) s.stopSync();
-  for (const f of client?.files ?? []) { try { unlinkSync(f); } catch { /* gone */ } }
-  if (tmp) { try { rmdirSync(tmp); } catch { /* gone or not empty */ } }
+  for (const f of client?.files ?? []) {
+    try {
+      unlinkSync(f);
+    } catch {
+      /* gone */
+    }
+  }
+  if (tmp) {
+    try {
+      rmdirSync(tmp);
+    } catch {
+      /* gone or not empty */
+    }
+  }
 });
 
 // ---------------------------------------------------------------------------
@@ -104,10 +118,14 @@ async function verify(n: number): Promise<void> {
     if (names.length !== n) throw new Error(`${t}: ${DEVICES} lists ${names.length} entries, expected ${n}`);
   }
   const avail = (await fsp.readFile(at('mdevfs', ATTR), 'utf8')).trim();
-  if (avail !== String(BENCH_MAX_INSTANCES - n)) throw new Error(`mdevfs: available_instances is ${avail}, expected ${BENCH_MAX_INSTANCES - n}`);
+  if (avail !== String(BENCH_MAX_INSTANCES - n))
+    throw new Error(`mdevfs: available_instances is ${avail}, expected ${BENCH_MAX_INSTANCES - n}`);
 }
 
-interface Figures { read: PerTarget<number[]>; cycle: PerTarget<number[]> }
+interface Figures {
+  read: PerTarget<number[]>;
+  cycle: PerTarget<number[]>;
+}
 
 async function measureReadCycle(devices: number): Promise<Figures> {
   const f: Figures = { read: perTarget(() => []), cycle: perTarget(() => []) };
@@ -117,11 +135,14 @@ async function measureReadCycle(devices: number): Promise<Figures> {
       f.read[t].push(rate(await runClient(client!, ['read', at(t, ATTR), String(P.loopSec), String(P.warm)], timeout)));
     }
     for (const t of order(r)) {
-      f.cycle[t].push(rate(await runClient(client!,
-        ['cycle', at(t, CREATE), at(t, DEVICES), String(P.loopSec), String(P.warm >> 1)], timeout)));
+      f.cycle[t].push(
+        rate(await runClient(client!, ['cycle', at(t, CREATE), at(t, DEVICES), String(P.loopSec), String(P.warm >> 1)], timeout)),
+      );
     }
-    say(`  ${num(devices)} devices, rep ${r + 1}: (a) read mdevfs ${num(f.read.mdevfs[r]!)}/s, baseline ${num(f.read.baseline[r]!)}/s;` +
-      ` (b) create+remove mdevfs ${num(f.cycle.mdevfs[r]!)}/s, baseline ${num(f.cycle.baseline[r]!)}/s`);
+    say(
+      `  ${num(devices)} devices, rep ${r + 1}: (a) read mdevfs ${num(f.read.mdevfs[r]!)}/s, baseline ${num(f.read.baseline[r]!)}/s;` +
+        ` (b) create+remove mdevfs ${num(f.cycle.mdevfs[r]!)}/s, baseline ${num(f.cycle.baseline[r]!)}/s`,
+    );
   }
   await verify(devices);
   return f;
@@ -134,14 +155,17 @@ function lsMs(dir: string): Promise<number> {
     const p = spawn('ls', ['-l', dir], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
     children.add(p);
     let err = '';
-    p.stderr.on('data', d => { err += d; });
+    p.stderr.on('data', d => {
+      err += d;
+    });
     const timer = setTimeout(() => p.kill('SIGKILL'), 300_000);
     p.on('error', reject);
     p.on('exit', (code, signal) => {
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       clearTimeout(timer);
       children.delete(p);
-      if (code === 0) resolve(ms); else reject(new Error(`ls -l ${dir}: ${signal ?? `exit ${code}`} ${err.trim()}`));
+      if (code === 0) resolve(ms);
+      else reject(new Error(`ls -l ${dir}: ${signal ?? `exit ${code}`} ${err.trim()}`));
     });
   });
 }
@@ -170,11 +194,26 @@ async function runCore(): Promise<{ ran: boolean; code: number | null; out: stri
     const p = spawn(process.execPath, ['--import', 'tsx', file], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(p);
     let out = '';
-    p.stdout.on('data', d => { out += d; });
-    p.stderr.on('data', d => { out += d; });
-    const timer = setTimeout(() => { out += '\n[bench: killed after 180 s]'; p.kill('SIGKILL'); }, 180_000);
-    p.on('close', code => { clearTimeout(timer); children.delete(p); resolve({ ran: true, code, out }); });
-    p.on('error', e => { clearTimeout(timer); children.delete(p); resolve({ ran: true, code: -1, out: String(e) }); });
+    p.stdout.on('data', d => {
+      out += d;
+    });
+    p.stderr.on('data', d => {
+      out += d;
+    });
+    const timer = setTimeout(() => {
+      out += '\n[bench: killed after 180 s]';
+      p.kill('SIGKILL');
+    }, 180_000);
+    p.on('close', code => {
+      clearTimeout(timer);
+      children.delete(p);
+      resolve({ ran: true, code, out });
+    });
+    p.on('error', e => {
+      clearTimeout(timer);
+      children.delete(p);
+      resolve({ ran: true, code: -1, out: String(e) });
+    });
   });
 }
 
@@ -185,9 +224,16 @@ async function main(): Promise<void> {
   if (!existsSync(path.join(REPO, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run "npm run build" (npm run bench does)');
   tmp = await fsp.mkdtemp(path.join(os.tmpdir(), 'mdevfs-bench-'));
   client = await prepareClient(tmp);
-  say(`mdevfs bench, scale ${P.scale}: ${num(P.few)} and ${num(P.many)} devices, ls -l at ${num(P.ls)}; ` +
-    `${P.reps} interleaved repetitions, medians; loops of ${P.loopSec} s`);
-  say(`client: ${client.kind}, in its own process; node ${process.version}, ${os.cpus().length} CPUs, load ${os.loadavg().map(l => l.toFixed(2)).join(' ')}`);
+  say(
+    `mdevfs bench, scale ${P.scale}: ${num(P.few)} and ${num(P.many)} devices, ls -l at ${num(P.ls)}; ` +
+      `${P.reps} interleaved repetitions, medians; loops of ${P.loopSec} s`,
+  );
+  say(
+    `client: ${client.kind}, in its own process; node ${process.version}, ${os.cpus().length} CPUs, load ${os
+      .loadavg()
+      .map(l => l.toFixed(2))
+      .join(' ')}`,
+  );
 
   const started = await Promise.allSettled([startMdevfs(path.join(tmp, 'mdevfs')), startBaseline(path.join(tmp, 'baseline'))]);
   for (const s of started) if (s.status === 'fulfilled') servers.push(s.value);
@@ -228,10 +274,15 @@ async function main(): Promise<void> {
     const c = fills[t].filter(f => f.to > P.few);
     return rate(which === 'first' ? c[0]! : c[c.length - 1]!);
   };
-  const fewN = num(P.few), manyN = num(P.many);
+  const fewN = num(P.few),
+    manyN = num(P.many);
 
   interface Row {
-    label: string; unit: string; m: number; b: number; higherBetter: boolean;
+    label: string;
+    unit: string;
+    m: number;
+    b: number;
+    higherBetter: boolean;
     spread?: [number, number];
     /** Median of the per-repetition slowdowns (each pair measured back to back). */
     paired?: number;
@@ -246,14 +297,33 @@ async function main(): Promise<void> {
     rows.push({ label, unit, m, b, higherBetter, spread: [spreadPct(xs.mdevfs), spreadPct(xs.baseline)], paired, scale, baseScale });
   };
   add(`(a) attr read, ${fewN} devices`, 'ops/s', few.read, true);
-  add(`(a) attr read, ${manyN} devices`, 'ops/s', many.read, true,
-    median(many.read.mdevfs) / median(few.read.mdevfs), median(many.read.baseline) / median(few.read.baseline));
+  add(
+    `(a) attr read, ${manyN} devices`,
+    'ops/s',
+    many.read,
+    true,
+    median(many.read.mdevfs) / median(few.read.mdevfs),
+    median(many.read.baseline) / median(few.read.baseline),
+  );
   add(`(b) create+remove, ${fewN} devices`, 'cycles/s', few.cycle, true);
-  add(`(b) create+remove, ${manyN} devices`, 'cycles/s', many.cycle, true,
-    median(many.cycle.mdevfs) / median(few.cycle.mdevfs), median(many.cycle.baseline) / median(few.cycle.baseline));
+  add(
+    `(b) create+remove, ${manyN} devices`,
+    'cycles/s',
+    many.cycle,
+    true,
+    median(many.cycle.mdevfs) / median(few.cycle.mdevfs),
+    median(many.cycle.baseline) / median(few.cycle.baseline),
+  );
   const firstTo = num(fills.mdevfs.find(f => f.to > P.few)?.to ?? 0);
-  rows.push({ label: `fill creates, ${fewN} -> ${manyN} (once)`, unit: 'creates/s', m: fillAll('mdevfs'), b: fillAll('baseline'), higherBetter: true,
-    scale: chunkAt('mdevfs', 'last') / chunkAt('mdevfs', 'first'), baseScale: chunkAt('baseline', 'last') / chunkAt('baseline', 'first') });
+  rows.push({
+    label: `fill creates, ${fewN} -> ${manyN} (once)`,
+    unit: 'creates/s',
+    m: fillAll('mdevfs'),
+    b: fillAll('baseline'),
+    higherBetter: true,
+    scale: chunkAt('mdevfs', 'last') / chunkAt('mdevfs', 'first'),
+    baseScale: chunkAt('baseline', 'last') / chunkAt('baseline', 'first'),
+  });
   add(`(c) ls -l, ${num(P.ls)} devices`, 'ms', ls, false);
   const slow = (r: Row) => (r.higherBetter ? r.b / r.m : r.m / r.b);
 
@@ -270,16 +340,21 @@ async function main(): Promise<void> {
   }
 
   say(`\n== Table (medians of ${P.reps}; ± is half the min-max range)`);
-  say(table(['figure', 'unit', 'mdevfs', 'baseline', 'slowdown', 'paired', `mdevfs ${manyN}/${fewN}`, `baseline ${manyN}/${fewN}`],
-    rows.map(r => [
-      r.label, r.unit,
-      `${num(r.m)}${r.spread ? ` ±${r.spread[0].toFixed(0)}%` : ''}`,
-      `${num(r.b)}${r.spread ? ` ±${r.spread[1].toFixed(0)}%` : ''}`,
-      `${ratio(slow(r))}x`,
-      r.paired === undefined ? '' : `${ratio(r.paired)}x`,
-      r.scale === undefined ? '' : ratio(r.scale),
-      r.baseScale === undefined ? '' : ratio(r.baseScale),
-    ])));
+  say(
+    table(
+      ['figure', 'unit', 'mdevfs', 'baseline', 'slowdown', 'paired', `mdevfs ${manyN}/${fewN}`, `baseline ${manyN}/${fewN}`],
+      rows.map(r => [
+        r.label,
+        r.unit,
+        `${num(r.m)}${r.spread ? ` ±${r.spread[0].toFixed(0)}%` : ''}`,
+        `${num(r.b)}${r.spread ? ` ±${r.spread[1].toFixed(0)}%` : ''}`,
+        `${ratio(slow(r))}x`,
+        r.paired === undefined ? '' : `${ratio(r.paired)}x`,
+        r.scale === undefined ? '' : ratio(r.scale),
+        r.baseScale === undefined ? '' : ratio(r.baseScale),
+      ]),
+    ),
+  );
   say('slowdown: baseline/mdevfs for rates, mdevfs/baseline for times (of the medians); paired: the median of the');
   say(`per-repetition slowdowns (each pair measured back to back). ${manyN}/${fewN}: each target's own figure with ${manyN}`);
   say(`devices over with ${fewN} (fill: last chunk over first); near 1.00 means nothing scans the devices, and the baseline's`);

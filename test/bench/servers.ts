@@ -31,8 +31,12 @@ export async function startServer(name: string, dir: string, argv: string[], rea
   await fsp.mkdir(dir);
   const proc = spawn(argv[0]!, argv.slice(1), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  proc.stdout!.on('data', d => { out += d; });
-  proc.stderr!.on('data', d => { out += d; });
+  proc.stdout!.on('data', d => {
+    out += d;
+  });
+  proc.stderr!.on('data', d => {
+    out += d;
+  });
   const exited = new Promise<void>(resolve => proc.on('exit', () => resolve()));
   const alive = () => proc.exitCode === null && proc.signalCode === null;
   let stopping: Promise<void> | undefined;
@@ -45,7 +49,9 @@ export async function startServer(name: string, dir: string, argv: string[], rea
       stopping ??= (async () => {
         if (alive()) {
           proc.kill('SIGTERM');
-          const timer = setTimeout(() => { if (alive()) proc.kill('SIGKILL'); }, 5000);
+          const timer = setTimeout(() => {
+            if (alive()) proc.kill('SIGKILL');
+          }, 5000);
           await exited;
           clearTimeout(timer);
         }
@@ -60,17 +66,30 @@ export async function startServer(name: string, dir: string, argv: string[], rea
     stopSync() {
       if (alive()) proc.kill('SIGKILL');
       spawnSync('fusermount', ['-uz', dir], { timeout: 10_000, stdio: 'ignore' });
-      try { rmdirSync(dir); } catch { /* still mounted or already gone */ }
+      try {
+        rmdirSync(dir);
+      } catch {
+        /* still mounted or already gone */
+      }
     },
   };
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${name} not ready after ${timeoutMs} ms:\n${out}`)), timeoutMs);
       proc.stdout!.on('data', () => {
-        if (ready.test(out)) { clearTimeout(timer); resolve(); }
+        if (ready.test(out)) {
+          clearTimeout(timer);
+          resolve();
+        }
       });
-      proc.on('error', e => { clearTimeout(timer); reject(e); });
-      void exited.then(() => { clearTimeout(timer); reject(new Error(`${name} exited before it was ready:\n${out}`)); });
+      proc.on('error', e => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      void exited.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`${name} exited before it was ready:\n${out}`));
+      });
     });
   } catch (e) {
     await server.stop();
@@ -80,13 +99,19 @@ export async function startServer(name: string, dir: string, argv: string[], rea
 }
 
 export function startMdevfs(dir: string): Promise<Server> {
-  return startServer('mdevfs', dir,
+  return startServer(
+    'mdevfs',
+    dir,
     [process.execPath, path.join(REPO, 'bin/mdevfs'), 'mount', dir, '--driver', path.join(REPO, 'test/bench/bench-driver.ts')],
-    /^mdevfs: mounted /m);
+    /^mdevfs: mounted /m,
+  );
 }
 
 export function startBaseline(dir: string): Promise<Server> {
-  return startServer('baseline', dir,
+  return startServer(
+    'baseline',
+    dir,
     [process.execPath, '--import', 'tsx', path.join(REPO, 'test/bench/baseline-fs.ts'), dir],
-    /^baseline: mounted /m);
+    /^baseline: mounted /m,
+  );
 }

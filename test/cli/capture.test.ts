@@ -72,7 +72,11 @@ async function walk(root: string): Promise<Map<string, Node>> {
   return out;
 }
 
-interface Diff { path: string; a?: Node; b?: Node }
+interface Diff {
+  path: string;
+  a?: Node;
+  b?: Node;
+}
 
 function diffTrees(a: Map<string, Node>, b: Map<string, Node>, skip: (p: string) => boolean = () => false): Diff[] {
   const diffs: Diff[] = [];
@@ -112,9 +116,14 @@ t.test('capture: output and errors', async t => {
     const out = await capture('--sysfs', root);
     t.equal(out.code, 0, out.stderr);
     t.equal(out.stderr, '', 'quiet on stderr when writing to stdout');
-    const doc = JSON.parse(out.stdout) as { version: number; parents: Array<{ path: string; typePrefix: string; driver: string; types: unknown[] }> };
+    const doc = JSON.parse(out.stdout) as {
+      version: number;
+      parents: Array<{ path: string; typePrefix: string; driver: string; types: unknown[] }>;
+    };
     t.equal(doc.version, 1);
-    t.match(doc.parents, [{ path: 'devices/virtual/fake/fake0', typePrefix: 'fake', driver: 'fake', types: [{ id: '1', name: 'Fake type', max: 3 }] }]);
+    t.match(doc.parents, [
+      { path: 'devices/virtual/fake/fake0', typePrefix: 'fake', driver: 'fake', types: [{ id: '1', name: 'Fake type', max: 3 }] },
+    ]);
     t.ok(out.stdout.endsWith('}\n'));
 
     const file = path.join(tmp, 'plain.json');
@@ -123,7 +132,11 @@ t.test('capture: output and errors', async t => {
     t.equal(r.stdout, '');
     t.equal(r.stderr, `mdevfs: captured 1 parent (1 type) from ${root} to ${file}\n`);
     t.equal(await fsp.readFile(file, 'utf8'), out.stdout);
-    t.same((await fsp.readdir(tmp)).filter(f => f.endsWith('.tmp')), [], 'no temporary file left');
+    t.same(
+      (await fsp.readdir(tmp)).filter(f => f.endsWith('.tmp')),
+      [],
+      'no temporary file left',
+    );
 
     const dash = await capture('--sysfs', root, '--output', '-');
     t.equal(dash.stdout, out.stdout, '-o - is stdout');
@@ -164,7 +177,10 @@ t.test('capture: output and errors', async t => {
     const lines = r.stderr.split('\n').filter(l => l !== '');
     t.equal(lines[0], `mdevfs: the tree under ${root} does not make a valid config:`);
     t.ok(lines.length >= 2, r.stderr);
-    t.ok(lines.every(l => l.startsWith('mdevfs: ')), r.stderr);
+    t.ok(
+      lines.every(l => l.startsWith('mdevfs: ')),
+      r.stderr,
+    );
     t.match(lines.slice(1).join('\n'), /deviceApi/);
   });
 
@@ -199,7 +215,8 @@ const DEVICES: Array<[type: string, uuid: string]> = [
 ];
 
 async function createAll(d: Daemon, t: Test): Promise<void> {
-  for (const [type, uuid] of DEVICES) t.equal(await writeOnce(d.p(type, 'create'), `${uuid}\n`), 37, `create ${uuid} on ${path.basename(type)}`);
+  for (const [type, uuid] of DEVICES)
+    t.equal(await writeOnce(d.p(type, 'create'), `${uuid}\n`), 37, `create ${uuid} on ${path.basename(type)}`);
 }
 
 t.test('round trip: samples + t4-host.json → capture → mount the capture → the same tree', async t => {
@@ -220,9 +237,18 @@ t.test('round trip: samples + t4-host.json → capture → mount the capture →
     const nodes = [...ta.values()];
     t.ok(ta.size > 200, `${ta.size} entries`);
     t.ok(nodes.filter(n => n.kind === 'link').length >= 15, `${nodes.filter(n => n.kind === 'link').length} links`);
-    t.ok(nodes.filter(n => n.kind === 'file' && n.content !== undefined).length > 100, `${nodes.filter(n => n.kind === 'file' && n.content !== undefined).length} readable attributes, read`);
-    t.ok(nodes.some(n => n.kind === 'file' && n.mode === 0o200), 'write-only files (create, remove, bind)');
-    t.ok(nodes.some(n => n.kind === 'file' && n.error === 'EIO'), 'attributes whose read fails (power/autosuspend_delay_ms): same errno');
+    t.ok(
+      nodes.filter(n => n.kind === 'file' && n.content !== undefined).length > 100,
+      `${nodes.filter(n => n.kind === 'file' && n.content !== undefined).length} readable attributes, read`,
+    );
+    t.ok(
+      nodes.some(n => n.kind === 'file' && n.mode === 0o200),
+      'write-only files (create, remove, bind)',
+    );
+    t.ok(
+      nodes.some(n => n.kind === 'file' && n.error === 'EIO'),
+      'attributes whose read fails (power/autosuspend_delay_ms): same errno',
+    );
     t.equal(ta.get(`${T4}/mdev_supported_types/nvidia-222/name`)?.kind, 'file');
     t.match(ta.get(`${T4}/mdev_supported_types/nvidia-222/description`), { content: /^num_heads=4, frl_config=45/ });
 
@@ -249,7 +275,10 @@ t.test('round trip: samples + t4-host.json → capture → mount the capture →
     await createAll(c, t);
     const ta = await walk(a.dir);
     const tc = await walk(c.dir);
-    t.ok([...ta.keys()].some(k => k.endsWith(`${DEVICES[0]![1]}/vendor/sample_mdev_dev`)), 'device files were walked');
+    t.ok(
+      [...ta.keys()].some(k => k.endsWith(`${DEVICES[0]![1]}/vendor/sample_mdev_dev`)),
+      'device files were walked',
+    );
     t.same(diffTrees(ta, tc).map(show), [], 'A and C are the same tree');
 
     // What legitimately differs: a capture is a snapshot, not the vendor's rules.
@@ -277,13 +306,21 @@ t.test('round trip: samples + t4-host.json → capture → mount the capture →
       // captured), mbochs-small (A: (256-4-16)/4 = 59; C: 64-1 = 63; medium
       // and large happen to agree by rounding), the medium device's memory.
       const diffs = diffTrees(await walk(a.dir), await walk(c.dir));
-      t.same(diffs.map(d => d.path), [
-        ...['222', '223', '224', '225', '226', '227', '228', '229', '231', '232', '233', '234']
-          .map(id => `${T4}/mdev_supported_types/nvidia-${id}/available_instances`),
-        `${MBOCHS}/${medium}/vendor/memory`,
-        `${MBOCHS}/mdev_supported_types/mbochs-small/available_instances`,
-      ], 'exactly the known differences');
-      t.ok(diffs.every(d => d.a?.kind === 'file' && d.b?.kind === 'file' && d.a.mode === d.b.mode), 'only contents differ');
+      t.same(
+        diffs.map(d => d.path),
+        [
+          ...['222', '223', '224', '225', '226', '227', '228', '229', '231', '232', '233', '234'].map(
+            id => `${T4}/mdev_supported_types/nvidia-${id}/available_instances`,
+          ),
+          `${MBOCHS}/${medium}/vendor/memory`,
+          `${MBOCHS}/mdev_supported_types/mbochs-small/available_instances`,
+        ],
+        'exactly the known differences',
+      );
+      t.ok(
+        diffs.every(d => d.a?.kind === 'file' && d.b?.kind === 'file' && d.a.mode === d.b.mode),
+        'only contents differ',
+      );
     });
   });
 });

@@ -15,9 +15,21 @@ const T4 = 'devices/pci0000:3a/0000:3a:00.0/0000:3b:00.0';
 const TYPES = `${T4}/mdev_supported_types`;
 const U1 = '5e1c4d2a-8f3b-4c6e-9a7d-0b1c2d3e4f01';
 
-interface TypeDoc { id: string; name?: string; description?: string; max?: number }
-interface ParentDoc { path: string; attrs?: Record<string, string>; types: TypeDoc[] }
-interface Doc { $schema?: string; parents: ParentDoc[] }
+interface TypeDoc {
+  id: string;
+  name?: string;
+  description?: string;
+  max?: number;
+}
+interface ParentDoc {
+  path: string;
+  attrs?: Record<string, string>;
+  types: TypeDoc[];
+}
+interface Doc {
+  $schema?: string;
+  parents: ParentDoc[];
+}
 
 const readDoc = async (file: string): Promise<Doc> => JSON.parse(await fsp.readFile(file, 'utf8')) as Doc;
 
@@ -89,7 +101,7 @@ t.test('mount --config examples/config/t4-host.json', async t => {
       ['lstat', p(`${dev}/nvidia/vgpu_params`)],
     ]);
     t.equal(r[1]!.ok, 37, 'create accepted the UUID');
-    t.equal(((r[3]!.ok as { mode: number }).mode) & 0o170000, 0o040000, 'the device directory exists when the write returns');
+    t.equal((r[3]!.ok as { mode: number }).mode & 0o170000, 0o040000, 'the device directory exists when the write returns');
     t.equal(r[4]!.ok, '../mdev_supported_types/nvidia-222');
     t.match(r[5]!.ok, /bus\/mdev\/drivers\/nvidia-vgpu-vfio$/);
     t.equal(r[6]!.ok, `../../../${U1}`);
@@ -110,13 +122,23 @@ t.test('mount --config examples/config/t4-host.json', async t => {
 });
 
 t.test('--config is repeatable and combines with --driver', async t => {
-  const d = await started(t,
-    '--driver', path.join(REPO, 'examples/mtty.ts'),
-    '--config', T4_FILE, '--config', path.join(EXAMPLES, 'gvtg-host.json'), '--config', path.join(EXAMPLES, 's390-host.json'));
+  const d = await started(
+    t,
+    '--driver',
+    path.join(REPO, 'examples/mtty.ts'),
+    '--config',
+    T4_FILE,
+    '--config',
+    path.join(EXAMPLES, 'gvtg-host.json'),
+    '--config',
+    path.join(EXAMPLES, 's390-host.json'),
+  );
   t.match(d.stdout, /\(profile modern, 5 parents\)/);
   t.same(await one(['listdir', d.p('class/mdev_bus')]), ['0.0.0313', '0000:00:02.0', '0000:3b:00.0', 'matrix', 'mtty'].sort());
-  t.same(await one(['listdir', d.p('bus/mdev/drivers')]),
-    ['intel_vgpu_mdev', 'mtty', 'nvidia-vgpu-vfio', 'vfio_ap_mdev', 'vfio_ccw_mdev'].sort());
+  t.same(
+    await one(['listdir', d.p('bus/mdev/drivers')]),
+    ['intel_vgpu_mdev', 'mtty', 'nvidia-vgpu-vfio', 'vfio_ap_mdev', 'vfio_ccw_mdev'].sort(),
+  );
   t.equal(await readOnce(d.p('devices/pci0000:00/0000:00:02.0/mdev_supported_types/i915-GVTg_V5_4/available_instances')), '4\n');
   t.equal(await readOnce(d.p('devices/vfio_ap/matrix/mdev_supported_types/vfio_ap-passthrough/name')), 'VFIO AP Passthrough Device\n');
   t.equal(await readOnce(d.p('devices/virtual/mtty/mtty/mdev_supported_types/mtty-2/available_instances')), '12\n', 'the TS driver too');
@@ -138,7 +160,10 @@ async function mustFail(t: Test, args: string[]): Promise<string[]> {
   t.equal(c.out(), '', 'no ready line');
   t.notOk(await isMounted(dir), 'nothing mounted');
   t.same(await fsp.readdir(dir), [], 'mount point untouched');
-  const lines = c.err().split('\n').filter(l => l !== '');
+  const lines = c
+    .err()
+    .split('\n')
+    .filter(l => l !== '');
   t.ok(lines.length > 0 && lines.every(l => l.startsWith('mdevfs: ')), 'every stderr line starts with "mdevfs: "');
   t.notMatch(c.err(), /\n\s+at /, 'no stack trace');
   return lines;
@@ -156,8 +181,14 @@ t.test('a bad config: every error, exit 1, no mount', async t => {
   });
 
   t.test('one error, after a good config and a driver: still nothing mounted', async t => {
-    const lines = await mustFail(t, ['--driver', 'examples/mtty.ts', '--config', T4_FILE,
-      '--config', path.join(BAD, 'duplicate-type-id.json')]);
+    const lines = await mustFail(t, [
+      '--driver',
+      'examples/mtty.ts',
+      '--config',
+      T4_FILE,
+      '--config',
+      path.join(BAD, 'duplicate-type-id.json'),
+    ]);
     t.match(lines[0], /^mdevfs: invalid mdevfs config \S+duplicate-type-id\.json \(1 error\):$/);
     t.equal(lines.length, 2);
   });
@@ -177,9 +208,11 @@ t.test('a bad config: every error, exit 1, no mount', async t => {
     t.match(lines[0], new RegExp(`^mdevfs: ${file.replace(/[.]/g, '\\.')}:3:1: invalid JSON: `));
   });
 
-  t.test('a valid config clashing with a driver\'s parent: one line, nothing mounted', async t => {
+  t.test("a valid config clashing with a driver's parent: one line, nothing mounted", async t => {
     const lines = await mustFail(t, ['--driver', 'examples/samples.ts', '--config', path.join(FIXTURES, 'config/mtty-fixed.json')]);
-    t.same(lines, ['mdevfs: driver config:mtty-fixed failed to initialise: registerDevice: devices/virtual/mtty/mtty is already a parent (EEXIST)']);
+    t.same(lines, [
+      'mdevfs: driver config:mtty-fixed failed to initialise: registerDevice: devices/virtual/mtty/mtty is already a parent (EEXIST)',
+    ]);
   });
 });
 

@@ -14,10 +14,14 @@ t.test('legacy profile, test plugin', async t => {
   const link = (rel: string) => one(['readlink', p(rel)]);
   t.match(d.stdout, /\(profile legacy, 2 parents\)/);
 
-  t.test('type directories hold only the vendor\'s standard attributes', async t => {
+  t.test("type directories hold only the vendor's standard attributes", async t => {
     t.same(await one(['listdir', p(TA)]), ['available_instances', 'create', 'description', 'device_api', 'devices', 'extra', 'name']);
     t.same(await one(['listdir', p(TB)]), ['available_instances', 'create', 'device_api', 'devices'], 'no name: the spec has none');
-    t.same(await one(['listdir', p(TG)]), ['available_instances', 'create', 'description', 'device_api', 'devices'], 'legacyAttrs: old GVT had no name');
+    t.same(
+      await one(['listdir', p(TG)]),
+      ['available_instances', 'create', 'description', 'device_api', 'devices'],
+      'legacyAttrs: old GVT had no name',
+    );
   });
 
   t.test('parent: dev_attr_groups shown', async t => {

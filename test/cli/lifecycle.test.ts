@@ -4,9 +4,7 @@ import t, { type Test } from 'tap';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  startDaemon, mdevfsMount, makeMountDir, run, isMounted, BIN, FIXTURES, REPO,
-} from '../helpers/daemon.js';
+import { startDaemon, mdevfsMount, makeMountDir, run, isMounted, BIN, FIXTURES, REPO } from '../helpers/daemon.js';
 import { one, readOnce, writeOnce } from '../helpers/sys.js';
 import { waitFor } from '../helpers/util.js';
 
@@ -65,20 +63,24 @@ t.test('a stale mount is recovered by the next mount', async t => {
 });
 
 const hasSetpriv = (await run('bash', ['-c', 'command -v setpriv'])).code === 0;
-t.test('--allow-other: other users get ordinary DAC, root the sysfs open check', { skip: hasSetpriv ? false : 'setpriv missing' }, async t => {
-  const dir = await makeMountDir(t);
-  await fsp.chmod(dir, 0o755);
-  const d = await startDaemon(t, { dir, command: mdevfsMount('--driver', PLUGIN, '--allow-other') });
-  const opts = (await fsp.readFile('/proc/self/mountinfo', 'utf8')).split('\n').find(l => l.split(' ')[4] === dir) ?? '';
-  t.match(opts, /allow_other/);
-  const asNobody = (cmd: string) => run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sh', '-c', cmd]);
-  const r1 = await asNobody(`cat ${d.p(`${TA}/name`)}`);
-  t.equal(r1.stdout, 'Type A\n', r1.stderr);
-  const r2 = await asNobody(`echo 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 > ${d.p(`${TA}/create`)}`);
-  t.match(r2.stderr, /Permission denied/);
-  t.equal(await one(['access', d.p(`${TA}/create`), 'R_OK']), true, 'root access() still succeeds');
-  t.same(await readOnce(d.p(`${TA}/create`)), { errno: 'EACCES' }, 'root open still fails');
-});
+t.test(
+  '--allow-other: other users get ordinary DAC, root the sysfs open check',
+  { skip: hasSetpriv ? false : 'setpriv missing' },
+  async t => {
+    const dir = await makeMountDir(t);
+    await fsp.chmod(dir, 0o755);
+    const d = await startDaemon(t, { dir, command: mdevfsMount('--driver', PLUGIN, '--allow-other') });
+    const opts = (await fsp.readFile('/proc/self/mountinfo', 'utf8')).split('\n').find(l => l.split(' ')[4] === dir) ?? '';
+    t.match(opts, /allow_other/);
+    const asNobody = (cmd: string) => run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'sh', '-c', cmd]);
+    const r1 = await asNobody(`cat ${d.p(`${TA}/name`)}`);
+    t.equal(r1.stdout, 'Type A\n', r1.stderr);
+    const r2 = await asNobody(`echo 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 > ${d.p(`${TA}/create`)}`);
+    t.match(r2.stderr, /Permission denied/);
+    t.equal(await one(['access', d.p(`${TA}/create`), 'R_OK']), true, 'root access() still succeeds');
+    t.same(await readOnce(d.p(`${TA}/create`)), { errno: 'EACCES' }, 'root open still fails');
+  },
+);
 
 t.test('one-line errors', async t => {
   const mount = (dir: string, ...args: string[]) => run(process.execPath, [BIN, 'mount', dir, ...args], { timeoutMs: 60_000 });
@@ -113,7 +115,11 @@ t.test('one-line errors', async t => {
     oneLineError(t, await mount(dir, '--driver', './no/such/driver.ts'), /cannot load driver \.\/no\/such\/driver\.ts: no such file/);
     oneLineError(t, await mount(dir, '--driver', path.join(FIXTURES, 'bad-export.ts')), /not a VendorPlugin/);
     oneLineError(t, await mount(dir, '--driver', path.join(FIXTURES, 'throws-on-import.ts')), /this driver module is broken$/);
-    oneLineError(t, await mount(dir, '--driver', path.join(FIXTURES, 'init-fails.ts')), /driver init-fails failed to initialise: no such hardware \(ENODEV\)/);
+    oneLineError(
+      t,
+      await mount(dir, '--driver', path.join(FIXTURES, 'init-fails.ts')),
+      /driver init-fails failed to initialise: no such hardware \(ENODEV\)/,
+    );
     oneLineError(t, await mount(dir, '--driver', 'no-such-mdevfs-module'), /cannot load driver module no-such-mdevfs-module/);
     t.notOk(await isMounted(dir), 'nothing mounted');
     t.same(await fsp.readdir(dir), []);
@@ -129,7 +135,10 @@ t.test('one-line errors', async t => {
   };
 
   t.test('libfuse.so.2 missing', async t => {
-    const r = await inNamespace(t, 'touch $S/empty; for f in /usr/lib/x86_64-linux-gnu/libfuse.so.2.* /lib/x86_64-linux-gnu/libfuse.so.2.*; do [ -f "$f" ] && mount --bind $S/empty "$f" || true; done');
+    const r = await inNamespace(
+      t,
+      'touch $S/empty; for f in /usr/lib/x86_64-linux-gnu/libfuse.so.2.* /lib/x86_64-linux-gnu/libfuse.so.2.*; do [ -f "$f" ] && mount --bind $S/empty "$f" || true; done',
+    );
     oneLineError(t, r, /cannot load libfuse\.so\.2 \(install the libfuse2 package\)/);
   });
 
@@ -139,7 +148,10 @@ t.test('one-line errors', async t => {
   });
 
   t.test('/dev/fuse missing', async t => {
-    const r = await inNamespace(t, 'mkdir $S/dev; mount --bind /dev $S/dev; mount -t tmpfs none /dev; touch /dev/null; mount --bind $S/dev/null /dev/null');
+    const r = await inNamespace(
+      t,
+      'mkdir $S/dev; mount --bind /dev $S/dev; mount -t tmpfs none /dev; touch /dev/null; mount --bind $S/dev/null /dev/null',
+    );
     oneLineError(t, r, /\/dev\/fuse is missing/);
   });
 });
@@ -154,7 +166,14 @@ t.test('--help and --version', async t => {
   t.match(h.stdout, /Usage: mdevfs \[options\] \[command\]/);
   t.match(h.stdout, /mount \[options\] <dir>/);
   const mh = await run(process.execPath, [BIN, 'mount', '--help']);
-  for (const o of ['--driver <file|module>', '--profile <profile>', '--verbose', '--allow-other', '--no-auto-unmount', '--call-timeout <ms>']) {
+  for (const o of [
+    '--driver <file|module>',
+    '--profile <profile>',
+    '--verbose',
+    '--allow-other',
+    '--no-auto-unmount',
+    '--call-timeout <ms>',
+  ]) {
     t.match(mh.stdout, o);
   }
   const bad = await run(process.execPath, [BIN, 'mount', '/tmp', '--profile', 'ancient']);

@@ -20,7 +20,7 @@ t.test('modern profile, test plugin', async t => {
   t.match(d.stdout, /^mdevfs: mounted \S+ \(profile modern, 2 parents\)$/m, 'ready line');
 
   const lstat = async (rel: string) => one(['lstat', p(rel)]) as Promise<St & { errno?: string }>;
-  const modeOf = async (rel: string) => ((await lstat(rel)).mode ?? -1);
+  const modeOf = async (rel: string) => (await lstat(rel)).mode ?? -1;
   const exists = async (rel: string) => (await lstat(rel)).errno === undefined;
   const link = (rel: string) => one(['readlink', p(rel)]);
 
@@ -37,7 +37,7 @@ t.test('modern profile, test plugin', async t => {
     t.same(await one(['listdir', p('class/mdev_bus')]), ['0000:00:02.0', 'mtest']);
     t.equal(await link('class/mdev_bus/mtest'), '../../devices/virtual/mtest/mtest');
     t.equal(await link('class/mdev_bus/0000:00:02.0'), '../../devices/pci0000:00/0000:00:02.0');
-    t.same(await one(['listdir', p('kernel/iommu_groups')]), ['1'], 'only the PCI parent\'s own group');
+    t.same(await one(['listdir', p('kernel/iommu_groups')]), ['1'], "only the PCI parent's own group");
   });
 
   t.test('parent directories', async t => {
@@ -56,8 +56,10 @@ t.test('modern profile, test plugin', async t => {
     t.equal(await readOnce(p(`${PCI}/vendor`)), '0x8086\n');
     t.notOk(await exists(`${P}/mtest_dev`), 'dev_attr_groups are legacy-only');
     for (const [f, mode, text] of [
-      ['control', 0o100644, 'auto\n'], ['runtime_status', 0o100444, 'unsupported\n'],
-      ['runtime_active_time', 0o100444, '0\n'], ['runtime_suspended_time', 0o100444, '0\n'],
+      ['control', 0o100644, 'auto\n'],
+      ['runtime_status', 0o100444, 'unsupported\n'],
+      ['runtime_active_time', 0o100444, '0\n'],
+      ['runtime_suspended_time', 0o100444, '0\n'],
     ] as const) {
       t.equal(await modeOf(`${P}/power/${f}`), mode, f);
       t.equal(await readOnce(p(`${P}/power/${f}`)), text, f);
@@ -126,9 +128,20 @@ t.test('modern profile, test plugin', async t => {
     // One python process: write create, then look at once (no sleeps, no retries).
     const D = `${P}/${U1}`;
     const checks = [
-      `${D}`, `${D}/remove`, `${D}/mdev_type`, `${D}/driver`, `${D}/subsystem`, `${D}/iommu_group`,
-      `${D}/uevent`, `${D}/power`, `${D}/vendor/sample_mdev_dev`, `${TA}/devices/${U1}`, `bus/mdev/devices/${U1}`,
-      `bus/mdev/drivers/mtest/${U1}`, 'kernel/iommu_groups/0', `kernel/iommu_groups/0/devices/${U1}`,
+      `${D}`,
+      `${D}/remove`,
+      `${D}/mdev_type`,
+      `${D}/driver`,
+      `${D}/subsystem`,
+      `${D}/iommu_group`,
+      `${D}/uevent`,
+      `${D}/power`,
+      `${D}/vendor/sample_mdev_dev`,
+      `${TA}/devices/${U1}`,
+      `bus/mdev/devices/${U1}`,
+      `bus/mdev/drivers/mtest/${U1}`,
+      'kernel/iommu_groups/0',
+      `kernel/iommu_groups/0/devices/${U1}`,
     ];
     const r = await sys([
       ['open', p(`${TA}/create`), 'O_WRONLY|O_CREAT|O_TRUNC'],
@@ -152,8 +165,17 @@ t.test('modern profile, test plugin', async t => {
 
   t.test('device directory: modes, link targets, contents', async t => {
     const D = `${P}/${U1}`;
-    t.same(await one(['listdir', p(D)]),
-      ['driver', 'iommu_group', 'mdev_type', 'power', 'remove', 'subsystem', 'uevent', 'vendor', 'vfio-dev']);
+    t.same(await one(['listdir', p(D)]), [
+      'driver',
+      'iommu_group',
+      'mdev_type',
+      'power',
+      'remove',
+      'subsystem',
+      'uevent',
+      'vendor',
+      'vfio-dev',
+    ]);
     t.equal(await modeOf(`${D}/remove`), 0o100200);
     t.equal(await modeOf(`${D}/uevent`), 0o100644);
     t.equal(await modeOf(D), 0o040755);
@@ -268,9 +290,7 @@ t.test('modern profile, test plugin', async t => {
 
   t.test('remove: everything gone when the write returns; ENODEV on a stale descriptor', async t => {
     const D = `${P}/${U3}`;
-    const gone = [
-      D, `${TB}/devices/${U3}`, `bus/mdev/devices/${U3}`, `bus/mdev/drivers/mtest/${U3}`,
-    ];
+    const gone = [D, `${TB}/devices/${U3}`, `bus/mdev/devices/${U3}`, `bus/mdev/drivers/mtest/${U3}`];
     const grp = (await link(`${D}/iommu_group`)) as string;
     const gid = grp.split('/').pop()!;
     gone.push(`kernel/iommu_groups/${gid}`);

@@ -25,33 +25,61 @@ async function loadError(p: Promise<unknown>): Promise<string> {
 
 t.test('a TypeScript file by path, absolute or relative to the cwd', async t => {
   const abs = await loadPluginModule(path.join(FIXTURES, 'test-plugin.ts'));
-  t.same(abs.map(p => p.name), ['mtest']);
+  t.same(
+    abs.map(p => p.name),
+    ['mtest'],
+  );
   const rel = await loadPluginModule('./test/fixtures/test-plugin.ts', REPO);
-  t.same(rel.map(p => p.name), ['mtest']);
+  t.same(
+    rel.map(p => p.name),
+    ['mtest'],
+  );
   const bare = await loadPluginModule('test/fixtures/test-plugin.ts', REPO);
-  t.same(bare.map(p => p.name), ['mtest'], 'an existing file without ./');
+  t.same(
+    bare.map(p => p.name),
+    ['mtest'],
+    'an existing file without ./',
+  );
 });
 
 t.test('JavaScript files, arrays, and modules by name from the cwd', async t => {
   const dir = await scratch(t);
-  await fsp.writeFile(path.join(dir, 'two.mjs'),
-    'const mk = n => ({ name: n, init() {} });\nexport default [mk("one"), mk("two")];\n');
-  t.same((await loadPluginModule('./two.mjs', dir)).map(p => p.name), ['one', 'two']);
+  await fsp.writeFile(path.join(dir, 'two.mjs'), 'const mk = n => ({ name: n, init() {} });\nexport default [mk("one"), mk("two")];\n');
+  t.same(
+    (await loadPluginModule('./two.mjs', dir)).map(p => p.name),
+    ['one', 'two'],
+  );
   const mod = path.join(dir, 'node_modules', 'mdevfs-driver-demo');
   await fsp.mkdir(mod, { recursive: true });
   await fsp.writeFile(path.join(mod, 'package.json'), JSON.stringify({ name: 'mdevfs-driver-demo', type: 'module', main: 'index.js' }));
   await fsp.writeFile(path.join(mod, 'index.js'), 'export default { name: "demo", init() {} };\n');
-  t.same((await loadPluginModule('mdevfs-driver-demo', dir)).map(p => p.name), ['demo']);
+  t.same(
+    (await loadPluginModule('mdevfs-driver-demo', dir)).map(p => p.name),
+    ['demo'],
+  );
   const cjs = path.join(dir, 'node_modules', 'mdevfs-driver-cjs');
   await fsp.mkdir(cjs, { recursive: true });
   await fsp.writeFile(path.join(cjs, 'package.json'), JSON.stringify({ name: 'mdevfs-driver-cjs', main: 'index.js' }));
-  await fsp.writeFile(path.join(cjs, 'index.js'),
-    'Object.defineProperty(exports, "__esModule", { value: true });\nexports.default = { name: "cjs", init() {} };\n');
-  t.same((await loadPluginModule('mdevfs-driver-cjs', dir)).map(p => p.name), ['cjs'], 'compiled CommonJS');
-  t.match(await loadError(loadPluginModule('mdevfs-driver-demo', REPO)), /cannot load driver module mdevfs-driver-demo/,
-    'resolved from the cwd, not from mdevfs');
+  await fsp.writeFile(
+    path.join(cjs, 'index.js'),
+    'Object.defineProperty(exports, "__esModule", { value: true });\nexports.default = { name: "cjs", init() {} };\n',
+  );
+  t.same(
+    (await loadPluginModule('mdevfs-driver-cjs', dir)).map(p => p.name),
+    ['cjs'],
+    'compiled CommonJS',
+  );
+  t.match(
+    await loadError(loadPluginModule('mdevfs-driver-demo', REPO)),
+    /cannot load driver module mdevfs-driver-demo/,
+    'resolved from the cwd, not from mdevfs',
+  );
   const all = await loadPlugins(['./two.mjs', 'mdevfs-driver-demo'], dir);
-  t.same(all.map(p => p.name), ['one', 'two', 'demo'], 'several --driver options, in order');
+  t.same(
+    all.map(p => p.name),
+    ['one', 'two', 'demo'],
+    'several --driver options, in order',
+  );
 });
 
 t.test('errors are one line', async t => {

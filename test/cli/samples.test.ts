@@ -19,7 +19,9 @@ if (!existsSync(path.join(REPO, 'examples/samples.ts'))) {
     t.match(d.stdout, /\(profile modern, 3 parents\)/);
     t.same((await fsp.readdir(d.p('class/mdev_bus'))).sort(), ['mbochs', 'mdpy', 'mtty']);
     t.equal(await readOnce(d.p(`${MTTY}/mdev_supported_types/mtty-2/available_instances`)), '12\n');
-    const e = await sh(`echo ${U} > ${d.p(`${MTTY}/mdev_supported_types/mtty-2/create`)} && cat ${d.p(`${MTTY}/${U}/vendor/sample_mdev_dev`)}`);
+    const e = await sh(
+      `echo ${U} > ${d.p(`${MTTY}/mdev_supported_types/mtty-2/create`)} && cat ${d.p(`${MTTY}/${U}/vendor/sample_mdev_dev`)}`,
+    );
     t.equal(e.stdout, `This is MDEV ${U}\n`, e.stderr);
     t.equal(await readOnce(d.p(`${MTTY}/mdev_supported_types/mtty-2/available_instances`)), '11\n');
     t.equal(await readOnce(d.p(`${MTTY}/mdev_supported_types/mtty-1/available_instances`)), '22\n', 'one pool of ports');
@@ -32,13 +34,30 @@ if (!existsSync(path.join(REPO, 'examples/samples.ts'))) {
       t.teardown(() => fsp.rm(cfg, { recursive: true, force: true }));
       await fsp.mkdir(path.join(cfg, 'scripts.d/callouts'), { recursive: true });
       await fsp.mkdir(path.join(cfg, 'scripts.d/notifiers'), { recursive: true });
-      const mdevctl = (cmd: string) => run('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c',
-        `mount --bind ${d.dir} /sys && mount --bind ${cfg} /etc/mdevctl.d && ${cmd}`], { timeoutMs: 60_000 });
+      const mdevctl = (cmd: string) =>
+        run(
+          'unshare',
+          [
+            '--mount',
+            '--propagation',
+            'private',
+            '--',
+            'sh',
+            '-c',
+            `mount --bind ${d.dir} /sys && mount --bind ${cfg} /etc/mdevctl.d && ${cmd}`,
+          ],
+          { timeoutMs: 60_000 },
+        );
       const types = await mdevctl('mdevctl types --dumpjson');
       t.equal(types.code, 0, types.stderr);
-      const parsed = JSON.parse(types.stdout) as Array<Record<string, Array<Record<string, { available_instances: number; device_api: string; name?: string }>>>>;
+      const parsed = JSON.parse(types.stdout) as Array<
+        Record<string, Array<Record<string, { available_instances: number; device_api: string; name?: string }>>>
+      >;
       const mtty = parsed.find(p => p.mtty)!.mtty!;
-      t.same(mtty.map(x => Object.keys(x)[0]), ['mtty-1', 'mtty-2']);
+      t.same(
+        mtty.map(x => Object.keys(x)[0]),
+        ['mtty-1', 'mtty-2'],
+      );
       t.equal(mtty[1]!['mtty-2']!.available_instances, 12);
       t.equal(mtty[1]!['mtty-2']!.name, 'Dual port serial');
       const start = await mdevctl(`mdevctl start -u ${U} -p mtty -t mtty-2`);

@@ -19,8 +19,11 @@ t.test('modern mount: vfio-dev and the VFIO group char device', async t => {
   const d = await startDaemon(t, { command: mdevfsMount('--driver', PLUGIN, '--uevents', ue) });
   const p = d.p;
   const link = (rel: string) => one(['readlink', p(rel)]);
-  const events = async () => (await fsp.readFile(ue, 'utf8')).split('\n').filter(Boolean)
-    .map(l => JSON.parse(l) as Record<string, string>);
+  const events = async () =>
+    (await fsp.readFile(ue, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map(l => JSON.parse(l) as Record<string, string>);
 
   t.equal(await writeOnce(p(`${TA}/create`), `${U1}\n`), 37);
   const V = `${P}/${U1}/vfio-dev/vfio0`;
@@ -29,15 +32,36 @@ t.test('modern mount: vfio-dev and the VFIO group char device', async t => {
   // Layout
   const found = await sh(`cd ${p('')} && find ${V} ${G} class/vfio class/vfio-dev | sort`);
   t.equal(found.stderr, '');
-  t.same(found.stdout.split('\n').filter(Boolean), [
-    'class/vfio', 'class/vfio-dev', 'class/vfio-dev/vfio0', 'class/vfio/0',
-    G, `${G}/dev`, `${G}/power`, `${G}/power/autosuspend_delay_ms`, `${G}/power/control`,
-    `${G}/power/runtime_active_time`, `${G}/power/runtime_status`, `${G}/power/runtime_suspended_time`,
-    `${G}/subsystem`, `${G}/uevent`,
-    V, `${V}/dev`, `${V}/device`, `${V}/power`, `${V}/power/autosuspend_delay_ms`, `${V}/power/control`,
-    `${V}/power/runtime_active_time`, `${V}/power/runtime_status`, `${V}/power/runtime_suspended_time`,
-    `${V}/subsystem`, `${V}/uevent`,
-  ].sort());
+  t.same(
+    found.stdout.split('\n').filter(Boolean),
+    [
+      'class/vfio',
+      'class/vfio-dev',
+      'class/vfio-dev/vfio0',
+      'class/vfio/0',
+      G,
+      `${G}/dev`,
+      `${G}/power`,
+      `${G}/power/autosuspend_delay_ms`,
+      `${G}/power/control`,
+      `${G}/power/runtime_active_time`,
+      `${G}/power/runtime_status`,
+      `${G}/power/runtime_suspended_time`,
+      `${G}/subsystem`,
+      `${G}/uevent`,
+      V,
+      `${V}/dev`,
+      `${V}/device`,
+      `${V}/power`,
+      `${V}/power/autosuspend_delay_ms`,
+      `${V}/power/control`,
+      `${V}/power/runtime_active_time`,
+      `${V}/power/runtime_status`,
+      `${V}/power/runtime_suspended_time`,
+      `${V}/subsystem`,
+      `${V}/uevent`,
+    ].sort(),
+  );
 
   // Link texts (kernfs relative rule) and where they resolve
   t.equal(await link(`${V}/subsystem`), '../../../../../../../class/vfio-dev');
@@ -71,18 +95,33 @@ t.test('modern mount: vfio-dev and the VFIO group char device', async t => {
   // The --uevents stream, in order, keys in the kernel's order
   const evs = (await events()).filter(e => e.SUBSYSTEM !== 'mtest' && e.ACTION !== 'change');
   const DP = `/${P}/${U1}`;
-  t.same(evs.map(e => `${e.ACTION} ${e.DEVPATH} ${e.SUBSYSTEM}`), [
-    `add ${DP} mdev`,
-    'add /devices/virtual/vfio/0 vfio',
-    `add ${DP}/vfio-dev/vfio0 vfio-dev`,
-    `bind ${DP} mdev`,
-    `remove ${DP}/vfio-dev/vfio0 vfio-dev`,
-    'remove /devices/virtual/vfio/0 vfio',
-    `unbind ${DP} mdev`,
-    `remove ${DP} mdev`,
-  ]);
+  t.same(
+    evs.map(e => `${e.ACTION} ${e.DEVPATH} ${e.SUBSYSTEM}`),
+    [
+      `add ${DP} mdev`,
+      'add /devices/virtual/vfio/0 vfio',
+      `add ${DP}/vfio-dev/vfio0 vfio-dev`,
+      `bind ${DP} mdev`,
+      `remove ${DP}/vfio-dev/vfio0 vfio-dev`,
+      'remove /devices/virtual/vfio/0 vfio',
+      `unbind ${DP} mdev`,
+      `remove ${DP} mdev`,
+    ],
+  );
   t.same(Object.keys(evs[1]!), ['ACTION', 'DEVPATH', 'SUBSYSTEM', 'MAJOR', 'MINOR', 'DEVNAME', 'SEQNUM']);
-  t.same(evs[2], { ACTION: 'add', DEVPATH: `${DP}/vfio-dev/vfio0`, SUBSYSTEM: 'vfio-dev', MAJOR: '510', MINOR: '0', DEVNAME: 'vfio/devices/vfio0', SEQNUM: evs[2]!.SEQNUM });
+  t.same(evs[2], {
+    ACTION: 'add',
+    DEVPATH: `${DP}/vfio-dev/vfio0`,
+    SUBSYSTEM: 'vfio-dev',
+    MAJOR: '510',
+    MINOR: '0',
+    DEVNAME: 'vfio/devices/vfio0',
+    SEQNUM: evs[2]!.SEQNUM,
+  });
   const seqs = evs.map(e => Number(e.SEQNUM));
-  t.same(seqs, [...seqs].sort((a, b) => a - b), 'SEQNUM increasing');
+  t.same(
+    seqs,
+    [...seqs].sort((a, b) => a - b),
+    'SEQNUM increasing',
+  );
 });

@@ -112,21 +112,30 @@ t.test('{index} and {index1}: lowest free slot per parent, reused after a remove
 
 t.test('every placeholder, escapes, and modes', async t => {
   const doc = {
-    parents: [{
-      path: 'devices/platform/acme.0', typePrefix: 'acme', driver: 'acme_mdev', deviceApi: 'vfio-platform',
-      attrs: { ident: '{parent}|{path}|{prefix}|{{literal}}\n' },
-      capacity: { model: 'fixed' },
-      types: [{
-        id: 'small', name: 'Acme Small', max: 4,
-        attrs: { info: '{type}|{type_id}|{type_name}|{device_api}|{parent}\n', knob: { value: 'k\n', writable: true } },
-      }],
-      deviceAttrs: {
-        all: '{uuid}|{type}|{type_id}|{type_name}|{device_api}|{parent}|{path}|{prefix}|{index}|{index1}|{{}}\n',
-        'ctl/rw': { value: 'x', mode: '0664' },
-        'ctl/ro600': { value: 'secret', mode: '0600', writable: true },
-        'ctl/root-only': { value: 'r', mode: '0400' },
+    parents: [
+      {
+        path: 'devices/platform/acme.0',
+        typePrefix: 'acme',
+        driver: 'acme_mdev',
+        deviceApi: 'vfio-platform',
+        attrs: { ident: '{parent}|{path}|{prefix}|{{literal}}\n' },
+        capacity: { model: 'fixed' },
+        types: [
+          {
+            id: 'small',
+            name: 'Acme Small',
+            max: 4,
+            attrs: { info: '{type}|{type_id}|{type_name}|{device_api}|{parent}\n', knob: { value: 'k\n', writable: true } },
+          },
+        ],
+        deviceAttrs: {
+          all: '{uuid}|{type}|{type_id}|{type_name}|{device_api}|{parent}|{path}|{prefix}|{index}|{index1}|{{}}\n',
+          'ctl/rw': { value: 'x', mode: '0664' },
+          'ctl/ro600': { value: 'secret', mode: '0600', writable: true },
+          'ctl/root-only': { value: 'r', mode: '0400' },
+        },
       },
-    }],
+    ],
   };
   const core = await loaded(doc);
   const p = parentOf(core, 'acme.0');
@@ -140,8 +149,10 @@ t.test('every placeholder, escapes, and modes', async t => {
 
   const u = freshUuid();
   const d = await core.create(ty, u);
-  t.equal(await show(find(p.ops.mdevAttrGroups, 'all'), d),
-    `${u}|acme-small|small|Acme Small|vfio-platform|acme.0|devices/platform/acme.0|acme|0|1|{}\n`);
+  t.equal(
+    await show(find(p.ops.mdevAttrGroups, 'all'), d),
+    `${u}|acme-small|small|Acme Small|vfio-platform|acme.0|devices/platform/acme.0|acme|0|1|{}\n`,
+  );
   const rw = find(p.ops.mdevAttrGroups, 'ctl/rw');
   t.equal(rw.mode, 0o664);
   t.equal(typeof rw.store, 'function', 'a mode with a write bit makes it writable');
@@ -151,21 +162,40 @@ t.test('every placeholder, escapes, and modes', async t => {
   t.equal(rootOnly.mode, 0o400);
   t.equal(rootOnly.store, undefined);
   t.equal(await show(rootOnly, d), 'r');
-  t.same(p.ops.mdevAttrGroups!.map(g => [g.name, g.attrs.map(a => a.name)]), [[undefined, ['all']], ['ctl', ['rw', 'ro600', 'root-only']]]);
+  t.same(
+    p.ops.mdevAttrGroups!.map(g => [g.name, g.attrs.map(a => a.name)]),
+    [
+      [undefined, ['all']],
+      ['ctl', ['rw', 'ro600', 'root-only']],
+    ],
+  );
 });
 
 t.test('legacy parent attributes (devAttrs)', async t => {
   const { ops } = compileParent({
-    path: 'devices/virtual/mtty/mtty', typePrefix: 'mtty', driver: 'mtty', capacity: { model: 'fixed' },
-    types: [{ id: '1', max: 1 }], devAttrs: { 'mtty_dev/sample_mtty_dev': 'This is phy device\n' },
+    path: 'devices/virtual/mtty/mtty',
+    typePrefix: 'mtty',
+    driver: 'mtty',
+    capacity: { model: 'fixed' },
+    types: [{ id: '1', max: 1 }],
+    devAttrs: { 'mtty_dev/sample_mtty_dev': 'This is phy device\n' },
   });
   const a = find(ops.devAttrGroups, 'mtty_dev/sample_mtty_dev');
   t.equal(await a.show!(undefined as never), 'This is phy device\n');
-  const core = await loaded({
-    parents: [{
-      path: 'devices/virtual/mtty/mtty', typePrefix: 'mtty', driver: 'mtty', capacity: { model: 'fixed' },
-      types: [{ id: '1', max: 1 }], devAttrs: { 'mtty_dev/sample_mtty_dev': 'This is phy device\n' },
-    }],
-  }, { profile: 'legacy' });
+  const core = await loaded(
+    {
+      parents: [
+        {
+          path: 'devices/virtual/mtty/mtty',
+          typePrefix: 'mtty',
+          driver: 'mtty',
+          capacity: { model: 'fixed' },
+          types: [{ id: '1', max: 1 }],
+          devAttrs: { 'mtty_dev/sample_mtty_dev': 'This is phy device\n' },
+        },
+      ],
+    },
+    { profile: 'legacy' },
+  );
   t.same(availability(core, 'mtty'), { 'mtty-1': 1 });
 });

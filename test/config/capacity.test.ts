@@ -2,9 +2,7 @@
 // availableInstances() as the sysfs `create` and `available_instances` files
 // use them. Plus the capacity pieces on their own.
 import t from 'tap';
-import {
-  DeviceLedger, ParentCapacity, oneTypeAtATime, perTypeMax, sharedCount, sharedPool,
-} from '../../src/config/capacity.js';
+import { DeviceLedger, ParentCapacity, oneTypeAtATime, perTypeMax, sharedCount, sharedPool } from '../../src/config/capacity.js';
 import { availability, parentOf, typeOf } from '../helpers/core.js';
 import { createN, fixture, freshUuid, loaded, rejectsErrno } from './helpers.js';
 
@@ -14,8 +12,19 @@ const GVT = '0000:00:02.0';
 t.test('pool + one type at a time (T4 fixture)', async t => {
   const core = await loaded(await fixture('t4-host.json'));
   const fresh = {
-    'nvidia-222': 16, 'nvidia-223': 8, 'nvidia-224': 8, 'nvidia-225': 16, 'nvidia-226': 8, 'nvidia-227': 4,
-    'nvidia-228': 2, 'nvidia-229': 1, 'nvidia-230': 16, 'nvidia-231': 8, 'nvidia-232': 4, 'nvidia-233': 2, 'nvidia-234': 1,
+    'nvidia-222': 16,
+    'nvidia-223': 8,
+    'nvidia-224': 8,
+    'nvidia-225': 16,
+    'nvidia-226': 8,
+    'nvidia-227': 4,
+    'nvidia-228': 2,
+    'nvidia-229': 1,
+    'nvidia-230': 16,
+    'nvidia-231': 8,
+    'nvidia-232': 4,
+    'nvidia-233': 2,
+    'nvidia-234': 1,
   };
   t.same(availability(core, T4), fresh, 'every type at its maximum');
 
@@ -25,10 +34,15 @@ t.test('pool + one type at a time (T4 fixture)', async t => {
   t.same(availability(core, T4), after3, 'the running type shows what the pool allows, every other type 0');
 
   await rejectsErrno(t, core.create(typeOf(core, T4, 'nvidia-223'), freshUuid()), 'EINVAL', 'a second type (as examples/nvidia-vgpu.ts)');
-  await rejectsErrno(t, core.create(typeOf(core, T4, 'nvidia-229'), freshUuid()), 'EINVAL', 'a type that would not fit either: the conflict wins');
+  await rejectsErrno(
+    t,
+    core.create(typeOf(core, T4, 'nvidia-229'), freshUuid()),
+    'EINVAL',
+    'a type that would not fit either: the conflict wins',
+  );
   t.same(availability(core, T4), after3, 'a refused create changes nothing');
 
-  devs.push(...await createN(core, t1b, 13));
+  devs.push(...(await createN(core, t1b, 13)));
   t.equal(core.availableInstances(t1b), 0, 'pool used up');
   await rejectsErrno(t, core.create(t1b, freshUuid()), 'ENOSPC', 'the 17th 1B');
 
@@ -47,22 +61,37 @@ t.test('shared pool across types (GVT-g fixture)', async t => {
   const core = await loaded(await fixture('gvtg-host.json'));
   t.same(availability(core, GVT), { 'i915-GVTg_V5_8': 8, 'i915-GVTg_V5_4': 4, 'i915-GVTg_V5_2': 2, 'i915-GVTg_V5_1': 1 });
   await core.create(typeOf(core, GVT, 'i915-GVTg_V5_8'), freshUuid()); // 64 of 512
-  t.same(availability(core, GVT), { 'i915-GVTg_V5_8': 7, 'i915-GVTg_V5_4': 3, 'i915-GVTg_V5_2': 1, 'i915-GVTg_V5_1': 0 },
-    'one small vGPU lowers the other types unevenly: floor(free / cost)');
+  t.same(
+    availability(core, GVT),
+    { 'i915-GVTg_V5_8': 7, 'i915-GVTg_V5_4': 3, 'i915-GVTg_V5_2': 1, 'i915-GVTg_V5_1': 0 },
+    'one small vGPU lowers the other types unevenly: floor(free / cost)',
+  );
   await rejectsErrno(t, core.create(typeOf(core, GVT, 'i915-GVTg_V5_1'), freshUuid()), 'ENOSPC', 'a type whose cost exceeds what is free');
   const v4 = await createN(core, typeOf(core, GVT, 'i915-GVTg_V5_4'), 3); // 448 of 512
   t.same(availability(core, GVT), { 'i915-GVTg_V5_8': 1, 'i915-GVTg_V5_4': 0, 'i915-GVTg_V5_2': 0, 'i915-GVTg_V5_1': 0 });
   await rejectsErrno(t, core.create(typeOf(core, GVT, 'i915-GVTg_V5_4'), freshUuid()), 'ENOSPC', 'pool exhausted for _4');
   await core.remove(v4[0]!);
-  t.same(availability(core, GVT), { 'i915-GVTg_V5_8': 3, 'i915-GVTg_V5_4': 1, 'i915-GVTg_V5_2': 0, 'i915-GVTg_V5_1': 0 }, 'a remove gives its cost back');
+  t.same(
+    availability(core, GVT),
+    { 'i915-GVTg_V5_8': 3, 'i915-GVTg_V5_4': 1, 'i915-GVTg_V5_2': 0, 'i915-GVTg_V5_1': 0 },
+    'a remove gives its cost back',
+  );
 });
 
 t.test('pool with a per-type cap', async t => {
   const core = await loaded({
-    parents: [{
-      path: 'devices/virtual/pooled/p0', typePrefix: 'pooled', driver: 'pooled', capacity: { model: 'pool', size: 10 },
-      types: [{ id: 'a', cost: 1, max: 3 }, { id: 'b', cost: 2 }],
-    }],
+    parents: [
+      {
+        path: 'devices/virtual/pooled/p0',
+        typePrefix: 'pooled',
+        driver: 'pooled',
+        capacity: { model: 'pool', size: 10 },
+        types: [
+          { id: 'a', cost: 1, max: 3 },
+          { id: 'b', cost: 2 },
+        ],
+      },
+    ],
   });
   t.same(availability(core, 'p0'), { 'pooled-a': 3, 'pooled-b': 5 });
   await createN(core, typeOf(core, 'p0', 'pooled-a'), 3);
@@ -87,11 +116,19 @@ t.test('fixed per-type counts (mtty fixture)', async t => {
 
 t.test('fixed + one type at a time, with chosen errnos', async t => {
   const core = await loaded({
-    parents: [{
-      path: 'devices/virtual/fx/fx', typePrefix: 'fx', driver: 'fx',
-      capacity: { model: 'fixed', oneTypeAtATime: true, exhaustedErrno: 'EUSERS', conflictErrno: 'EBUSY' },
-      types: [{ id: 'a', max: 2 }, { id: 'b', max: 1 }, { id: 'z', max: 0 }],
-    }],
+    parents: [
+      {
+        path: 'devices/virtual/fx/fx',
+        typePrefix: 'fx',
+        driver: 'fx',
+        capacity: { model: 'fixed', oneTypeAtATime: true, exhaustedErrno: 'EUSERS', conflictErrno: 'EBUSY' },
+        types: [
+          { id: 'a', max: 2 },
+          { id: 'b', max: 1 },
+          { id: 'z', max: 0 },
+        ],
+      },
+    ],
   });
   t.same(availability(core, 'fx'), { 'fx-a': 2, 'fx-b': 1, 'fx-z': 0 });
   await rejectsErrno(t, core.create(typeOf(core, 'fx', 'fx-z'), freshUuid()), 'EUSERS', 'a type with max 0');
@@ -120,11 +157,16 @@ t.test('core counter: maxInstances per parent, EUSERS (s390 fixture)', async t =
 
 t.test('core counter is shared by all types of a parent', async t => {
   const doc = {
-    parents: [{
-      path: 'devices/virtual/mdpy/mdpy', typePrefix: 'mdpy', driver: 'mdpy', subsystem: { class: 'mdpy' },
-      capacity: { model: 'counter', maxInstances: 4 },
-      types: [{ id: 'vga' }, { id: 'xga' }, { id: 'hd' }],
-    }],
+    parents: [
+      {
+        path: 'devices/virtual/mdpy/mdpy',
+        typePrefix: 'mdpy',
+        driver: 'mdpy',
+        subsystem: { class: 'mdpy' },
+        capacity: { model: 'counter', maxInstances: 4 },
+        types: [{ id: 'vga' }, { id: 'xga' }, { id: 'hd' }],
+      },
+    ],
   };
   for (const profile of ['modern', 'legacy'] as const) {
     const core = await loaded(doc, { profile });
@@ -155,7 +197,11 @@ t.test('every parent of a config has its own capacity, and so has every core', a
 
 /** The errno (and message) a synchronous call throws. */
 function thrown(fn: () => void): { errno?: unknown; message?: string } | undefined {
-  try { fn(); } catch (e) { return e as { errno?: unknown; message?: string }; }
+  try {
+    fn();
+  } catch (e) {
+    return e as { errno?: unknown; message?: string };
+  }
   return undefined;
 }
 

@@ -82,7 +82,11 @@ async function buildFakeSys(root: string): Promise<void> {
   await s.file(`${T4}/resource`, '0x00000000ab000000 0x00000000abffffff 0x0000000000040200\n');
   await s.file(`${T4}/label`, 'x'.repeat(5000));
   await s.dir(`${T4}/power`);
-  const types: Array<[string, string, number]> = [['222', 'GRID T4-1B', 15], ['223', 'GRID T4-2B', 0], ['229', 'GRID T4-16A', 0]];
+  const types: Array<[string, string, number]> = [
+    ['222', 'GRID T4-1B', 15],
+    ['223', 'GRID T4-2B', 0],
+    ['229', 'GRID T4-16A', 0],
+  ];
   for (const [id, name, av] of types) {
     const d = `${T4}/mdev_supported_types/nvidia-${id}`;
     await s.file(`${d}/create`, '', 0o200);
@@ -110,7 +114,10 @@ async function buildFakeSys(root: string): Promise<void> {
   await s.link('class/mdev_bus/mtty', '../../devices/virtual/mtty/mtty');
   await s.link(`${MTTY}/subsystem`, '../../../../class/mtty');
   await s.file(`${MTTY}/uevent`, '', 0o644);
-  for (const [id, name, av] of [['1', 'Single port serial', 24], ['2', 'Dual port serial', 12]] as const) {
+  for (const [id, name, av] of [
+    ['1', 'Single port serial', 24],
+    ['2', 'Dual port serial', 12],
+  ] as const) {
     const d = `${MTTY}/mdev_supported_types/mtty-${id}`;
     await s.file(`${d}/create`, '', 0o200);
     await s.file(`${d}/name`, `${name}\n`);
@@ -124,7 +131,10 @@ async function buildFakeSys(root: string): Promise<void> {
   await s.link(`${GVT}/subsystem`, '../../../bus/pci');
   await s.link(`${GVT}/driver`, '../../../bus/pci/drivers/i915');
   await s.file(`${GVT}/vendor`, '0x8086\n');
-  for (const [id, av] of [['GVTg_V5_4', 4], ['GVTg_V5_8', 8]] as const) {
+  for (const [id, av] of [
+    ['GVTg_V5_4', 4],
+    ['GVTg_V5_8', 8],
+  ] as const) {
     const d = `${GVT}/mdev_supported_types/i915-${id}`;
     await s.file(`${d}/create`, '', 0o200);
     await s.file(`${d}/name`, `${id}\n`);
@@ -152,23 +162,46 @@ const EXPECTED: ConfigDoc = {
   version: 1,
   parents: [
     {
-      path: CCW, typePrefix: 'vfio_ccw', driver: 'vfio_ccw_mdev', deviceApi: 'vfio-ccw',
-      subsystem: { bus: 'css' }, parentDriver: 'vfio_ccw', attrs: { modalias: 'css:t0\n' },
+      path: CCW,
+      typePrefix: 'vfio_ccw',
+      driver: 'vfio_ccw_mdev',
+      deviceApi: 'vfio-ccw',
+      subsystem: { bus: 'css' },
+      parentDriver: 'vfio_ccw',
+      attrs: { modalias: 'css:t0\n' },
       capacity: { model: 'fixed' },
       types: [{ id: 'io', name: 'I/O subchannel (Non-QDIO)', max: 1 }],
     },
     {
-      path: GVT, typePrefix: 'i915', driver: 'intel_vgpu_mdev', deviceApi: 'vfio-pci',
-      subsystem: { bus: 'pci' }, parentDriver: 'i915', attrs: { vendor: '0x8086\n' },
+      path: GVT,
+      typePrefix: 'i915',
+      driver: 'intel_vgpu_mdev',
+      deviceApi: 'vfio-pci',
+      subsystem: { bus: 'pci' },
+      parentDriver: 'i915',
+      attrs: { vendor: '0x8086\n' },
       capacity: { model: 'fixed' },
-      types: [{ id: 'GVTg_V5_4', description: GVT_DESC, max: 4 }, { id: 'GVTg_V5_8', description: 'x\n', max: 8 }],
+      types: [
+        { id: 'GVTg_V5_4', description: GVT_DESC, max: 4 },
+        { id: 'GVTg_V5_8', description: 'x\n', max: 8 },
+      ],
     },
     {
-      path: T4, typePrefix: 'nvidia', driver: 'nvidia-vgpu-vfio', deviceApi: 'vfio-pci',
-      subsystem: { bus: 'pci' }, parentDriver: 'nvidia', iommuGroup: 36,
+      path: T4,
+      typePrefix: 'nvidia',
+      driver: 'nvidia-vgpu-vfio',
+      deviceApi: 'vfio-pci',
+      subsystem: { bus: 'pci' },
+      parentDriver: 'nvidia',
+      iommuGroup: 36,
       attrs: {
-        vendor: '0x10de\n', device: '0x1eb8\n', class: '0x030200\n', subsystem_vendor: '0x10de\n',
-        subsystem_device: '0x12a2\n', numa_node: { value: '0\n', writable: true }, uevent: 'DRIVER=nvidia\nPCI_SLOT_NAME=0000:3b:00.0\nX={{not a template}}\n',
+        vendor: '0x10de\n',
+        device: '0x1eb8\n',
+        class: '0x030200\n',
+        subsystem_vendor: '0x10de\n',
+        subsystem_device: '0x12a2\n',
+        numa_node: { value: '0\n', writable: true },
+        uevent: 'DRIVER=nvidia\nPCI_SLOT_NAME=0000:3b:00.0\nX={{not a template}}\n',
         resource: '0x00000000ab000000 0x00000000abffffff 0x0000000000040200\n',
       },
       capacity: { model: 'fixed' },
@@ -184,9 +217,16 @@ const EXPECTED: ConfigDoc = {
       },
     },
     {
-      path: MTTY, typePrefix: 'mtty', driver: 'mtty', deviceApi: 'vfio-pci', subsystem: { class: 'mtty' },
+      path: MTTY,
+      typePrefix: 'mtty',
+      driver: 'mtty',
+      deviceApi: 'vfio-pci',
+      subsystem: { class: 'mtty' },
       capacity: { model: 'fixed' },
-      types: [{ id: '1', name: 'Single port serial', max: 24 }, { id: '2', name: 'Dual port serial', max: 12 }],
+      types: [
+        { id: '1', name: 'Single port serial', max: 24 },
+        { id: '2', name: 'Dual port serial', max: 12 },
+      ],
     },
   ],
 };
@@ -206,8 +246,11 @@ t.test('capture a kernel-style tree', async t => {
   t.same(doc, { ...EXPECTED, $comment: `Captured from ${root} by mdevfs capture` });
   t.same(validateConfig(doc), []);
   t.same(parseConfig(formatConfig(doc)), doc, 'formatConfig output reads back');
-  t.same(Object.keys(doc.parents[2]!), ['path', 'typePrefix', 'driver', 'deviceApi', 'subsystem', 'parentDriver', 'iommuGroup', 'attrs', 'capacity', 'types', 'deviceAttrs'],
-    'fields in a readable order');
+  t.same(
+    Object.keys(doc.parents[2]!),
+    ['path', 'typePrefix', 'driver', 'deviceApi', 'subsystem', 'parentDriver', 'iommuGroup', 'attrs', 'capacity', 'types', 'deviceAttrs'],
+    'fields in a readable order',
+  );
 });
 
 t.test('mounting the capture reproduces the tree', async t => {
@@ -232,14 +275,21 @@ t.test('mounting the capture reproduces the tree', async t => {
       t.equal(ty.spec.description, await read('description'), `${ty.id}: description`);
       t.equal(`${ty.deviceApi}\n`, await read('device_api'), `${ty.id}: device_api`);
       const existing = (await readdir(join(dir, 'devices'))).length;
-      t.equal(core.availableInstances(ty), parseInt((await read('available_instances'))!, 10) + existing,
-        `${ty.id}: available_instances with no devices = available + existing`);
+      t.equal(
+        core.availableInstances(ty),
+        parseInt((await read('available_instances'))!, 10) + existing,
+        `${ty.id}: available_instances with no devices = available + existing`,
+      );
     }
     // identity
     const files = await showAll(p.device.attrs, p);
     for (const [k, v] of Object.entries(files)) t.equal(v, await readFile(join(path, k), 'utf8'), `${name}/${k}`);
     const sub = await readlink(join(path, 'subsystem'));
-    t.same(p.device.subsystem, sub.includes('/class/') ? { class: sub.split('/').pop() } : { bus: sub.split('/').pop() }, `${name}: subsystem`);
+    t.same(
+      p.device.subsystem,
+      sub.includes('/class/') ? { class: sub.split('/').pop() } : { bus: sub.split('/').pop() },
+      `${name}: subsystem`,
+    );
   }
   t.equal(parentOf(core, '0000:3b:00.0').device.iommuGroup, 36);
   t.equal(parentOf(core, '0000:3b:00.0').device.driver, 'nvidia');
@@ -300,7 +350,11 @@ async function materialize(dir: KDir, to: string): Promise<void> {
     else if (node instanceof KAttr) {
       let content: Buffer = Buffer.alloc(0);
       if (node.mode & 0o444) {
-        try { content = await node.show(); } catch { /* e.g. power/autosuspend_delay_ms: EIO */ }
+        try {
+          content = await node.show();
+        } catch {
+          /* e.g. power/autosuspend_delay_ms: EIO */
+        }
       }
       await writeFile(p, content);
       await chmod(p, node.mode);
@@ -359,7 +413,13 @@ t.test('mdevfs tree with a device: vendor files and max = available + existing',
 
   const captured = await captureSysfs(withDevice);
   t.same(captured.parents[0]!.deviceAttrs, original.parents[0]!.deviceAttrs, 'vendor files, with the device UUID as {uuid}');
-  t.same(captured.parents[0]!.types.map(x => [x.id, x.max]), [['1', 24], ['2', 12]]);
+  t.same(
+    captured.parents[0]!.types.map(x => [x.id, x.max]),
+    [
+      ['1', 24],
+      ['2', 12],
+    ],
+  );
 
   await core1.remove(dev);
   const without = await freshRoot();

@@ -14,11 +14,19 @@ const dir = await mkdtemp(join(tmpdir(), 'mdevfs-config-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 
 const MTTY = {
-  parents: [{
-    path: 'devices/virtual/mtty/mtty', typePrefix: 'mtty', driver: 'mtty', subsystem: { class: 'mtty' },
-    capacity: { model: 'fixed' },
-    types: [{ id: '1', name: 'Single port serial', max: 24 }, { id: '2', name: 'Dual port serial', max: 12 }],
-  }],
+  parents: [
+    {
+      path: 'devices/virtual/mtty/mtty',
+      typePrefix: 'mtty',
+      driver: 'mtty',
+      subsystem: { class: 'mtty' },
+      capacity: { model: 'fixed' },
+      types: [
+        { id: '1', name: 'Single port serial', max: 24 },
+        { id: '2', name: 'Dual port serial', max: 12 },
+      ],
+    },
+  ],
 };
 
 async function rejects(p: Promise<unknown>): Promise<ConfigError> {
@@ -101,40 +109,52 @@ t.test('loadConfigFile: unreadable files', async t => {
 
 t.test('loadConfigFile: every schema error, each with its path, why, and line:column', async t => {
   const f = join(dir, 'bad.json');
-  await writeFile(f, [
-    '{',
-    '  "parents": [',
-    '    {',
-    '      "path": "devices/pci0000:00/0000:00:1e.0",',
-    '      "typePrefix": "nvidia",',
-    '      "drivr": "nvidia-vgpu-vfio",',
-    '      "capacity": { "model": "pool", "size": 16384, "oneTypeAtATime": "yes" },',
-    '      "types": [',
-    '        { "id": "222", "cost": 1024 },',
-    '        { "id": "223", "cost": 2048, "deviceApi": "vfio-usb" },',
-    '        { "id": "224", "cost": 0 }',
-    '      ],',
-    '      "deviceAttrs": { "nvidia/vgpu_params": { "value": "{uuuid}", "writable": true } }',
-    '    }',
-    '  ]',
-    '}',
-  ].join('\n'));
+  await writeFile(
+    f,
+    [
+      '{',
+      '  "parents": [',
+      '    {',
+      '      "path": "devices/pci0000:00/0000:00:1e.0",',
+      '      "typePrefix": "nvidia",',
+      '      "drivr": "nvidia-vgpu-vfio",',
+      '      "capacity": { "model": "pool", "size": 16384, "oneTypeAtATime": "yes" },',
+      '      "types": [',
+      '        { "id": "222", "cost": 1024 },',
+      '        { "id": "223", "cost": 2048, "deviceApi": "vfio-usb" },',
+      '        { "id": "224", "cost": 0 }',
+      '      ],',
+      '      "deviceAttrs": { "nvidia/vgpu_params": { "value": "{uuuid}", "writable": true } }',
+      '    }',
+      '  ]',
+      '}',
+    ].join('\n'),
+  );
   const e = await rejects(loadConfigFile(f));
   t.equal(e.kind, 'invalid');
-  t.equal(e.message, [
-    `invalid mdevfs config ${f} (6 errors):`,
-    `  ${f}:3:5: parents[0].driver: required`,
-    `  ${f}:6:7: parents[0].drivr: unknown property (allowed: "$comment", "path", "typePrefix", "driver", "deviceApi", "subsystem", "parentDriver", "iommuGroup", "attrs", "devAttrs", "capacity", "types", "deviceAttrs")`,
-    `  ${f}:7:53: parents[0].capacity.oneTypeAtATime: must be true or false, not string "yes"`,
-    `  ${f}:10:38: parents[0].types[1].deviceApi: must be one of "vfio-pci", "vfio-platform", "vfio-amba", "vfio-ccw", "vfio-ap", not string "vfio-usb"`,
-    `  ${f}:11:24: parents[0].types[2].cost: must be a positive integer when capacity.model is "pool", not number 0`,
-    `  ${f}:13:48: parents[0].deviceAttrs["nvidia/vgpu_params"].value: unknown placeholder {uuuid} (device attributes may use {parent}, {path}, {prefix}, {type}, {type_id}, {type_name}, {device_api}, {uuid}, {index}, {index1})`,
-  ].join('\n'));
-  t.same(e.issues.map(i => [i.path, i.pos?.line, i.pos?.column]), [
-    ['parents[0].driver', 3, 5], ['parents[0].drivr', 6, 7], ['parents[0].capacity.oneTypeAtATime', 7, 53],
-    ['parents[0].types[1].deviceApi', 10, 38], ['parents[0].types[2].cost', 11, 24],
-    ['parents[0].deviceAttrs["nvidia/vgpu_params"].value', 13, 48],
-  ]);
+  t.equal(
+    e.message,
+    [
+      `invalid mdevfs config ${f} (6 errors):`,
+      `  ${f}:3:5: parents[0].driver: required`,
+      `  ${f}:6:7: parents[0].drivr: unknown property (allowed: "$comment", "path", "typePrefix", "driver", "deviceApi", "subsystem", "parentDriver", "iommuGroup", "attrs", "devAttrs", "capacity", "types", "deviceAttrs")`,
+      `  ${f}:7:53: parents[0].capacity.oneTypeAtATime: must be true or false, not string "yes"`,
+      `  ${f}:10:38: parents[0].types[1].deviceApi: must be one of "vfio-pci", "vfio-platform", "vfio-amba", "vfio-ccw", "vfio-ap", not string "vfio-usb"`,
+      `  ${f}:11:24: parents[0].types[2].cost: must be a positive integer when capacity.model is "pool", not number 0`,
+      `  ${f}:13:48: parents[0].deviceAttrs["nvidia/vgpu_params"].value: unknown placeholder {uuuid} (device attributes may use {parent}, {path}, {prefix}, {type}, {type_id}, {type_name}, {device_api}, {uuid}, {index}, {index1})`,
+    ].join('\n'),
+  );
+  t.same(
+    e.issues.map(i => [i.path, i.pos?.line, i.pos?.column]),
+    [
+      ['parents[0].driver', 3, 5],
+      ['parents[0].drivr', 6, 7],
+      ['parents[0].capacity.oneTypeAtATime', 7, 53],
+      ['parents[0].types[1].deviceApi', 10, 38],
+      ['parents[0].types[2].cost', 11, 24],
+      ['parents[0].deviceAttrs["nvidia/vgpu_params"].value', 13, 48],
+    ],
+  );
 });
 
 t.test('validation messages name the field and say why', async t => {
@@ -150,8 +170,14 @@ t.test('validation messages name the field and say why', async t => {
     'parents[0].types[0].cost: required when capacity.model is "pool" (pool units one device of this type takes)',
     'parents[0].types[1].cost: must be a positive integer when capacity.model is "pool", not the number 1.5',
   ]);
-  t.same(validateConfig(null).map(i => `${i.path}: ${i.message}`), [': must be an object, not null']);
-  t.same(validateConfig({ parents: [] }).map(i => `${i.path}: ${i.message}`), ['parents: must list at least one parent']);
+  t.same(
+    validateConfig(null).map(i => `${i.path}: ${i.message}`),
+    [': must be an object, not null'],
+  );
+  t.same(
+    validateConfig({ parents: [] }).map(i => `${i.path}: ${i.message}`),
+    ['parents: must list at least one parent'],
+  );
 });
 
 t.test('compileConfig refuses an invalid document before there is a plugin', async t => {
@@ -159,11 +185,18 @@ t.test('compileConfig refuses an invalid document before there is a plugin', asy
   delete doc.parents[0].types[0].max;
   doc.parents[0].typePrefix = 'mt/ty';
   let err: unknown;
-  try { compileConfig(doc); } catch (e) { err = e; }
+  try {
+    compileConfig(doc);
+  } catch (e) {
+    err = e;
+  }
   t.ok(err instanceof ConfigError, 'throws a ConfigError');
   const e = err as ConfigError;
   t.equal(e.kind, 'invalid');
-  t.same(e.issues.map(i => i.path), ['parents[0].typePrefix', 'parents[0].types[0].max']);
+  t.same(
+    e.issues.map(i => i.path),
+    ['parents[0].typePrefix', 'parents[0].types[0].max'],
+  );
   t.match(e.message, 'parents[0].types[0].max: required when capacity.model is "fixed"');
   t.match(e.message, 'parents[0].typePrefix: "mt/ty" is not a valid name');
 });

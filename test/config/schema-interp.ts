@@ -15,8 +15,28 @@ type Schema = boolean | Record<string, unknown>;
 
 const ANNOTATIONS = new Set(['$schema', '$id', '$defs', '$comment', 'title', 'description', 'default', 'examples']);
 const KNOWN = new Set([
-  ...ANNOTATIONS, '$ref', 'type', 'properties', 'required', 'additionalProperties', 'propertyNames', 'enum', 'const',
-  'pattern', 'minimum', 'minLength', 'minItems', 'items', 'uniqueItems', 'allOf', 'anyOf', 'oneOf', 'not', 'if', 'then', 'else',
+  ...ANNOTATIONS,
+  '$ref',
+  'type',
+  'properties',
+  'required',
+  'additionalProperties',
+  'propertyNames',
+  'enum',
+  'const',
+  'pattern',
+  'minimum',
+  'minLength',
+  'minItems',
+  'items',
+  'uniqueItems',
+  'allOf',
+  'anyOf',
+  'oneOf',
+  'not',
+  'if',
+  'then',
+  'else',
 ]);
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -45,8 +65,12 @@ export function makeInterpreter(root: Record<string, unknown>) {
 
   const check = (schema: Schema, value: unknown, path: string, errors: SchemaError[]): void => {
     if (schema === true) return;
-    if (schema === false) { errors.push({ path, keyword: 'false' }); return; }
-    for (const k of Object.keys(schema)) if (!KNOWN.has(k)) throw new Error(`schema keyword ${k} at ${path || '(root)'} is not understood by the test interpreter`);
+    if (schema === false) {
+      errors.push({ path, keyword: 'false' });
+      return;
+    }
+    for (const k of Object.keys(schema))
+      if (!KNOWN.has(k)) throw new Error(`schema keyword ${k} at ${path || '(root)'} is not understood by the test interpreter`);
     const s = schema;
     if (typeof s.$ref === 'string') check(resolveRef(s.$ref), value, path, errors);
     if (s.type !== undefined) {
@@ -91,11 +115,19 @@ export function makeInterpreter(root: Record<string, unknown>) {
     }
     if (Array.isArray(s.allOf)) for (const sub of s.allOf as Schema[]) check(sub, value, path, errors);
     if (Array.isArray(s.anyOf)) {
-      const branches = (s.anyOf as Schema[]).map(sub => { const e: SchemaError[] = []; check(sub, value, path, e); return e; });
+      const branches = (s.anyOf as Schema[]).map(sub => {
+        const e: SchemaError[] = [];
+        check(sub, value, path, e);
+        return e;
+      });
       if (branches.every(b => b.length > 0)) errors.push({ path, keyword: 'anyOf' }, ...branches.flat());
     }
     if (Array.isArray(s.oneOf)) {
-      const branches = (s.oneOf as Schema[]).map(sub => { const e: SchemaError[] = []; check(sub, value, path, e); return e; });
+      const branches = (s.oneOf as Schema[]).map(sub => {
+        const e: SchemaError[] = [];
+        check(sub, value, path, e);
+        return e;
+      });
       const passing = branches.filter(b => b.length === 0).length;
       if (passing !== 1) errors.push({ path, keyword: 'oneOf' }, ...(passing === 0 ? branches.flat() : []));
     }
@@ -107,8 +139,9 @@ export function makeInterpreter(root: Record<string, unknown>) {
     if (s.if !== undefined) {
       const e: SchemaError[] = [];
       check(s.if as Schema, value, path, e);
-      if (e.length === 0) { if (s.then !== undefined) check(s.then as Schema, value, path, errors); }
-      else if (s.else !== undefined) check(s.else as Schema, value, path, errors);
+      if (e.length === 0) {
+        if (s.then !== undefined) check(s.then as Schema, value, path, errors);
+      } else if (s.else !== undefined) check(s.else as Schema, value, path, errors);
     }
   };
 

@@ -7,8 +7,16 @@ import { fileURLToPath } from 'node:url';
 import { validateConfig } from '../../src/config/validate.js';
 import { joinPath } from '../../src/config/json.js';
 import {
-  ATTR_KEY_PATTERN, CAPACITY_ERRNOS, CAPACITY_MODELS, DEVICE_APIS, MODE_PATTERN, NAME_PATTERN, PARENT_PATH_PATTERN,
-  PLACEHOLDERS, RESERVED_ATTRS, RESERVED_GROUPS,
+  ATTR_KEY_PATTERN,
+  CAPACITY_ERRNOS,
+  CAPACITY_MODELS,
+  DEVICE_APIS,
+  MODE_PATTERN,
+  NAME_PATTERN,
+  PARENT_PATH_PATTERN,
+  PLACEHOLDERS,
+  RESERVED_ATTRS,
+  RESERVED_GROUPS,
 } from '../../src/config/types.js';
 import { makeInterpreter } from './schema-interp.js';
 
@@ -18,12 +26,18 @@ const interp = makeInterpreter(schema);
 const FIX = here('../fixtures/config/');
 const goodNames = (await readdir(FIX)).filter(f => f.endsWith('.json')).sort();
 const good = await Promise.all(goodNames.map(async f => [f, JSON.parse(await readFile(FIX + f, 'utf8'))] as const));
-const expected = JSON.parse(await readFile(FIX + 'bad/expected.json', 'utf8')) as Record<string, { paths: string[]; schemaPaths?: string[]; semanticOnly?: boolean }>;
+const expected = JSON.parse(await readFile(FIX + 'bad/expected.json', 'utf8')) as Record<
+  string,
+  { paths: string[]; schemaPaths?: string[]; semanticOnly?: boolean }
+>;
 const badNames = (await readdir(FIX + 'bad')).filter(f => f.endsWith('.json') && f !== 'expected.json').sort();
 
 t.test('the schema is draft 2020-12 and the interpreter understands all of it', async t => {
   t.equal(schema.$schema, 'https://json-schema.org/draft/2020-12/schema');
-  t.same(interp({ parents: 'x' }).map(e => e.path), ['parents']);
+  t.same(
+    interp({ parents: 'x' }).map(e => e.path),
+    ['parents'],
+  );
   t.ok(good.length >= 4, 'there are good fixtures');
 });
 
@@ -115,13 +129,23 @@ t.test('schema and validator agree on mutants of every good fixture', async t =>
       const v = validateConfig(m.doc);
       const s = interp(m.doc);
       if ((v.length === 0) !== (s.length === 0)) {
-        disagreements.push(`${name}: ${m.what}: validator ${v.length ? 'rejects' : 'accepts'} [${v.map(i => `${i.path}: ${i.message}`).join('; ')}], schema ${s.length ? 'rejects' : 'accepts'} [${s.map(e => `${e.path} (${e.keyword})`).join('; ')}]`);
+        disagreements.push(
+          `${name}: ${m.what}: validator ${v.length ? 'rejects' : 'accepts'} [${v.map(i => `${i.path}: ${i.message}`).join('; ')}], schema ${s.length ? 'rejects' : 'accepts'} [${s.map(e => `${e.path} (${e.keyword})`).join('; ')}]`,
+        );
       }
       if (v.length) {
         rejected++;
         // The mutated field, or (when a required sibling now fails) a field of the same object.
         const parent = m.at.replace(/(\.[^.[]+|\[[^\]]+\])$/, '');
-        if (!v.some(i => i.path === m.at || i.path.startsWith(m.at + '.') || i.path.startsWith(m.at + '[') || (i.path.startsWith(parent) && parent !== ''))) {
+        if (
+          !v.some(
+            i =>
+              i.path === m.at ||
+              i.path.startsWith(m.at + '.') ||
+              i.path.startsWith(m.at + '[') ||
+              (i.path.startsWith(parent) && parent !== ''),
+          )
+        ) {
           unnamed.push(`${name}: ${m.what}: ${v.map(i => i.path).join(', ')}`);
         }
       }

@@ -14,7 +14,12 @@ t.test('modern create: state, change and uevent order', async t => {
     },
   });
   await h.core.host.unregisterDriver('mtty');
-  await h.core.host.registerDriver({ name: 'mtty', probe: dev => { seen.push(`probe grp=${dev.iommuGroup}`); } });
+  await h.core.host.registerDriver({
+    name: 'mtty',
+    probe: dev => {
+      seen.push(`probe grp=${dev.iommuGroup}`);
+    },
+  });
   clear(h);
   const dev = await h.core.create(type, uuid(1).toUpperCase());
   t.equal(dev.uuid, uuid(1), 'named lowercase');
@@ -24,12 +29,24 @@ t.test('modern create: state, change and uevent order', async t => {
     { ACTION: 'add', DEVPATH: `${P}/${uuid(1)}`, SUBSYSTEM: 'mdev', SEQNUM: 2 },
     // docs/abi.md#uevent-order: during probe, the VFIO group char device, then vfio-dev/vfio<k>
     { ACTION: 'add', DEVPATH: '/devices/virtual/vfio/0', SUBSYSTEM: 'vfio', MAJOR: '511', MINOR: '0', DEVNAME: 'vfio/0', SEQNUM: 3 },
-    { ACTION: 'add', DEVPATH: `${P}/${uuid(1)}/vfio-dev/vfio0`, SUBSYSTEM: 'vfio-dev', MAJOR: '510', MINOR: '0', DEVNAME: 'vfio/devices/vfio0', SEQNUM: 4 },
+    {
+      ACTION: 'add',
+      DEVPATH: `${P}/${uuid(1)}/vfio-dev/vfio0`,
+      SUBSYSTEM: 'vfio-dev',
+      MAJOR: '510',
+      MINOR: '0',
+      DEVNAME: 'vfio/devices/vfio0',
+      SEQNUM: 4,
+    },
     { ACTION: 'bind', DEVPATH: `${P}/${uuid(1)}`, SUBSYSTEM: 'mdev', DRIVER: 'mtty', SEQNUM: 5 },
   ]);
   t.same(Object.keys(h.uevents[3]!), ['ACTION', 'DEVPATH', 'SUBSYSTEM', 'DRIVER', 'SEQNUM'], 'kernel key order');
   for (const i of [1, 2]) {
-    t.same(Object.keys(h.uevents[i]!), ['ACTION', 'DEVPATH', 'SUBSYSTEM', 'MAJOR', 'MINOR', 'DEVNAME', 'SEQNUM'], 'kernel key order (char device)');
+    t.same(
+      Object.keys(h.uevents[i]!),
+      ['ACTION', 'DEVPATH', 'SUBSYSTEM', 'MAJOR', 'MINOR', 'DEVNAME', 'SEQNUM'],
+      'kernel key order (char device)',
+    );
   }
   t.same(deviceTimeline(h, dev), [
     'added: adding +remove',
@@ -93,7 +110,11 @@ t.test('legacy: a clash with another parent fails EEXIST and leaves nothing', as
   const a = await register(h, 'mtty');
   const b = await register(h, 'mdpy');
   let creates = 0;
-  const c = await register(h, 'mbochs', { create() { creates++; } });
+  const c = await register(h, 'mbochs', {
+    create() {
+      creates++;
+    },
+  });
   await h.core.create(a.type, uuid(1));
   clear(h);
   t.equal(await errnoOf(h.core.create(b.type, uuid(1))), 'EEXIST');
@@ -139,7 +160,9 @@ for (const profile of ['modern', 'legacy'] as Profile[]) {
         if (free < 1) throw new MdevError('ENOSPC');
         free--;
       },
-      remove() { free++; },
+      remove() {
+        free++;
+      },
     });
     t.equal(h.core.availableInstances(type), 1);
     const d = await h.core.create(type, uuid(1));
@@ -189,7 +212,9 @@ for (const profile of ['modern', 'legacy'] as Profile[]) {
     let fail: unknown;
     const { type } = await register(h, 'mtty', {
       maxInstances: 3,
-      create() { if (fail) throw fail; },
+      create() {
+        if (fail) throw fail;
+      },
     });
     const first = await h.core.create(type, uuid(1));
     t.equal(first.iommuGroup, 0);
@@ -201,17 +226,14 @@ for (const profile of ['modern', 'legacy'] as Profile[]) {
     t.equal(h.core.availableInstances(type), profile === 'modern' ? 2 : 2, 'counter restored');
     if (profile === 'modern') {
       t.same(actions(h.uevents), [`add ${P}/${uuid(2)}`, `remove ${P}/${uuid(2)}`], 'add then remove, no bind');
-      t.same(deviceTimeline(h, uuid(2)), [
-        'added: adding +remove',
-        'unbound: adding +remove grp=1',
-        'group-removed 1',
-        'removed: gone',
-      ]);
+      t.same(deviceTimeline(h, uuid(2)), ['added: adding +remove', 'unbound: adding +remove grp=1', 'group-removed 1', 'removed: gone']);
     } else {
       // 4.10: the group char device came with vfio_mdev's probe and goes with its remove.
-      t.same(actions(h.uevents), [
-        `add ${P}/${uuid(2)}`, 'add /devices/virtual/vfio/1', 'remove /devices/virtual/vfio/1', `remove ${P}/${uuid(2)}`,
-      ], 'add, the group device, then removes; no bind');
+      t.same(
+        actions(h.uevents),
+        [`add ${P}/${uuid(2)}`, 'add /devices/virtual/vfio/1', 'remove /devices/virtual/vfio/1', `remove ${P}/${uuid(2)}`],
+        'add, the group device, then removes; no bind',
+      );
       t.same(deviceTimeline(h, uuid(2)), [
         'added: adding',
         'bound: adding drv=vfio_mdev grp=1 vfiogrp=1',
@@ -240,7 +262,9 @@ t.test('a rejecting and a hanging create; a late success is undone', async t => 
       if (mode === 'reject') throw new MdevError('ENODEV');
       if (mode === 'hang') await late.promise;
     },
-    remove: dev => { removed.push(dev.uuid); },
+    remove: dev => {
+      removed.push(dev.uuid);
+    },
   });
   t.equal(await errnoOf(h.core.create(type, uuid(1))), 'ENODEV');
   mode = 'hang';
@@ -263,8 +287,21 @@ t.test('a failing probe: errno, no driver remove, group freed', async t => {
   let driverRemoves = 0;
   let creates = 0;
   let probeErr: MdevError | undefined = new MdevError('ENODEV');
-  await h.core.host.registerDriver({ name: 'mtty', probe() { if (probeErr) throw probeErr; }, remove() { driverRemoves++; } });
-  const r = await register(h, 'mdpy', { driver: 'mtty', create() { creates++; } });
+  await h.core.host.registerDriver({
+    name: 'mtty',
+    probe() {
+      if (probeErr) throw probeErr;
+    },
+    remove() {
+      driverRemoves++;
+    },
+  });
+  const r = await register(h, 'mdpy', {
+    driver: 'mtty',
+    create() {
+      creates++;
+    },
+  });
   t.equal(await errnoOf(h.core.create(r.type, uuid(1))), 'ENODEV');
   t.equal(creates, 0, 'vendor create not reached');
   t.equal(driverRemoves, 0, 'really_probe failure calls no remove');
@@ -277,14 +314,31 @@ t.test('a failing probe: errno, no driver remove, group freed', async t => {
 t.test('a vendor create failing after a successful probe calls the driver remove', async t => {
   const h = harness();
   const calls: string[] = [];
-  await h.core.host.registerDriver({ name: 'mtty', probe() { calls.push('probe'); }, remove() { calls.push('drv-remove'); } });
-  const { type } = await register(h, 'mtty', { create() { calls.push('create'); throw new MdevError('EIO'); } });
+  await h.core.host.registerDriver({
+    name: 'mtty',
+    probe() {
+      calls.push('probe');
+    },
+    remove() {
+      calls.push('drv-remove');
+    },
+  });
+  const { type } = await register(h, 'mtty', {
+    create() {
+      calls.push('create');
+      throw new MdevError('EIO');
+    },
+  });
   t.equal(await errnoOf(h.core.create(type, uuid(1))), 'EIO');
   t.same(calls, ['probe', 'create', 'drv-remove']);
-  t.same(h.uevents.filter(e => e.ACTION === 'unbind' || e.ACTION === 'bind'), [], 'never bound, so no unbind either');
+  t.same(
+    h.uevents.filter(e => e.ACTION === 'unbind' || e.ACTION === 'bind'),
+    [],
+    'never bound, so no unbind either',
+  );
 });
 
-t.test('modern: the parent\'s driver not registered → ENODEV after add', async t => {
+t.test("modern: the parent's driver not registered → ENODEV after add", async t => {
   const h = harness();
   const { type } = await register(h, 'mtty', { maxInstances: 1 });
   await h.core.host.unregisterDriver('mtty');
@@ -297,7 +351,11 @@ t.test('modern: the parent\'s driver not registered → ENODEV after add', async
 t.test('legacy: vfio_mdev not registered → created unbound, vendor create still runs', async t => {
   const h = harness('legacy');
   let creates = 0;
-  const { type } = await register(h, 'mtty', { create() { creates++; } });
+  const { type } = await register(h, 'mtty', {
+    create() {
+      creates++;
+    },
+  });
   await h.core.host.unregisterDriver('vfio_mdev');
   const dev = await h.core.create(type, uuid(1));
   t.equal(creates, 1);
@@ -327,9 +385,15 @@ t.test('create on a parent being unregistered is ENODEV; on a gone parent too', 
 for (const profile of ['modern', 'legacy'] as Profile[]) {
   t.test(`${profile}: 50 concurrent creates of one UUID → exactly one device`, async t => {
     const h = harness(profile);
-    const { type } = await register(h, 'mtty', { maxInstances: 100, create: async () => { await tick(); } });
-    const results = await Promise.all(Array.from({ length: 50 }, (_, i) =>
-      errnoOf(h.core.create(type, i % 2 ? uuid(7) : uuid(7).toUpperCase()))));
+    const { type } = await register(h, 'mtty', {
+      maxInstances: 100,
+      create: async () => {
+        await tick();
+      },
+    });
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => errnoOf(h.core.create(type, i % 2 ? uuid(7) : uuid(7).toUpperCase()))),
+    );
     t.equal(results.filter(r => r === undefined).length, 1);
     t.equal(results.filter(r => r === 'EEXIST').length, 49);
     t.equal([...h.core.devices()].length, 1);
@@ -353,13 +417,22 @@ for (const profile of ['modern', 'legacy'] as Profile[]) {
     t.equal(results.filter(r => r === 'ENOSPC').length, 76);
     t.equal([...h.core.devices()].length, 24);
     t.equal(h.core.availableInstances(type), 0);
-    t.same([...h.core.iommuGroups()].sort((a, b) => a - b), Array.from({ length: 24 }, (_, i) => i), 'groups 0..23');
+    t.same(
+      [...h.core.iommuGroups()].sort((a, b) => a - b),
+      Array.from({ length: 24 }, (_, i) => i),
+      'groups 0..23',
+    );
   });
 }
 
 t.test('modern: 100 concurrent creates on a core counter of 24 → exactly 24', async t => {
   const h = harness();
-  const { type } = await register(h, 'mtty', { maxInstances: 24, create: async () => { await tick(); } });
+  const { type } = await register(h, 'mtty', {
+    maxInstances: 24,
+    create: async () => {
+      await tick();
+    },
+  });
   const results = await Promise.all(Array.from({ length: 100 }, (_, i) => errnoOf(h.core.create(type, uuid(i + 1)))));
   t.equal(results.filter(r => r === undefined).length, 24);
   t.equal(results.filter(r => r === 'EUSERS').length, 76);
@@ -369,7 +442,12 @@ t.test('modern: 100 concurrent creates on a core counter of 24 → exactly 24', 
 t.test('plugins see the device they are given', async t => {
   const h = harness();
   let got: MdevDevice | undefined;
-  const { type, parent } = await register(h, 'mtty', { create(dev) { got = dev; dev.drvdata = { port: 3 }; } });
+  const { type, parent } = await register(h, 'mtty', {
+    create(dev) {
+      got = dev;
+      dev.drvdata = { port: 3 };
+    },
+  });
   const dev = await h.core.create(type, uuid(1));
   t.equal(got, dev);
   t.equal(dev.type, type);

@@ -17,7 +17,10 @@ t.test('registerDriver: EINVAL for a bad driver, EBUSY for a taken name', async 
   t.equal(await errnoOf(h.core.host.registerDriver({ name: 'mdpy' })), 'EBUSY', 'implicitly registered by registerDevice');
   t.equal(await errnoOf(h.core.host.unregisterDriver('nope')), 'ENODEV');
   t.same(h.core.drivers(), ['mtty', 'mdpy']);
-  t.same(h.changes.map(c => c.kind), ['driver-added', 'driver-added', 'parent-added']);
+  t.same(
+    h.changes.map(c => c.kind),
+    ['driver-added', 'driver-added', 'parent-added'],
+  );
   const l = harness('legacy');
   t.equal(await errnoOf(l.core.host.registerDriver({ name: 'vfio_mdev' })), 'EBUSY');
 });
@@ -25,7 +28,15 @@ t.test('registerDriver: EINVAL for a bad driver, EBUSY for a taken name', async 
 t.test('modern: unregistering a driver unbinds its devices, which stay', async t => {
   const h = harness();
   const calls: string[] = [];
-  await h.core.host.registerDriver({ name: 'mtty', probe: d => { calls.push(`probe ${d.iommuGroup}`); }, remove: d => { calls.push(`remove ${d.iommuGroup}`); } });
+  await h.core.host.registerDriver({
+    name: 'mtty',
+    probe: d => {
+      calls.push(`probe ${d.iommuGroup}`);
+    },
+    remove: d => {
+      calls.push(`remove ${d.iommuGroup}`);
+    },
+  });
   const { type } = await register(h);
   const a = await h.core.create(type, uuid(1));
   const b = await h.core.create(type, uuid(2));
@@ -34,14 +45,14 @@ t.test('modern: unregistering a driver unbinds its devices, which stay', async t
   await h.core.host.unregisterDriver('mtty');
   t.same(calls, ['remove 0', 'remove 1']);
   t.same(actions(h.uevents), [
-    `remove ${P}/${uuid(1)}/vfio-dev/vfio0`, 'remove /devices/virtual/vfio/0', `unbind ${P}/${uuid(1)}`,
-    `remove ${P}/${uuid(2)}/vfio-dev/vfio1`, 'remove /devices/virtual/vfio/1', `unbind ${P}/${uuid(2)}`,
+    `remove ${P}/${uuid(1)}/vfio-dev/vfio0`,
+    'remove /devices/virtual/vfio/0',
+    `unbind ${P}/${uuid(1)}`,
+    `remove ${P}/${uuid(2)}/vfio-dev/vfio1`,
+    'remove /devices/virtual/vfio/1',
+    `unbind ${P}/${uuid(2)}`,
   ]);
-  t.same(deviceTimeline(h, a), [
-    'unbound: active +remove +type grp=0',
-    'group-removed 0',
-    'group-removed 1',
-  ]);
+  t.same(deviceTimeline(h, a), ['unbound: active +remove +type grp=0', 'group-removed 0', 'group-removed 1']);
   t.equal(h.changes.at(-1)!.kind, 'driver-removed');
   t.same([a.state, a.boundDriver, a.iommuGroup, b.state], ['active', undefined, undefined, 'active']);
   t.same(h.core.drivers(), []);
@@ -52,10 +63,19 @@ t.test('modern: unregistering a driver unbinds its devices, which stay', async t
   // Registering it again binds the waiting devices.
   clear(h);
   calls.length = 0;
-  await h.core.host.registerDriver({ name: 'mtty', probe: d => { calls.push(`probe ${d.iommuGroup}`); if (d.uuid === uuid(2)) throw new MdevError('EIO'); } });
+  await h.core.host.registerDriver({
+    name: 'mtty',
+    probe: d => {
+      calls.push(`probe ${d.iommuGroup}`);
+      if (d.uuid === uuid(2)) throw new MdevError('EIO');
+    },
+  });
   t.same(calls, ['probe 0', 'probe 1']);
-  t.same(actions(h.uevents), ['add /devices/virtual/vfio/0', `add ${P}/${uuid(1)}/vfio-dev/vfio0`, `bind ${P}/${uuid(1)} mtty`],
-    'a failed probe sends no bind (and gets no VFIO objects)');
+  t.same(
+    actions(h.uevents),
+    ['add /devices/virtual/vfio/0', `add ${P}/${uuid(1)}/vfio-dev/vfio0`, `bind ${P}/${uuid(1)} mtty`],
+    'a failed probe sends no bind (and gets no VFIO objects)',
+  );
   t.same([a.vfioGroupMinor, a.vfioDevIndex, b.vfioGroupMinor, b.vfioDevIndex], [0, 0, undefined, undefined]);
   t.same([a.boundDriver, a.iommuGroup], ['mtty', 0]);
   t.same([b.boundDriver, b.iommuGroup], [undefined, undefined], 'probe failed: stays unbound');
@@ -75,12 +95,20 @@ t.test('legacy: vfio_mdev can be unplugged and replugged; no bind/unbind uevents
   const b = await h.core.create(type, uuid(2));
   t.equal(b.boundDriver, undefined);
   let probes = 0;
-  await h.core.host.registerDriver({ name: 'vfio_mdev', probe() { probes++; } });
+  await h.core.host.registerDriver({
+    name: 'vfio_mdev',
+    probe() {
+      probes++;
+    },
+  });
   t.equal(probes, 2);
   t.same([a.iommuGroup, b.iommuGroup], [0, 1]);
   // vfio_mdev's remove/probe take the group char devices away and back: add/remove only.
   t.same(actions(h.uevents), [
-    'remove /devices/virtual/vfio/0', `add ${P}/${uuid(2)}`, 'add /devices/virtual/vfio/0', 'add /devices/virtual/vfio/1',
+    'remove /devices/virtual/vfio/0',
+    `add ${P}/${uuid(2)}`,
+    'add /devices/virtual/vfio/0',
+    'add /devices/virtual/vfio/1',
   ]);
   t.same([a.vfioGroupMinor, b.vfioGroupMinor], [0, 1]);
   await h.core.host.registerDriver({ name: 'mtty' });
@@ -94,7 +122,9 @@ t.test('unregisterDriver waits for open devices; no new opens meanwhile', async 
   await h.core.create(type, uuid(2));
   const handle = await h.core.vfio.open(a.uuid);
   let done = false;
-  const unreg = h.core.host.unregisterDriver('mtty').then(() => { done = true; });
+  const unreg = h.core.host.unregisterDriver('mtty').then(() => {
+    done = true;
+  });
   await tick(10);
   t.notOk(done);
   t.equal(await errnoOf(h.core.vfio.open(a.uuid)), 'ENODEV');
@@ -108,7 +138,12 @@ t.test('unregisterDriver waits for open devices; no new opens meanwhile', async 
 
 t.test('driver hot-plug racing creates and removes stays consistent', async t => {
   const h = harness();
-  const { type } = await register(h, 'mtty', { maxInstances: 1000, create: async () => { await tick(); } });
+  const { type } = await register(h, 'mtty', {
+    maxInstances: 1000,
+    create: async () => {
+      await tick();
+    },
+  });
   const ops: Array<Promise<unknown>> = [];
   for (let i = 0; i < 40; i++) {
     ops.push(errnoOf(h.core.create(type, uuid(i + 1))));

@@ -31,7 +31,10 @@ export function harness(profile: Profile = 'modern', opts: CoreOptions = {}): Ha
   const core = new MdevCore({ profile, ...opts });
   const h: Harness = { core, uevents: [], changes: [], snapshots: [], logs: [] };
   core.on('uevent', e => h.uevents.push(e));
-  core.on('change', c => { h.changes.push(c); h.snapshots.push(render(c)); });
+  core.on('change', c => {
+    h.changes.push(c);
+    h.snapshots.push(render(c));
+  });
   core.on('log', m => h.logs.push(m));
   return h;
 }
@@ -43,13 +46,22 @@ export function spec(name = 'mtty', extra: Partial<ParentDeviceSpec> = {}): Pare
 /** Parent ops with a core counter of `maxInstances` (default 4) unless overridden. */
 export function ops(extra: Partial<ParentOps> = {}): ParentOps {
   return {
-    driver: 'mtty', deviceApi: 'vfio-pci', types: [{ id: '1' }, { id: '2' }], maxInstances: 4,
-    create() {}, remove() {},
+    driver: 'mtty',
+    deviceApi: 'vfio-pci',
+    types: [{ id: '1' }, { id: '2' }],
+    maxInstances: 4,
+    create() {},
+    remove() {},
     ...extra,
   };
 }
 
-export async function register(h: Harness, name = 'mtty', extraOps: Partial<ParentOps> = {}, extraSpec: Partial<ParentDeviceSpec> = {}): Promise<{ parent: Parent; type: MdevType }> {
+export async function register(
+  h: Harness,
+  name = 'mtty',
+  extraOps: Partial<ParentOps> = {},
+  extraSpec: Partial<ParentDeviceSpec> = {},
+): Promise<{ parent: Parent; type: MdevType }> {
   const parent = await h.core.host.registerDevice(spec(name, extraSpec), ops({ driver: name, ...extraOps }));
   return { parent, type: parent.types[0]! };
 }
@@ -74,7 +86,10 @@ export interface Deferred<T = void> {
 export function deferred<T = void>(): Deferred<T> {
   let resolve!: (v: T) => void;
   let reject!: (e: unknown) => void;
-  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej; });
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
   return { promise, resolve, reject };
 }
 

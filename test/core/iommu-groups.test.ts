@@ -49,13 +49,16 @@ t.test('random alloc/free matches a naive lowest-free model', async t => {
   const reserved = new Set([3, 7]);
   reserved.forEach(r => a.reserve(r));
   let seed = 7;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
+  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000;
   for (let i = 0; i < 3000; i++) {
     if (used.size === 0 || rnd() < 0.55) {
       let want = 0;
       while (used.has(want) || reserved.has(want)) want++;
       const got = a.allocate();
-      if (got !== want) { t.fail(`step ${i}: got ${got}, want ${want}`); return; }
+      if (got !== want) {
+        t.fail(`step ${i}: got ${got}, want ${want}`);
+        return;
+      }
       used.add(got);
     } else {
       const arr = [...used];
@@ -73,6 +76,9 @@ t.test('min-heap pops in order', async t => {
   xs.forEach(x => h.push(x));
   const out: number[] = [];
   while (h.size) out.push(h.pop()!);
-  t.same(out, [...xs].sort((a, b) => a - b));
+  t.same(
+    out,
+    [...xs].sort((a, b) => a - b),
+  );
   t.equal(h.pop(), undefined);
 });

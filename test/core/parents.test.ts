@@ -27,7 +27,11 @@ for (const profile of ['modern', 'legacy'] as Profile[]) {
     }
     const noDriver = errnoOf(h.core.host.registerDevice(spec(), ops({ driver: '' })));
     t.equal(await noDriver, profile === 'modern' ? 'EINVAL' : undefined, 'ops.driver only matters to the modern profile');
-    t.same([...h.core.parents()].map(p => p.name), profile === 'modern' ? [] : ['mtty'], 'nothing half-registered');
+    t.same(
+      [...h.core.parents()].map(p => p.name),
+      profile === 'modern' ? [] : ['mtty'],
+      'nothing half-registered',
+    );
   });
 
   t.test(`${profile}: duplicates are EEXIST`, async t => {
@@ -35,7 +39,11 @@ for (const profile of ['modern', 'legacy'] as Profile[]) {
     t.equal(await errnoOf(h.core.host.registerDevice(spec(), ops({ types: [{ id: '1' }, { id: '1' }] }))), 'EEXIST', 'duplicate type ids');
     await h.core.host.registerDevice(spec(), ops());
     t.equal(await errnoOf(h.core.host.registerDevice(spec(), ops())), 'EEXIST', 'same path');
-    t.equal(await errnoOf(h.core.host.registerDevice({ ...spec(), path: '/devices/virtual/mtty/mtty/' }, ops())), 'EEXIST', 'same path, other spelling');
+    t.equal(
+      await errnoOf(h.core.host.registerDevice({ ...spec(), path: '/devices/virtual/mtty/mtty/' }, ops())),
+      'EEXIST',
+      'same path, other spelling',
+    );
     t.equal(await errnoOf(h.core.host.registerDevice({ ...spec(), path: 'devices/other/mtty' }, ops())), 'EEXIST', 'same name');
   });
 }
@@ -44,19 +52,40 @@ t.test('parent and type objects', async t => {
   const h = harness();
   const parent = await h.core.host.registerDevice(
     { path: '/devices/pci0000:00/0000:00:02.0/', typePrefix: 'i915', subsystem: { bus: 'pci' }, driver: 'i915' },
-    ops({ driver: 'intel_vgpu_mdev', types: [{ id: 'GVTg_V5_4' }, { id: 'GVTg_V5_8', name: 'Pretty', deviceApi: 'vfio-ccw' }] }));
+    ops({ driver: 'intel_vgpu_mdev', types: [{ id: 'GVTg_V5_4' }, { id: 'GVTg_V5_8', name: 'Pretty', deviceApi: 'vfio-ccw' }] }),
+  );
   t.equal(parent.name, '0000:00:02.0');
   t.equal(h.core.parent('0000:00:02.0'), parent);
   t.equal((parent as { devpath?: string }).devpath, '/devices/pci0000:00/0000:00:02.0');
   t.equal(parent.device.path, 'devices/pci0000:00/0000:00:02.0');
-  t.same(parent.types.map(ty => [ty.id, ty.name, ty.deviceApi]), [
-    ['i915-GVTg_V5_4', 'GVTg_V5_4', 'vfio-pci'], ['i915-GVTg_V5_8', 'Pretty', 'vfio-ccw'],
-  ]);
+  t.same(
+    parent.types.map(ty => [ty.id, ty.name, ty.deviceApi]),
+    [
+      ['i915-GVTg_V5_4', 'GVTg_V5_4', 'vfio-pci'],
+      ['i915-GVTg_V5_8', 'Pretty', 'vfio-ccw'],
+    ],
+  );
   t.equal(parent.types[0]!.parent, parent);
-  t.same(h.uevents, [{ ACTION: 'change', DEVPATH: '/devices/pci0000:00/0000:00:02.0', SUBSYSTEM: 'pci', MDEV_STATE: 'registered', DRIVER: 'i915', SEQNUM: 1 }],
-    "the parent's own DRIVER rides along, as dev_uevent adds it");
+  t.same(
+    h.uevents,
+    [
+      {
+        ACTION: 'change',
+        DEVPATH: '/devices/pci0000:00/0000:00:02.0',
+        SUBSYSTEM: 'pci',
+        MDEV_STATE: 'registered',
+        DRIVER: 'i915',
+        SEQNUM: 1,
+      },
+    ],
+    "the parent's own DRIVER rides along, as dev_uevent adds it",
+  );
   t.same(Object.keys(h.uevents[0]!), ['ACTION', 'DEVPATH', 'SUBSYSTEM', 'MDEV_STATE', 'DRIVER', 'SEQNUM']);
-  t.same(h.changes.map(c => c.kind), ['driver-added', 'parent-added'], 'implicit driver first');
+  t.same(
+    h.changes.map(c => c.kind),
+    ['driver-added', 'parent-added'],
+    'implicit driver first',
+  );
   t.same(h.core.drivers(), ['intel_vgpu_mdev']);
 });
 
@@ -74,7 +103,11 @@ t.test('modern: MDEV_STATE uevents; none for a parent without subsystem; legacy:
   const r = await register(l);
   await l.core.host.unregisterDevice(r.parent);
   t.same(l.uevents, []);
-  t.same(l.changes.map(c => c.kind), ['parent-added', 'parent-removed'], 'legacy registers no implicit driver');
+  t.same(
+    l.changes.map(c => c.kind),
+    ['parent-added', 'parent-removed'],
+    'legacy registers no implicit driver',
+  );
 });
 
 for (const profile of ['modern', 'legacy'] as Profile[]) {
@@ -82,7 +115,10 @@ for (const profile of ['modern', 'legacy'] as Profile[]) {
     const h = harness(profile);
     const vendorRemoves: string[] = [];
     const { type, parent } = await register(h, 'mtty', {
-      remove(d) { vendorRemoves.push(d.uuid); throw new MdevError('EBUSY'); },
+      remove(d) {
+        vendorRemoves.push(d.uuid);
+        throw new MdevError('EBUSY');
+      },
     });
     await h.core.create(type, uuid(1));
     await h.core.create(parent.types[1]!, uuid(2));
@@ -92,16 +128,22 @@ for (const profile of ['modern', 'legacy'] as Profile[]) {
     t.same([...h.core.devices()], []);
     t.equal(h.core.parent('mtty'), undefined);
     const P = '/devices/virtual/mtty/mtty';
-    t.same(actions(h.uevents), profile === 'modern'
-      ? [
-        `remove ${P}/${uuid(1)}/vfio-dev/vfio0`, 'remove /devices/virtual/vfio/0', `unbind ${P}/${uuid(1)}`, `remove ${P}/${uuid(1)}`,
-        `remove ${P}/${uuid(2)}/vfio-dev/vfio1`, 'remove /devices/virtual/vfio/1', `unbind ${P}/${uuid(2)}`, `remove ${P}/${uuid(2)}`,
-        `change ${P}`,
-      ]
-      : [
-        'remove /devices/virtual/vfio/0', `remove ${P}/${uuid(1)}`,
-        'remove /devices/virtual/vfio/1', `remove ${P}/${uuid(2)}`,
-      ]);
+    t.same(
+      actions(h.uevents),
+      profile === 'modern'
+        ? [
+            `remove ${P}/${uuid(1)}/vfio-dev/vfio0`,
+            'remove /devices/virtual/vfio/0',
+            `unbind ${P}/${uuid(1)}`,
+            `remove ${P}/${uuid(1)}`,
+            `remove ${P}/${uuid(2)}/vfio-dev/vfio1`,
+            'remove /devices/virtual/vfio/1',
+            `unbind ${P}/${uuid(2)}`,
+            `remove ${P}/${uuid(2)}`,
+            `change ${P}`,
+          ]
+        : ['remove /devices/virtual/vfio/0', `remove ${P}/${uuid(1)}`, 'remove /devices/virtual/vfio/1', `remove ${P}/${uuid(2)}`],
+    );
     t.equal(h.changes.at(-1)!.kind, 'parent-removed');
     t.equal(parent.types.length, 2, 'the old parent object stays readable');
     t.equal(h.core.availableInstances(type), 0, 'a gone type has nothing available');
@@ -114,8 +156,12 @@ t.test('unregisterDevice waits for open devices and is shared by concurrent call
   await h.core.create(type, uuid(1));
   const handle = await h.core.vfio.open(uuid(1));
   let done = 0;
-  const u1 = h.core.host.unregisterDevice(parent).then(() => { done++; });
-  const u2 = h.core.host.unregisterDevice('mtty').then(() => { done++; });
+  const u1 = h.core.host.unregisterDevice(parent).then(() => {
+    done++;
+  });
+  const u2 = h.core.host.unregisterDevice('mtty').then(() => {
+    done++;
+  });
   await tick(10);
   t.equal(done, 0);
   t.equal(h.core.parent('mtty')!.state, 'unregistering');
@@ -129,7 +175,7 @@ t.test('unregisterDevice waits for open devices and is shared by concurrent call
   t.equal(await errnoOf(h.core.host.unregisterDevice(parent)), 'ENODEV');
 });
 
-t.test('a parent\'s own IOMMU group is reserved from the mdev allocator', async t => {
+t.test("a parent's own IOMMU group is reserved from the mdev allocator", async t => {
   const h = harness();
   const a = await register(h, 'mtty', {}, { iommuGroup: 0 });
   await register(h, 'mdpy', {}, { iommuGroup: 2 });

@@ -18,7 +18,10 @@ async function setup(extra: Partial<ParentOps> = {}, container: { pinning?: bool
       if (!autoUnpin) return;
       const mine = (pinned.get(dev.uuid) ?? []).filter(p => p * PAGE >= ev.iova && p * PAGE < ev.iova + ev.size);
       if (mine.length) await h.core.host.unpinPages(dev, mine);
-      pinned.set(dev.uuid, (pinned.get(dev.uuid) ?? []).filter(p => !mine.includes(p)));
+      pinned.set(
+        dev.uuid,
+        (pinned.get(dev.uuid) ?? []).filter(p => !mine.includes(p)),
+      );
     },
     ...extra,
   });
@@ -31,7 +34,18 @@ async function setup(extra: Partial<ParentOps> = {}, container: { pinning?: bool
     pinned.set(d.uuid, [...(pinned.get(d.uuid) ?? []), ...pfns]);
     return r;
   };
-  return { h, type, dev, c, fd, events, pin, setAutoUnpin: (v: boolean) => { autoUnpin = v; } };
+  return {
+    h,
+    type,
+    dev,
+    c,
+    fd,
+    events,
+    pin,
+    setAutoUnpin: (v: boolean) => {
+      autoUnpin = v;
+    },
+  };
 }
 
 t.test('pinPages argument and state errors, in kernel order', async t => {
@@ -115,10 +129,14 @@ t.test('unmapDma: notifies the devices holding pins, then removes the mapping', 
   await pin(other, [2, 3]);
   c.mapDma({ vaddr: 4 * 2 ** 30, iova: 32 * PAGE, size: 2 * PAGE, prot: RW });
   await c.unmapDma(0, 16 * PAGE);
-  t.same(events, [
-    { uuid: uuid(1), iova: 0, size: 16 * PAGE },
-    { uuid: uuid(2), iova: 0, size: 16 * PAGE },
-  ], 'the whole mapping, once per pinning device; the idle device is not bothered');
+  t.same(
+    events,
+    [
+      { uuid: uuid(1), iova: 0, size: 16 * PAGE },
+      { uuid: uuid(2), iova: 0, size: 16 * PAGE },
+    ],
+    'the whole mapping, once per pinning device; the idle device is not bothered',
+  );
   t.equal(c.lockedPages, 0);
   t.equal(await errnoOf(h.core.host.pinPages(dev, [1], RW)), 'EINVAL', 'the mapping is gone');
   await c.unmapDma(200 * PAGE, PAGE); // nothing there: fine
@@ -158,10 +176,14 @@ t.test('mapDma / unmapDma argument rules', async t => {
   const h = harness();
   const c: Type1Container = h.core.vfio.createContainer();
   for (const m of [
-    { vaddr: 1, iova: 0, size: PAGE, prot: RW }, { vaddr: 0, iova: 1, size: PAGE, prot: RW },
-    { vaddr: 0, iova: 0, size: 0, prot: RW }, { vaddr: 0, iova: 0, size: 100, prot: RW },
-    { vaddr: 0, iova: 0, size: PAGE, prot: 0 }, { vaddr: 0, iova: 0, size: PAGE, prot: 4 },
-  ]) t.equal(await errnoOf(() => c.mapDma(m)), 'EINVAL', JSON.stringify(m));
+    { vaddr: 1, iova: 0, size: PAGE, prot: RW },
+    { vaddr: 0, iova: 1, size: PAGE, prot: RW },
+    { vaddr: 0, iova: 0, size: 0, prot: RW },
+    { vaddr: 0, iova: 0, size: 100, prot: RW },
+    { vaddr: 0, iova: 0, size: PAGE, prot: 0 },
+    { vaddr: 0, iova: 0, size: PAGE, prot: 4 },
+  ])
+    t.equal(await errnoOf(() => c.mapDma(m)), 'EINVAL', JSON.stringify(m));
   c.mapDma({ vaddr: 0, iova: 4 * PAGE, size: 4 * PAGE, prot: RW });
   t.equal(await errnoOf(() => c.mapDma({ vaddr: 0, iova: 7 * PAGE, size: PAGE, prot: RW })), 'EEXIST');
   t.equal(await errnoOf(() => c.mapDma({ vaddr: 0, iova: 0, size: 5 * PAGE, prot: RW })), 'EEXIST');

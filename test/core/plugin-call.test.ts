@@ -9,19 +9,69 @@ const opts = { what: 'x: op', timeoutMs: 20 };
 t.test('values, throws and rejections', async t => {
   t.equal(await callPlugin(() => 5, opts), 5);
   t.equal(await callPlugin(async () => 6, opts), 6);
-  t.equal(await errnoOf(callPlugin(() => { throw new MdevError('ENOSPC'); }, opts)), 'ENOSPC');
-  t.equal(await errnoOf(callPlugin(() => { throw { errno: 'EBUSY' }; }, opts)), 'EBUSY');
-  t.equal(await errnoOf(callPlugin(() => { throw 'ENODEV'; }, opts)), 'ENODEV');
-  t.equal(await errnoOf(callPlugin(async () => { throw new Error('boom'); }, opts)), 'EIO');
-  t.equal(await errnoOf(callPlugin(() => { throw new Error('boom'); }, { ...opts, fallback: 'EINVAL' })), 'EINVAL');
-  const e = await callPlugin(() => { throw new Error('boom'); }, opts).catch((x: Error) => x);
+  t.equal(
+    await errnoOf(
+      callPlugin(() => {
+        throw new MdevError('ENOSPC');
+      }, opts),
+    ),
+    'ENOSPC',
+  );
+  t.equal(
+    await errnoOf(
+      callPlugin(() => {
+        throw { errno: 'EBUSY' };
+      }, opts),
+    ),
+    'EBUSY',
+  );
+  t.equal(
+    await errnoOf(
+      callPlugin(() => {
+        throw 'ENODEV';
+      }, opts),
+    ),
+    'ENODEV',
+  );
+  t.equal(
+    await errnoOf(
+      callPlugin(async () => {
+        throw new Error('boom');
+      }, opts),
+    ),
+    'EIO',
+  );
+  t.equal(
+    await errnoOf(
+      callPlugin(
+        () => {
+          throw new Error('boom');
+        },
+        { ...opts, fallback: 'EINVAL' },
+      ),
+    ),
+    'EINVAL',
+  );
+  const e = await callPlugin(() => {
+    throw new Error('boom');
+  }, opts).catch((x: Error) => x);
   t.equal(e.message, 'x: op: boom', 'names the callback');
 });
 
 t.test('never settling → ETIMEDOUT; a late success reaches onLate, a late failure is swallowed', async t => {
   const late = deferred<number>();
   let lateValue: number | undefined;
-  t.equal(await errnoOf(callPlugin(() => late.promise, { ...opts, onLate: v => { lateValue = v; } })), 'ETIMEDOUT');
+  t.equal(
+    await errnoOf(
+      callPlugin(() => late.promise, {
+        ...opts,
+        onLate: v => {
+          lateValue = v;
+        },
+      }),
+    ),
+    'ETIMEDOUT',
+  );
   late.resolve(9);
   await tick();
   t.equal(lateValue, 9);
@@ -35,7 +85,13 @@ t.test('never settling → ETIMEDOUT; a late success reaches onLate, a late fail
 });
 
 t.test('attribute helpers', async t => {
-  const attr: Attribute<{ n: number }> = { name: 'a', show: c => `${c.n}\n`, store: (c, v) => { c.n = Number(v); } };
+  const attr: Attribute<{ n: number }> = {
+    name: 'a',
+    show: c => `${c.n}\n`,
+    store: (c, v) => {
+      c.n = Number(v);
+    },
+  };
   const ctx = { n: 1 };
   t.equal(await showAttribute(attr, ctx), '1\n');
   await storeAttribute(attr, ctx, '7');
@@ -44,7 +100,21 @@ t.test('attribute helpers', async t => {
   t.equal(await errnoOf(storeAttribute({ name: 'ro', show: () => '' }, ctx, 'x')), 'EIO');
   t.equal(await errnoOf(showAttribute({ name: 'n', show: () => 5 as unknown as string }, ctx)), 'EIO');
   t.equal(await errnoOf(showAttribute({ name: 'h', show: () => new Promise<string>(() => {}) }, ctx, 10)), 'ETIMEDOUT');
-  t.equal(await errnoOf(storeAttribute({ name: 's', store: () => { throw new MdevError('EINVAL'); } }, ctx, 'x')), 'EINVAL');
+  t.equal(
+    await errnoOf(
+      storeAttribute(
+        {
+          name: 's',
+          store: () => {
+            throw new MdevError('EINVAL');
+          },
+        },
+        ctx,
+        'x',
+      ),
+    ),
+    'EINVAL',
+  );
   const type = { id: 'mtty-1', spec: { id: '1', description: (ty: MdevType) => `d ${ty.id}` } } as unknown as MdevType;
   t.equal(await showDescription(type), 'd mtty-1');
   t.equal(await showDescription({ id: 't', spec: { id: '1', description: 'fixed' } } as unknown as MdevType), 'fixed');

@@ -31,7 +31,11 @@ interface MParent {
   vetoNext: { v: boolean };
 }
 
-interface MDevice { parent: string; group: number | undefined; handles: VfioDeviceHandle[] }
+interface MDevice {
+  parent: string;
+  group: number | undefined;
+  handles: VfioDeviceHandle[];
+}
 
 const NAMES = ['p0', 'p1', 'p2', 'p3'];
 const UUIDS = Array.from({ length: 24 }, (_, i) => uuid(i + 1));
@@ -49,7 +53,11 @@ async function run(t: Test, profile: Profile, seed: number, steps: number): Prom
   const usedGroups = new Set<number>();
   const reserved = new Map<number, number>();
   const driverOf = (p: string) => (modern ? `${p}_drv` : 'vfio_mdev');
-  const lowestFree = () => { let g = 0; while (usedGroups.has(g) || reserved.has(g)) g++; return g; };
+  const lowestFree = () => {
+    let g = 0;
+    while (usedGroups.has(g) || reserved.has(g)) g++;
+    return g;
+  };
   const typeOf = (p: string, i = 0): MdevType => h.core.parent(p)!.types[i]!;
   let failures = 0;
 
@@ -97,7 +105,10 @@ async function run(t: Test, profile: Profile, seed: number, steps: number): Prom
     for (const g of groups) if (reserved.has(g)) errs.push(`group ${g} is reserved by a parent`);
     for (const p of parents.values()) {
       const cp = h.core.parent(p.name);
-      if (!cp) { errs.push(`parent ${p.name} missing`); continue; }
+      if (!cp) {
+        errs.push(`parent ${p.name} missing`);
+        continue;
+      }
       for (const ty of cp.types) {
         const a = h.core.availableInstances(ty);
         if (a < 0) errs.push(`${ty.id}: negative available`);
@@ -108,8 +119,11 @@ async function run(t: Test, profile: Profile, seed: number, steps: number): Prom
       if (perType !== p.devices.length) errs.push(`${p.name}: devicesOfType`);
     }
     if ([...h.core.parents()].length !== parents.size) errs.push('parent count');
-    if (h.core.drivers().slice().sort().join() !== [...drivers].sort().join()) errs.push(`drivers ${h.core.drivers().join()} vs ${[...drivers].join()}`);
-    h.uevents.forEach((e, i) => { if (e.SEQNUM !== i + 1) errs.push(`SEQNUM ${e.SEQNUM} at ${i}`); });
+    if (h.core.drivers().slice().sort().join() !== [...drivers].sort().join())
+      errs.push(`drivers ${h.core.drivers().join()} vs ${[...drivers].join()}`);
+    h.uevents.forEach((e, i) => {
+      if (e.SEQNUM !== i + 1) errs.push(`SEQNUM ${e.SEQNUM} at ${i}`);
+    });
     if (errs.length) {
       t.fail(`${profile} seed ${seed} after ${step}: ${errs.join('; ')}`);
       failures++;
@@ -118,7 +132,10 @@ async function run(t: Test, profile: Profile, seed: number, steps: number): Prom
   };
 
   const expectErr = (step: string, got: string | undefined, want: string | undefined) => {
-    if (got !== want) { t.fail(`${profile} seed ${seed} ${step}: got ${got}, want ${want}`); failures++; }
+    if (got !== want) {
+      t.fail(`${profile} seed ${seed} ${step}: got ${got}, want ${want}`);
+      failures++;
+    }
   };
 
   for (let i = 0; i < steps && failures === 0; i++) {
@@ -128,22 +145,45 @@ async function run(t: Test, profile: Profile, seed: number, steps: number): Prom
       const max = Math.floor(rnd() * 5);
       const usePool = rnd() < 0.4;
       const group = rnd() < 0.3 ? Math.floor(rnd() * 6) : undefined;
-      const mp: MParent = { name, max, pool: usePool ? { free: max } : undefined, group, devices: [], failNext: { v: false }, vetoNext: { v: false } };
+      const mp: MParent = {
+        name,
+        max,
+        pool: usePool ? { free: max } : undefined,
+        group,
+        devices: [],
+        failNext: { v: false },
+        vetoNext: { v: false },
+      };
       const want = parents.has(name) ? 'EEXIST' : group !== undefined && usedGroups.has(group) ? 'EBUSY' : undefined;
-      const got = await errnoOf(h.core.host.registerDevice(
-        { path: `devices/virtual/${name}/${name}`, typePrefix: name, subsystem: { class: name }, iommuGroup: group },
-        {
-          driver: `${name}_drv`, deviceApi: 'vfio-pci', types: [{ id: 'a' }, { id: 'b' }], maxInstances: max,
-          getAvailable: mp.pool ? () => mp.pool!.free : undefined,
-          create() {
-            if (mp.failNext.v) { mp.failNext.v = false; throw new MdevError('EIO'); }
-            if (mp.pool) { if (mp.pool.free < 1) throw new MdevError('ENOSPC'); mp.pool.free--; }
+      const got = await errnoOf(
+        h.core.host.registerDevice(
+          { path: `devices/virtual/${name}/${name}`, typePrefix: name, subsystem: { class: name }, iommuGroup: group },
+          {
+            driver: `${name}_drv`,
+            deviceApi: 'vfio-pci',
+            types: [{ id: 'a' }, { id: 'b' }],
+            maxInstances: max,
+            getAvailable: mp.pool ? () => mp.pool!.free : undefined,
+            create() {
+              if (mp.failNext.v) {
+                mp.failNext.v = false;
+                throw new MdevError('EIO');
+              }
+              if (mp.pool) {
+                if (mp.pool.free < 1) throw new MdevError('ENOSPC');
+                mp.pool.free--;
+              }
+            },
+            remove() {
+              if (mp.vetoNext.v) {
+                mp.vetoNext.v = false;
+                throw new MdevError('EBUSY');
+              }
+              if (mp.pool) mp.pool.free++;
+            },
           },
-          remove() {
-            if (mp.vetoNext.v) { mp.vetoNext.v = false; throw new MdevError('EBUSY'); }
-            if (mp.pool) mp.pool.free++;
-          },
-        }));
+        ),
+      );
       expectErr(`register ${name}`, got, want);
       if (!want) {
         parents.set(name, mp);
@@ -185,14 +225,17 @@ async function run(t: Test, profile: Profile, seed: number, steps: number): Prom
       const pending = errnoOf(how === 'remove' ? h.core.remove(dev) : removeStore(h.core, dev, how));
       const handles = d.handles.splice(0);
       const effective = how !== '0' && how !== 'x';
-      if (handles.length && !(effective && !(veto && !modern))) d.handles.push(...handles); // nothing to wait for
+      if (handles.length && !(effective && !(veto && !modern)))
+        d.handles.push(...handles); // nothing to wait for
       else for (const fd of handles) await fd.close();
       const got = await pending;
       mp.vetoNext.v = false;
       const want = how === 'x' ? 'EINVAL' : effective && veto && !modern ? 'EBUSY' : undefined;
       expectErr(`remove ${u} via ${how}`, got, want);
       if (effective && !(veto && !modern)) {
-        if (mp.pool && veto) { /* modern ignored the veto: the plugin's pool keeps the leak */ }
+        if (mp.pool && veto) {
+          /* modern ignored the veto: the plugin's pool keeps the leak */
+        }
         dropDevice(u);
       }
     } else if (r < 0.85) {
@@ -209,7 +252,10 @@ async function run(t: Test, profile: Profile, seed: number, steps: number): Prom
     } else if (r < 0.93) {
       const p = pick(NAMES);
       const mp = parents.get(p);
-      if (!mp) { expectErr(`unregister ${p}`, await errnoOf(h.core.host.unregisterDevice(p)), 'ENODEV'); continue; }
+      if (!mp) {
+        expectErr(`unregister ${p}`, await errnoOf(h.core.host.unregisterDevice(p)), 'ENODEV');
+        continue;
+      }
       const pending = h.core.host.unregisterDevice(p);
       for (const u of [...mp.devices]) for (const fd of devices.get(u)!.handles.splice(0)) await fd.close();
       await pending;
@@ -220,7 +266,8 @@ async function run(t: Test, profile: Profile, seed: number, steps: number): Prom
       parents.delete(p);
       if (mp.group !== undefined) {
         const n = reserved.get(mp.group)! - 1;
-        if (n) reserved.set(mp.group, n); else reserved.delete(mp.group);
+        if (n) reserved.set(mp.group, n);
+        else reserved.delete(mp.group);
       }
     } else {
       const name = modern ? `${pick(NAMES)}_drv` : 'vfio_mdev';
@@ -262,8 +309,14 @@ async function run(t: Test, profile: Profile, seed: number, steps: number): Prom
   check('removing everything');
   await h.core.shutdown();
   const leftovers = [...h.core.devices()].length + [...h.core.parents()].length + [...h.core.iommuGroups()].length;
-  if (leftovers !== 0) { t.fail(`${profile} seed ${seed}: leftovers after shutdown`); failures++; }
-  if (h.core.drivers().join() !== (coreVfioMdev ? 'vfio_mdev' : '')) { t.fail(`${profile} seed ${seed}: drivers left`); failures++; }
+  if (leftovers !== 0) {
+    t.fail(`${profile} seed ${seed}: leftovers after shutdown`);
+    failures++;
+  }
+  if (h.core.drivers().join() !== (coreVfioMdev ? 'vfio_mdev' : '')) {
+    t.fail(`${profile} seed ${seed}: drivers left`);
+    failures++;
+  }
   if (failures === 0) t.pass(`${profile} seed ${seed}: ${steps} steps, ${h.uevents.length} uevents`);
 }
 

@@ -8,8 +8,17 @@ const P = '/devices/virtual/mtty/mtty';
 t.test('modern remove: order of states, callbacks and uevents', async t => {
   const h = harness();
   const calls: string[] = [];
-  await h.core.host.registerDriver({ name: 'mtty', remove: d => { calls.push(`drv-remove grp=${d.iommuGroup}`); } });
-  const { type } = await register(h, 'mtty', { remove: d => { calls.push(`vendor-remove ${(d as { state?: string }).state}`); } });
+  await h.core.host.registerDriver({
+    name: 'mtty',
+    remove: d => {
+      calls.push(`drv-remove grp=${d.iommuGroup}`);
+    },
+  });
+  const { type } = await register(h, 'mtty', {
+    remove: d => {
+      calls.push(`vendor-remove ${(d as { state?: string }).state}`);
+    },
+  });
   const dev = await h.core.create(type, uuid(1));
   clear(h);
   await h.core.remove(dev);
@@ -21,12 +30,24 @@ t.test('modern remove: order of states, callbacks and uevents', async t => {
     'removed: gone',
   ]);
   // docs/abi.md#uevent-order: vfio-dev/vfio<k>, then the group char device, before the unbind.
-  t.same(h.uevents, [
-    { ACTION: 'remove', DEVPATH: `${P}/${uuid(1)}/vfio-dev/vfio0`, SUBSYSTEM: 'vfio-dev', MAJOR: '510', MINOR: '0', DEVNAME: 'vfio/devices/vfio0', SEQNUM: 6 },
-    { ACTION: 'remove', DEVPATH: '/devices/virtual/vfio/0', SUBSYSTEM: 'vfio', MAJOR: '511', MINOR: '0', DEVNAME: 'vfio/0', SEQNUM: 7 },
-    { ACTION: 'unbind', DEVPATH: `${P}/${uuid(1)}`, SUBSYSTEM: 'mdev', SEQNUM: 8 },
-    { ACTION: 'remove', DEVPATH: `${P}/${uuid(1)}`, SUBSYSTEM: 'mdev', SEQNUM: 9 },
-  ], 'unbind carries no DRIVER: the driver is cleared before KOBJ_UNBIND');
+  t.same(
+    h.uevents,
+    [
+      {
+        ACTION: 'remove',
+        DEVPATH: `${P}/${uuid(1)}/vfio-dev/vfio0`,
+        SUBSYSTEM: 'vfio-dev',
+        MAJOR: '510',
+        MINOR: '0',
+        DEVNAME: 'vfio/devices/vfio0',
+        SEQNUM: 6,
+      },
+      { ACTION: 'remove', DEVPATH: '/devices/virtual/vfio/0', SUBSYSTEM: 'vfio', MAJOR: '511', MINOR: '0', DEVNAME: 'vfio/0', SEQNUM: 7 },
+      { ACTION: 'unbind', DEVPATH: `${P}/${uuid(1)}`, SUBSYSTEM: 'mdev', SEQNUM: 8 },
+      { ACTION: 'remove', DEVPATH: `${P}/${uuid(1)}`, SUBSYSTEM: 'mdev', SEQNUM: 9 },
+    ],
+    'unbind carries no DRIVER: the driver is cleared before KOBJ_UNBIND',
+  );
   t.same([dev.vfioDevIndex, dev.vfioGroupMinor], [undefined, undefined]);
   t.equal(h.core.device(uuid(1)), undefined);
   t.same([...h.core.devicesOfType(type)], []);
@@ -36,7 +57,11 @@ t.test('modern remove: order of states, callbacks and uevents', async t => {
 t.test('legacy remove: vendor remove first, only a remove uevent', async t => {
   const h = harness('legacy');
   const calls: string[] = [];
-  const { type } = await register(h, 'mtty', { remove: d => { calls.push(`vendor-remove grp=${d.iommuGroup}`); } });
+  const { type } = await register(h, 'mtty', {
+    remove: d => {
+      calls.push(`vendor-remove grp=${d.iommuGroup}`);
+    },
+  });
   const dev = await h.core.create(type, uuid(1));
   clear(h);
   await h.core.remove(dev);
@@ -54,7 +79,11 @@ t.test('legacy remove: vendor remove first, only a remove uevent', async t => {
 t.test('legacy veto: EBUSY, and the remove file comes back', async t => {
   const h = harness('legacy');
   let veto = true;
-  const { type } = await register(h, 'mtty', { remove() { if (veto) throw new MdevError('EBUSY', 'in use'); } });
+  const { type } = await register(h, 'mtty', {
+    remove() {
+      if (veto) throw new MdevError('EBUSY', 'in use');
+    },
+  });
   const dev = await h.core.create(type, uuid(1));
   clear(h);
   t.equal(await errnoOf(h.core.removeSelf(dev)), 'EBUSY');
@@ -108,8 +137,12 @@ t.test('remove during create is EAGAIN; a second remove is EAGAIN; a racing stor
   const removeGate = deferred();
   let slow = true;
   const { type } = await register(h, 'mtty', {
-    create: async () => { if (slow) await gate.promise; },
-    remove: async () => { await removeGate.promise; },
+    create: async () => {
+      if (slow) await gate.promise;
+    },
+    remove: async () => {
+      await removeGate.promise;
+    },
   });
   const creating = h.core.create(type, uuid(1));
   await tick();
@@ -138,7 +171,12 @@ t.test('legacy: a vendor remove that times out (EBUSY) but completes later: the 
   const h = harness('legacy', { callTimeoutMs: 20 });
   const late = deferred();
   let calls = 0;
-  const { type } = await register(h, 'mtty', { remove: () => { calls++; return late.promise; } });
+  const { type } = await register(h, 'mtty', {
+    remove: () => {
+      calls++;
+      return late.promise;
+    },
+  });
   const dev = await h.core.create(type, uuid(1));
   const other = await h.core.create(type, uuid(2));
   clear(h);
@@ -159,7 +197,15 @@ t.test('legacy: a late vendor remove after the device went another way changes n
   const h = harness('legacy', { callTimeoutMs: 20 });
   const late = deferred();
   let first = true;
-  const { type } = await register(h, 'mtty', { remove: () => { if (first) { first = false; return late.promise; } return undefined; } });
+  const { type } = await register(h, 'mtty', {
+    remove: () => {
+      if (first) {
+        first = false;
+        return late.promise;
+      }
+      return undefined;
+    },
+  });
   const dev = await h.core.create(type, uuid(1));
   t.equal(await errnoOf(h.core.remove(dev)), 'EBUSY');
   await h.core.remove(dev);
@@ -175,15 +221,21 @@ for (const profile of ['modern', 'legacy'] as Profile[]) {
     const h = harness(profile);
     const calls: string[] = [];
     const { type } = await register(h, 'mtty', {
-      remove: d => { if (d.uuid === uuid(1)) calls.push(`vendor-remove open=${(d as { openCount?: number }).openCount}`); },
-      close: () => { calls.push('close'); },
+      remove: d => {
+        if (d.uuid === uuid(1)) calls.push(`vendor-remove open=${(d as { openCount?: number }).openCount}`);
+      },
+      close: () => {
+        calls.push('close');
+      },
     });
     const dev = await h.core.create(type, uuid(1));
     const other = await h.core.create(type, uuid(2));
     const h1 = await h.core.vfio.open(uuid(1));
     const h2 = await h.core.vfio.open(uuid(1));
     let done = false;
-    const removing = h.core.remove(dev).then(() => { done = true; });
+    const removing = h.core.remove(dev).then(() => {
+      done = true;
+    });
     await tick(10);
     t.notOk(done, 'still waiting');
     t.equal(dev.state, 'removing');
@@ -226,10 +278,7 @@ t.test('legacy: removing an unbound device emits no unbind and frees no group', 
   const dev = await h.core.create(type, uuid(1));
   clear(h);
   await h.core.remove(dev);
-  t.same(deviceTimeline(h, dev), [
-    'removing: removing',
-    'removed: gone',
-  ]);
+  t.same(deviceTimeline(h, dev), ['removing: removing', 'removed: gone']);
   t.same(actions(h.uevents), [`remove ${P}/${uuid(1)}`]);
 });
 

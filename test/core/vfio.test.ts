@@ -5,7 +5,14 @@ import { deferred, deviceTimeline, errnoOf, harness, register, tick, uuid, clear
 t.test('open/close call the plugin on first open and last close; openCount tracked', async t => {
   const h = harness();
   const calls: string[] = [];
-  const { type } = await register(h, 'mtty', { open: d => { calls.push(`open ${d.uuid}`); }, close: d => { calls.push(`close ${d.uuid}`); } });
+  const { type } = await register(h, 'mtty', {
+    open: d => {
+      calls.push(`open ${d.uuid}`);
+    },
+    close: d => {
+      calls.push(`close ${d.uuid}`);
+    },
+  });
   const dev = await h.core.create(type, uuid(1));
   clear(h);
   const a = await h.core.vfio.open(uuid(1).toUpperCase());
@@ -34,9 +41,15 @@ t.test('open: ENODEV unless active and bound; a refusing plugin', async t => {
   let refuse: unknown = new MdevError('EPERM');
   let closes = 0;
   const { type } = await register(h, 'mtty', {
-    create: async d => { if (d.uuid === uuid(2)) await gate.promise; },
-    open: () => { if (refuse) throw refuse; },
-    close: () => { closes++; },
+    create: async d => {
+      if (d.uuid === uuid(2)) await gate.promise;
+    },
+    open: () => {
+      if (refuse) throw refuse;
+    },
+    close: () => {
+      closes++;
+    },
   });
   t.equal(await errnoOf(h.core.vfio.open(uuid(1))), 'ENODEV', 'no such device');
   t.equal(await errnoOf(h.core.vfio.open(42 as unknown as string)), 'ENODEV');
@@ -59,7 +72,12 @@ t.test('a hanging open times out; if it then succeeds the plugin gets its close'
   const h = harness('modern', { callTimeoutMs: 20 });
   const late = deferred();
   let closes = 0;
-  const { type } = await register(h, 'mtty', { open: () => late.promise, close: () => { closes++; } });
+  const { type } = await register(h, 'mtty', {
+    open: () => late.promise,
+    close: () => {
+      closes++;
+    },
+  });
   const dev = await h.core.create(type, uuid(1));
   t.equal(await errnoOf(h.core.vfio.open(uuid(1))), 'ETIMEDOUT');
   t.equal(dev.openCount, 0);
@@ -75,13 +93,19 @@ t.test('read/write/ioctl/mmap are forwarded and their results checked', async t 
   const { type } = await register(h, 'mtty', {
     read: (_d, count, offset) => (bad ? ('nope' as unknown as Buffer) : regs.subarray(offset, offset + count)),
     write: (_d, data, offset) => (bad ? data.length + 1 : data.copy(regs, offset)),
-    ioctl: (_d, cmd, arg) => { if (cmd === 1) { arg.writeUInt32LE(0xabcd, 0); return 0; } return bad ? 0.5 : -22; },
+    ioctl: (_d, cmd, arg) => {
+      if (cmd === 1) {
+        arg.writeUInt32LE(0xabcd, 0);
+        return 0;
+      }
+      return bad ? 0.5 : -22;
+    },
     mmap: (_d, req) => (bad ? (null as unknown as Buffer) : Buffer.alloc(req.length)),
   });
   await h.core.create(type, uuid(1));
   const fd = await h.core.vfio.open(uuid(1));
   t.equal(await fd.write(Buffer.from([1, 2, 3]), 4), 3);
-  t.same([...await fd.read(4, 3)], [0, 1, 2, 3]);
+  t.same([...(await fd.read(4, 3))], [0, 1, 2, 3]);
   const arg = Buffer.alloc(4);
   t.equal(await fd.ioctl(1, arg), 0);
   t.equal(arg.readUInt32LE(0), 0xabcd, 'the plugin fills the argument');
@@ -140,7 +164,11 @@ t.test('containers: foreign ones are EINVAL, a second container is EBUSY', async
 
 t.test('a throwing close is logged; the device still closes', async t => {
   const h = harness();
-  const { type } = await register(h, 'mtty', { close: () => { throw new Error('boom'); } });
+  const { type } = await register(h, 'mtty', {
+    close: () => {
+      throw new Error('boom');
+    },
+  });
   const dev = await h.core.create(type, uuid(1));
   const fd = await h.core.vfio.open(uuid(1));
   await fd.close();

@@ -15,10 +15,19 @@ async function setup(profile: 'modern' | 'legacy' = 'modern') {
   const h = harness(profile);
   const calls: string[] = [];
   const { type } = await register(h, 'mtty', {
-    open(d: MdevDevice) { calls.push(`open ${d.uuid.slice(-1)}`); },
-    close(d: MdevDevice) { calls.push(`close ${d.uuid.slice(-1)}`); },
-    read(_d, count, offset) { return Buffer.from(`${offset}/${count}`).subarray(0, count); },
-    write(_d, data, offset) { calls.push(`write ${offset} ${data.toString()}`); return data.length; },
+    open(d: MdevDevice) {
+      calls.push(`open ${d.uuid.slice(-1)}`);
+    },
+    close(d: MdevDevice) {
+      calls.push(`close ${d.uuid.slice(-1)}`);
+    },
+    read(_d, count, offset) {
+      return Buffer.from(`${offset}/${count}`).subarray(0, count);
+    },
+    write(_d, data, offset) {
+      calls.push(`write ${offset} ${data.toString()}`);
+      return data.length;
+    },
     ...(profile === 'legacy' ? { getAvailable: () => 4 } : {}),
   });
   const vp = new VfioDevPresenter(h.core).attach();
@@ -55,7 +64,7 @@ t.test('open, read and write at positions, release', async t => {
   const f = vp.root.get('0') as KDevFile;
   const a = await openDev(f, O_RDWR);
   const b = await openDev(f, O_RDONLY);
-  t.same(calls, ['open 1'], 'the plugin\'s open on the first open only');
+  t.same(calls, ['open 1'], "the plugin's open on the first open only");
   t.equal((await a.read(7 * 2 ** 40 + 3, 64)).toString(), `${7 * 2 ** 40 + 3}/64`);
   t.equal(await a.write(Buffer.from('xy'), 2 ** 52), 2);
   t.equal(await errnoOf(b.write(Buffer.from('x'), 0)), 'EBADF', 'read-only descriptor');
@@ -74,7 +83,9 @@ t.test('open errors: a plugin refusal, a device going away, mode bits', async t 
   const { h, type, vp } = await setup();
   const d = await h.core.create(type, uuid(1));
   const f = vp.root.get('0') as KDevFile;
-  (h.core.parent('mtty')!.ops as { open?: unknown }).open = () => { throw { errno: 'EBUSY' }; };
+  (h.core.parent('mtty')!.ops as { open?: unknown }).open = () => {
+    throw { errno: 'EBUSY' };
+  };
   t.equal(await errnoOf(openDev(f, O_RDWR)), 'EBUSY');
   (h.core.parent('mtty')!.ops as { open?: unknown }).open = undefined;
   const held = await openDev(f, O_RDWR);
@@ -96,8 +107,15 @@ t.test('legacy: the vendor refuses the remove of an open device', async t => {
   const h = harness('legacy');
   let open = 0;
   const { type } = await register(h, 'gvt', {
-    open() { open++; }, close() { open--; },
-    remove() { if (open) throw { errno: 'EBUSY' }; },
+    open() {
+      open++;
+    },
+    close() {
+      open--;
+    },
+    remove() {
+      if (open) throw { errno: 'EBUSY' };
+    },
     getAvailable: () => 4,
   });
   const vp = new VfioDevPresenter(h.core).attach();
@@ -118,10 +136,10 @@ t.test('the FUSE ops table: a device file through open/read/write/release', asyn
   const ops = createOperations(vp.root) as unknown as Record<string, (...a: unknown[]) => void>;
   const call = (op: string, ...args: unknown[]) => new Promise<unknown[]>(resolve => ops[op]!(...args, (...r: unknown[]) => resolve(r)));
   t.match(await call('getattr', '/0'), [0, { mode: 0o100600, size: 0 }]);
-  const [code, fd] = await call('open', '/0', O_RDWR) as [number, number];
+  const [code, fd] = (await call('open', '/0', O_RDWR)) as [number, number];
   t.equal(code, 0);
   const buf = Buffer.alloc(64);
-  const [n] = await call('read', '/0', fd, buf, 64, 7 * 2 ** 40) as [number];
+  const [n] = (await call('read', '/0', fd, buf, 64, 7 * 2 ** 40)) as [number];
   t.equal(buf.subarray(0, n).toString(), `${7 * 2 ** 40}/64`, 'position passed through, no snapshot');
   t.same(await call('write', '/0', fd, Buffer.from('abc'), 3, 5 * 2 ** 40 + 1), [3]);
   t.same(calls.at(-1), `write ${5 * 2 ** 40 + 1} abc`, 'write position passed through');

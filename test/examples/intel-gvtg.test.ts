@@ -13,10 +13,15 @@ const IGPU = '0000:00:02.0';
  * vgpu.c vgpu_types[] (low MB, high MB, fences); kvmgt.c intel_vgpu_get_available.
  */
 const TABLE: Record<string, [number, number, number]> = {
-  GVTg_V5_8: [64, 384, 4], GVTg_V5_4: [128, 512, 4], GVTg_V5_2: [256, 1024, 4], GVTg_V5_1: [512, 2048, 4],
+  GVTg_V5_8: [64, 384, 4],
+  GVTg_V5_4: [128, 512, 4],
+  GVTg_V5_2: [256, 1024, 4],
+  GVTg_V5_1: [512, 2048, 4],
 };
 class Kernel {
-  low: number; high: number; fences: number;
+  low: number;
+  high: number;
+  fences: number;
   constructor(apertureMB = 1024, ggttMB = 4096, fences = 32) {
     this.low = apertureMB - 128;
     this.high = ggttMB - apertureMB - 384;
@@ -31,7 +36,9 @@ class Kernel {
   }
   take(type: string, sign = 1): void {
     const [l, h, f] = TABLE[type]!;
-    this.low -= sign * l; this.high -= sign * h; this.fences -= sign * f;
+    this.low -= sign * l;
+    this.high -= sign * h;
+    this.fences -= sign * f;
   }
 }
 
@@ -44,22 +51,33 @@ t.test('the iGPU parent and its four types', async t => {
   t.equal(await parentAttr(p, 'vendor').show!(p), '0x8086\n');
   t.equal(await parentAttr(p, 'class').show!(p), '0x030000\n');
   t.match(await parentAttr(p, 'uevent').show!(p), /^DRIVER=i915\nPCI_CLASS=30000\nPCI_ID=8086:3E92\n/);
-  t.same(p.types.map(ty => [ty.id, ty.name, ty.deviceApi]), [
-    ['i915-GVTg_V5_8', 'GVTg_V5_8', 'vfio-pci'],
-    ['i915-GVTg_V5_4', 'GVTg_V5_4', 'vfio-pci'],
-    ['i915-GVTg_V5_2', 'GVTg_V5_2', 'vfio-pci'],
-    ['i915-GVTg_V5_1', 'GVTg_V5_1', 'vfio-pci'],
-  ]);
+  t.same(
+    p.types.map(ty => [ty.id, ty.name, ty.deviceApi]),
+    [
+      ['i915-GVTg_V5_8', 'GVTg_V5_8', 'vfio-pci'],
+      ['i915-GVTg_V5_4', 'GVTg_V5_4', 'vfio-pci'],
+      ['i915-GVTg_V5_2', 'GVTg_V5_2', 'vfio-pci'],
+      ['i915-GVTg_V5_1', 'GVTg_V5_1', 'vfio-pci'],
+    ],
+  );
   t.equal(p.types[0]!.spec.name, undefined, 'no pretty name');
   t.same(p.types[0]!.spec.legacyAttrs, ['available_instances', 'device_api', 'description'], '4.10: no name file');
-  t.equal(description(typeOf(core, IGPU, 'i915-GVTg_V5_8')),
-    'low_gm_size: 64MB\nhigh_gm_size: 384MB\nfence: 4\nresolution: 1024x768\nweight: 2\n');
-  t.equal(description(typeOf(core, IGPU, 'i915-GVTg_V5_4')),
-    'low_gm_size: 128MB\nhigh_gm_size: 512MB\nfence: 4\nresolution: 1920x1200\nweight: 4\n');
-  t.equal(description(typeOf(core, IGPU, 'i915-GVTg_V5_2')),
-    'low_gm_size: 256MB\nhigh_gm_size: 1024MB\nfence: 4\nresolution: 1920x1200\nweight: 8\n');
-  t.equal(description(typeOf(core, IGPU, 'i915-GVTg_V5_1')),
-    'low_gm_size: 512MB\nhigh_gm_size: 2048MB\nfence: 4\nresolution: 1920x1200\nweight: 16\n');
+  t.equal(
+    description(typeOf(core, IGPU, 'i915-GVTg_V5_8')),
+    'low_gm_size: 64MB\nhigh_gm_size: 384MB\nfence: 4\nresolution: 1024x768\nweight: 2\n',
+  );
+  t.equal(
+    description(typeOf(core, IGPU, 'i915-GVTg_V5_4')),
+    'low_gm_size: 128MB\nhigh_gm_size: 512MB\nfence: 4\nresolution: 1920x1200\nweight: 4\n',
+  );
+  t.equal(
+    description(typeOf(core, IGPU, 'i915-GVTg_V5_2')),
+    'low_gm_size: 256MB\nhigh_gm_size: 1024MB\nfence: 4\nresolution: 1920x1200\nweight: 8\n',
+  );
+  t.equal(
+    description(typeOf(core, IGPU, 'i915-GVTg_V5_1')),
+    'low_gm_size: 512MB\nhigh_gm_size: 2048MB\nfence: 4\nresolution: 1920x1200\nweight: 16\n',
+  );
   t.ok(core.drivers().includes('intel_vgpu_mdev'));
   await core.shutdown();
 });
@@ -123,6 +141,9 @@ t.test('a 256 MB aperture (a common BIOS default) only fits _8 and _4', async t 
 
 t.test('gen 8 (Broadwell) names its types GVTg_V4_*', async t => {
   const core = await coreWith(createGvtgPlugin({ gen: 8 }));
-  t.same(parentOf(core, IGPU).types.map(ty => ty.id), ['i915-GVTg_V4_8', 'i915-GVTg_V4_4', 'i915-GVTg_V4_2', 'i915-GVTg_V4_1']);
+  t.same(
+    parentOf(core, IGPU).types.map(ty => ty.id),
+    ['i915-GVTg_V4_8', 'i915-GVTg_V4_4', 'i915-GVTg_V4_2', 'i915-GVTg_V4_1'],
+  );
   await core.shutdown();
 });

@@ -4,8 +4,7 @@ import t from 'tap';
 import { startDaemon, mdevfsMount, REPO } from '../helpers/daemon.js';
 import { readOnce, writeOnce, one } from '../helpers/sys.js';
 
-const drivers = ['samples', 'nvidia-vgpu', 'intel-gvtg', 'vfio-ap', 'vfio-ccw']
-  .flatMap(f => ['--driver', `${REPO}/examples/${f}.ts`]);
+const drivers = ['samples', 'nvidia-vgpu', 'intel-gvtg', 'vfio-ap', 'vfio-ccw'].flatMap(f => ['--driver', `${REPO}/examples/${f}.ts`]);
 const U = (n: number) => `83b8f4f2-509f-382f-3c1e-e6bfe0fa${n.toString(16).padStart(4, '0')}`;
 
 t.test('every example, mounted', async t => {
@@ -15,8 +14,16 @@ t.test('every example, mounted', async t => {
   const read = (rel: string) => readOnce(p(rel));
   const write = (rel: string, data: string) => writeOnce(p(rel), data);
 
-  t.same(await one(['listdir', p('class/mdev_bus')]),
-    ['0.0.0313', '0000:00:02.0', '0000:3b:00.0', '0000:d8:00.0', 'matrix', 'mbochs', 'mdpy', 'mtty']);
+  t.same(await one(['listdir', p('class/mdev_bus')]), [
+    '0.0.0313',
+    '0000:00:02.0',
+    '0000:3b:00.0',
+    '0000:d8:00.0',
+    'matrix',
+    'mbochs',
+    'mdpy',
+    'mtty',
+  ]);
 
   t.test('kernel samples', async t => {
     t.equal(await read(`${types('mtty')}/mtty-2/name`), 'Dual port serial\n');

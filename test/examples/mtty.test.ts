@@ -7,16 +7,21 @@ import { coreWith, description, errnoOf, mdevAttr } from './helpers.js';
 const CFG = 7 * 2 ** 40; // VFIO_PCI_CONFIG_REGION_INDEX << VFIO_PCI_OFFSET_SHIFT
 const BAR0 = 0;
 const BAR1 = 1 * 2 ** 40;
-const GET_INFO = 0x3b6b, GET_REGION_INFO = 0x3b6c, GET_IRQ_INFO = 0x3b6d;
+const GET_INFO = 0x3b6b,
+  GET_REGION_INFO = 0x3b6c,
+  GET_IRQ_INFO = 0x3b6d;
 
 t.test('types, names and no description', async t => {
   const core = await coreWith(mtty);
   const p = parentOf(core, 'mtty');
   t.equal(p.device.path, 'devices/virtual/mtty/mtty');
-  t.same(p.types.map(ty => [ty.id, ty.name, ty.deviceApi]), [
-    ['mtty-1', 'Single port serial', 'vfio-pci'],
-    ['mtty-2', 'Dual port serial', 'vfio-pci'],
-  ]);
+  t.same(
+    p.types.map(ty => [ty.id, ty.name, ty.deviceApi]),
+    [
+      ['mtty-1', 'Single port serial', 'vfio-pci'],
+      ['mtty-2', 'Dual port serial', 'vfio-pci'],
+    ],
+  );
   t.equal(description(p.types[0]!), undefined);
   t.equal(description(p.types[1]!), undefined);
   t.same(core.drivers().includes('mtty'), true);
@@ -74,13 +79,13 @@ t.test('PCI config space in region 7', async t => {
   const id = await h1.read(4, CFG);
   t.equal(id.readUInt16LE(0), 0x4348, 'vendor id');
   t.equal(id.readUInt16LE(2), 0x3253, 'device id');
-  t.same([...await h1.read(4, CFG + 0x8)], [0x10, 0x02, 0x00, 0x07], 'revision, prog-if, subclass, class');
+  t.same([...(await h1.read(4, CFG + 0x8))], [0x10, 0x02, 0x00, 0x07], 'revision, prog-if, subclass, class');
   t.equal((await h1.read(2, CFG + 0x4)).readUInt16LE(0), 0x0001, 'command');
   t.equal((await h1.read(2, CFG + 0x6)).readUInt16LE(0), 0x0200, 'status');
   t.equal((await h1.read(4, CFG + 0x2c)).readUInt32LE(0), 0x32534348, 'subsystem ids');
   t.equal((await h1.read(1, CFG + 0x3d))[0], 0x01, 'INTA#');
   t.equal((await h1.read(15, CFG + 0x60)).toString('latin1'), 'PCI Serial/UART');
-  t.same([...await h1.read(0x40, CFG)], [...await h1.read(0x40, CFG)], 'reads do not change config space');
+  t.same([...(await h1.read(0x40, CFG))], [...(await h1.read(0x40, CFG))], 'reads do not change config space');
 
   t.equal((await h1.read(4, CFG + 0x10)).readUInt32LE(0), 1, 'BAR0 is an I/O BAR');
   t.equal((await h1.read(4, CFG + 0x14)).readUInt32LE(0), 0, 'single port: no BAR1');

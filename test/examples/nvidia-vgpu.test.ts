@@ -14,7 +14,10 @@ function maxima(core: Awaited<ReturnType<typeof coreWith>>, gpu: string): Record
 
 t.test('two T4 parents with PCI identities the NVIDIA tools accept', async t => {
   const core = await coreWith(nvidia);
-  t.same([...core.parents()].map(p => p.name), [GPU0, GPU1]);
+  t.same(
+    [...core.parents()].map(p => p.name),
+    [GPU0, GPU1],
+  );
   const p = parentOf(core, GPU0);
   t.equal(p.device.path, 'devices/pci0000:3a/0000:3a:00.0/0000:3b:00.0');
   t.equal(p.device.typePrefix, 'nvidia');
@@ -29,9 +32,11 @@ t.test('two T4 parents with PCI identities the NVIDIA tools accept', async t => 
   t.equal(await show('class'), '0x030200\n');
   t.equal(await show('numa_node'), '0\n');
   t.equal(await parentAttr(parentOf(core, GPU1), 'numa_node').show!(parentOf(core, GPU1)), '1\n');
-  t.equal(await show('uevent'),
+  t.equal(
+    await show('uevent'),
     'DRIVER=nvidia\nPCI_CLASS=30200\nPCI_ID=10DE:1EB8\nPCI_SUBSYS_ID=10DE:12A2\nPCI_SLOT_NAME=0000:3b:00.0\n' +
-    'MODALIAS=pci:v000010DEd00001EB8sv000010DEsd000012A2bc03sc02i00\n');
+      'MODALIAS=pci:v000010DEd00001EB8sv000010DEsd000012A2bc03sc02i00\n',
+  );
   const resource = (await show('resource')).split('\n');
   t.equal(resource.length, 14, '13 lines and the final newline');
   t.ok(resource.slice(0, 13).every(l => /^0x[0-9a-f]{16} 0x[0-9a-f]{16} 0x[0-9a-f]{16}$/.test(l)));
@@ -51,14 +56,21 @@ t.test('T4 types, names and one-line descriptions', async t => {
   t.equal(typeOf(core, GPU0, 'nvidia-223').name, 'GRID T4-2B');
   t.equal(typeOf(core, GPU0, 'nvidia-224').name, 'GRID T4-2B4');
   t.equal(typeOf(core, GPU0, 'nvidia-228').name, 'GRID T4-8A');
-  t.equal(description(typeOf(core, GPU0, 'nvidia-229')),
-    'num_heads=1, frl_config=60, framebuffer=16384M, max_resolution=1280x1024, max_instance=1\n');
+  t.equal(
+    description(typeOf(core, GPU0, 'nvidia-229')),
+    'num_heads=1, frl_config=60, framebuffer=16384M, max_resolution=1280x1024, max_instance=1\n',
+  );
   t.equal(typeOf(core, GPU0, 'nvidia-231').name, 'GRID T4-2Q');
-  t.equal(description(typeOf(core, GPU0, 'nvidia-230')),
-    'num_heads=4, frl_config=60, framebuffer=1024M, max_resolution=5120x2880, max_instance=16\n');
+  t.equal(
+    description(typeOf(core, GPU0, 'nvidia-230')),
+    'num_heads=4, frl_config=60, framebuffer=1024M, max_resolution=5120x2880, max_instance=16\n',
+  );
   t.same(availability(core, GPU0), maxima(core, GPU0), 'every type starts at its max_instance');
   t.equal(core.availableInstances(typeOf(core, GPU0, 'nvidia-223')), 8);
-  t.ok(parentOf(core, GPU0).types.every(x => description(x)!.split('\n').length === 2), 'one line each');
+  t.ok(
+    parentOf(core, GPU0).types.every(x => description(x)!.split('\n').length === 2),
+    'one line each',
+  );
   t.ok(core.drivers().includes('nvidia-vgpu-vfio'));
   await core.shutdown();
 });
@@ -124,7 +136,10 @@ t.test('nvidia/vgpu_params', async t => {
 t.test('createNvidiaPlugin({ gpus })', async t => {
   const core = await coreWith(createNvidiaPlugin({ gpus: 4 }));
   t.equal([...core.parents()].length, 4);
-  t.same([...core.parents()].map(p => parentAttr(p, 'numa_node').show!(p)), ['0\n', '1\n', '0\n', '1\n']);
+  t.same(
+    [...core.parents()].map(p => parentAttr(p, 'numa_node').show!(p)),
+    ['0\n', '1\n', '0\n', '1\n'],
+  );
   await core.shutdown();
   t.throws(() => createNvidiaPlugin({ gpus: 0 }), RangeError);
   t.throws(() => createNvidiaPlugin({ gpus: 7 }), RangeError);

@@ -49,8 +49,14 @@ t.test('vfio_ap: assigning adapters, domains and control domains', async t => {
   const store = (dev: MdevDevice, name: string, value: string) => mdevAttr(dev, undefined, name).store!(dev, value);
   const show = (dev: MdevDevice, name: string) => mdevAttr(dev, undefined, name).show!(dev);
 
-  for (const name of ['assign_adapter', 'unassign_adapter', 'assign_domain', 'unassign_domain',
-    'assign_control_domain', 'unassign_control_domain']) {
+  for (const name of [
+    'assign_adapter',
+    'unassign_adapter',
+    'assign_domain',
+    'unassign_domain',
+    'assign_control_domain',
+    'unassign_control_domain',
+  ]) {
     const attr = mdevAttr(a, undefined, name);
     t.ok(attr.store && !attr.show, `${name} is write-only (0200)`);
   }

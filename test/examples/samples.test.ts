@@ -9,7 +9,9 @@ import { coreWith, description, errnoOf, mdevAttr } from './helpers.js';
 t.test('samples.ts loads the three kernel samples', async t => {
   const core = await coreWith(samples);
   t.same([...core.parents()].map(p => p.device.path).sort(), [
-    'devices/virtual/mbochs/mbochs', 'devices/virtual/mdpy/mdpy', 'devices/virtual/mtty/mtty',
+    'devices/virtual/mbochs/mbochs',
+    'devices/virtual/mdpy/mdpy',
+    'devices/virtual/mtty/mtty',
   ]);
   t.same([...core.drivers()].sort(), ['mbochs', 'mdpy', 'mtty']);
   await core.shutdown();
@@ -18,11 +20,14 @@ t.test('samples.ts loads the three kernel samples', async t => {
 t.test('mdpy: three types, names = directory names, descriptions', async t => {
   const core = await coreWith(mdpy);
   const p = parentOf(core, 'mdpy');
-  t.same(p.types.map(ty => [ty.id, ty.name, description(ty)]), [
-    ['mdpy-vga', 'mdpy-vga', 'virtual display, 640x480 framebuffer\n'],
-    ['mdpy-xga', 'mdpy-xga', 'virtual display, 1024x768 framebuffer\n'],
-    ['mdpy-hd', 'mdpy-hd', 'virtual display, 1920x1080 framebuffer\n'],
-  ]);
+  t.same(
+    p.types.map(ty => [ty.id, ty.name, description(ty)]),
+    [
+      ['mdpy-vga', 'mdpy-vga', 'virtual display, 640x480 framebuffer\n'],
+      ['mdpy-xga', 'mdpy-xga', 'virtual display, 1024x768 framebuffer\n'],
+      ['mdpy-hd', 'mdpy-hd', 'virtual display, 1920x1080 framebuffer\n'],
+    ],
+  );
   t.ok(p.types.every(ty => ty.deviceApi === 'vfio-pci'));
   await core.shutdown();
 });
@@ -57,11 +62,14 @@ t.test('mdpy legacy profile: its own count, ENOMEM', async t => {
 t.test('mbochs: 256 MB pool, 64/16/4, ENOSPC', async t => {
   const core = await coreWith(mbochs);
   const p = parentOf(core, 'mbochs');
-  t.same(p.types.map(ty => [ty.id, ty.name, description(ty)]), [
-    ['mbochs-small', 'mbochs-small', 'virtual display, 4 MB video memory\n'],
-    ['mbochs-medium', 'mbochs-medium', 'virtual display, 16 MB video memory\n'],
-    ['mbochs-large', 'mbochs-large', 'virtual display, 64 MB video memory\n'],
-  ]);
+  t.same(
+    p.types.map(ty => [ty.id, ty.name, description(ty)]),
+    [
+      ['mbochs-small', 'mbochs-small', 'virtual display, 4 MB video memory\n'],
+      ['mbochs-medium', 'mbochs-medium', 'virtual display, 16 MB video memory\n'],
+      ['mbochs-large', 'mbochs-large', 'virtual display, 64 MB video memory\n'],
+    ],
+  );
   const avail = () => availability(core, 'mbochs');
   const create = (id: string, n: number) => core.create(typeOf(core, 'mbochs', `mbochs-${id}`), uuid(n));
   t.same(avail(), { 'mbochs-small': 64, 'mbochs-medium': 16, 'mbochs-large': 4 });

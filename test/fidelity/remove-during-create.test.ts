@@ -24,13 +24,16 @@ t.test('remove during create: EAGAIN, and the device stays without remove', asyn
     if (Array.isArray(listing)) break;
     await sleep(50);
   }
-  t.ok(Array.isArray(listing) && listing.includes('remove'), `remove is there while the device is being created: ${JSON.stringify(listing)}`);
+  t.ok(
+    Array.isArray(listing) && listing.includes('remove'),
+    `remove is there while the device is being created: ${JSON.stringify(listing)}`,
+  );
   t.notOk(Array.isArray(listing) && listing.includes('mdev_type'), 'not yet linked to its type');
   t.equal(await writeOnce(path.join(dev, 'remove'), '1'), 'EAGAIN');
   t.same(await one(['lstat', path.join(dev, 'remove')]), { errno: 'ENOENT' }, 'the remove file deleted itself');
   t.equal(await writeOnce(d.p(TYPE, 'release'), '1'), 1);
   t.equal(await creating, 36, 'the create completes');
-  const after = await one(['listdir', dev]) as string[];
+  const after = (await one(['listdir', dev])) as string[];
   t.ok(after.includes('mdev_type'), 'active: linked to its type');
   t.notOk(after.includes('remove'), 'and still without remove');
   t.equal(await one(['readlink', path.join(d.p(TYPE, 'devices'), U)]), `../../../${U}`, 'listed under its type');

@@ -17,22 +17,22 @@ t.test('hand-made tree over FUSE', async t => {
   });
 
   t.test('getattr: modes with type bits, st_size 4096, nlink, uid/gid 0, stable ino', async t => {
-    const a = await one(['lstat', d.p('attr_ro')]) as { mode: number; size: number; nlink: number; uid: number; ino: number };
+    const a = (await one(['lstat', d.p('attr_ro')])) as { mode: number; size: number; nlink: number; uid: number; ino: number };
     t.equal(a.mode, 0o100444);
     t.equal(a.size, 4096);
     t.equal(a.nlink, 1);
     t.equal(a.uid, 0);
-    const a2 = await one(['lstat', d.p('attr_ro')]) as { ino: number };
+    const a2 = (await one(['lstat', d.p('attr_ro')])) as { ino: number };
     t.equal(a2.ino, a.ino, 'same ino twice');
-    const c = await one(['lstat', d.p('create')]) as { mode: number; size: number };
+    const c = (await one(['lstat', d.p('create')])) as { mode: number; size: number };
     t.equal(c.mode, 0o100200);
-    const dir = await one(['lstat', d.p('devices')]) as { mode: number; size: number; nlink: number };
+    const dir = (await one(['lstat', d.p('devices')])) as { mode: number; size: number; nlink: number };
     t.equal(dir.mode, 0o040755);
     t.equal(dir.size, 0);
     t.equal(dir.nlink, 2);
-    const root = await one(['lstat', d.dir]) as { nlink: number };
+    const root = (await one(['lstat', d.dir])) as { nlink: number };
     t.equal(root.nlink, 4, 'root: . + devices + many + 2');
-    const l = await one(['lstat', d.p('devlink')]) as { mode: number };
+    const l = (await one(['lstat', d.p('devlink')])) as { mode: number };
     t.equal(l.mode, 0o120777);
     t.same(await one(['lstat', d.p('nope')]), { errno: 'ENOENT' });
   });
@@ -64,21 +64,25 @@ t.test('hand-made tree over FUSE', async t => {
     t.equal(await readOnce(d.p('attr_ro')), 'hello\n');
     const r = await sys([
       ['open', d.p('counter'), 'O_RDONLY'],
-      ['read', 0, 1], ['read', 0, 10], ['read', 0, 10],
+      ['read', 0, 1],
+      ['read', 0, 10],
+      ['read', 0, 10],
       ['pread', 0, 10, 0],
       ['pread', 0, 10, 100],
       ['close', 0],
     ]);
     const first = r[1]!.ok as string;
     t.equal(first.length, 1);
-    t.equal(first + (r[2]!.ok as string), `${first}${(r[2]!.ok as string)}`);
+    t.equal(first + (r[2]!.ok as string), `${first}${r[2]!.ok as string}`);
     t.match(first + (r[2]!.ok as string), /^\d+\n$/);
     t.equal(r[3]!.ok, '', 'EOF');
     t.not(r[4]!.ok, first + (r[2]!.ok as string), 'a read at 0 regenerates');
     t.equal(r[5]!.ok, '');
     const big = await sh(`cat ${d.p('big')} | wc -c`);
     t.equal(big.stdout.trim(), '4095', 'show cut to PAGE_SIZE - 1');
-    const dd = await sh(`dd if=${d.p('big')} bs=100 2>/dev/null | md5sum; head -c 4095 <(printf 'y%.0s' $(seq 3000); printf 'z%.0s' $(seq 3000)) | md5sum`);
+    const dd = await sh(
+      `dd if=${d.p('big')} bs=100 2>/dev/null | md5sum; head -c 4095 <(printf 'y%.0s' $(seq 3000); printf 'z%.0s' $(seq 3000)) | md5sum`,
+    );
     const [a, b] = dd.stdout.trim().split('\n');
     t.equal(a, b, 'small reads reassemble the snapshot');
     t.same(await readOnce(d.p('show_fails')), { errno: 'ENODEV' });
@@ -102,7 +106,7 @@ t.test('hand-made tree over FUSE', async t => {
     t.equal(r[3]!.ok, 4096, 'a 5000-byte write stores 4096 and says so');
     t.equal(r[4]!.ok, 0, 'ftruncate accepted');
     t.same(await one(['truncate', d.p('sink'), 0]), 0, 'truncate accepted');
-    const shown = await readOnce(d.p('sink')) as string;
+    const shown = (await readOnce(d.p('sink'))) as string;
     const [count, json] = [shown.slice(0, shown.indexOf(' ')), shown.slice(shown.indexOf(' ') + 1)];
     t.equal(count, '6', 'six stores: the empty write stored nothing');
     const stores = JSON.parse(json) as string[];
@@ -130,7 +134,7 @@ t.test('hand-made tree over FUSE', async t => {
 
   t.test('chmod works like sysfs: a read bit on a store-only file gives EIO at read', async t => {
     t.same(await one(['chmod', d.p('fail_eusers'), 0o600]), 0);
-    const st = await one(['lstat', d.p('fail_eusers')]) as { mode: number };
+    const st = (await one(['lstat', d.p('fail_eusers')])) as { mode: number };
     t.equal(st.mode, 0o100600);
     t.same(await readOnce(d.p('fail_eusers')), { errno: 'EIO' });
     await one(['chmod', d.p('fail_eusers'), 0o200]);
@@ -157,7 +161,8 @@ t.test('hand-made tree over FUSE', async t => {
       ['write', 1, '1'],
       ['read', 0, 100],
       ['write', 1, '1'],
-      ['close', 0], ['close', 1],
+      ['close', 0],
+      ['close', 1],
       ['stat', d.p('devices', U)],
     ]);
     t.equal(r[2]!.ok, 1);
@@ -168,12 +173,15 @@ t.test('hand-made tree over FUSE', async t => {
 
   t.test('a hung show becomes ETIMEDOUT and does not wedge the mount', async t => {
     const started = Date.now();
-    const [hung, fine] = await Promise.all([readOnce(d.p('hang')), (async () => {
-      await sleep(100);
-      const s = Date.now();
-      const v = await readOnce(d.p('attr_ro'));
-      return { v, ms: Date.now() - s };
-    })()]);
+    const [hung, fine] = await Promise.all([
+      readOnce(d.p('hang')),
+      (async () => {
+        await sleep(100);
+        const s = Date.now();
+        const v = await readOnce(d.p('attr_ro'));
+        return { v, ms: Date.now() - s };
+      })(),
+    ]);
     t.same(hung, { errno: 'ETIMEDOUT' });
     t.ok(Date.now() - started < 5000);
     t.equal(fine.v, 'hello\n');

@@ -12,9 +12,14 @@ export const BIN = path.join(REPO, 'bin/mdevfs');
 export const FIXTURES = path.join(REPO, 'test/fixtures');
 
 /** The subset of tap's Test this helper needs. */
-export interface Teardownable { teardown(fn: () => unknown): void }
+export interface Teardownable {
+  teardown(fn: () => unknown): void;
+}
 
-export interface Exit { code: number | null; signal: NodeJS.Signals | null }
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
 
 // Safety net for when t.teardown never runs (tap killed the test on a
 // timeout, or it crashed): kill every live child and lazily unmount its
@@ -22,9 +27,17 @@ export interface Exit { code: number | null; signal: NodeJS.Signals | null }
 const live = new Map<ChildProcess, string | undefined>();
 function reapAll(): void {
   for (const [proc, dir] of live) {
-    try { proc.kill('SIGKILL'); } catch { /* gone */ }
+    try {
+      proc.kill('SIGKILL');
+    } catch {
+      /* gone */
+    }
     if (dir) {
-      try { execFileSync('fusermount', ['-uz', dir], { stdio: 'ignore', timeout: 5000 }); } catch { /* not mounted */ }
+      try {
+        execFileSync('fusermount', ['-uz', dir], { stdio: 'ignore', timeout: 5000 });
+      } catch {
+        /* not mounted */
+      }
     }
   }
   live.clear();
@@ -60,8 +73,11 @@ export interface Daemon {
  * to a wedged mount cannot be killed until its daemon dies, so on a timeout
  * it is sent SIGKILL and the result (code 124) is returned without waiting.
  */
-export function run(file: string, args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string } = {}):
-  Promise<{ code: number; stdout: string; stderr: string }> {
+export function run(
+  file: string,
+  args: string[],
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv; input?: string } = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise(resolve => {
     const child = spawn(file, args, { env: opts.env ?? process.env, cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
     track(child);
@@ -75,13 +91,24 @@ export function run(file: string, args: string[], opts: { timeoutMs?: number; en
       resolve({ code, stdout, stderr });
     };
     const timer = setTimeout(() => {
-      try { child.kill('SIGKILL'); } catch { /* gone */ }
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
       stderr += `\n[timed out after ${opts.timeoutMs ?? 30_000} ms]`;
       finish(124);
     }, opts.timeoutMs ?? 30_000);
-    child.stdout!.on('data', d => { stdout += d; });
-    child.stderr!.on('data', d => { stderr += d; });
-    child.on('error', e => { stderr += String(e); finish(127); });
+    child.stdout!.on('data', d => {
+      stdout += d;
+    });
+    child.stderr!.on('data', d => {
+      stderr += d;
+    });
+    child.on('error', e => {
+      stderr += String(e);
+      finish(127);
+    });
     child.on('close', (code, signal) => finish(code ?? (signal ? 128 : 1)));
     child.stdin!.on('error', () => {});
     child.stdin!.end(opts.input ?? '');
@@ -116,10 +143,13 @@ export interface StartOptions {
 }
 
 /** `node bin/mdevfs mount <dir> ...args`. */
-export const mdevfsMount = (...args: string[]) => (dir: string) => [process.execPath, BIN, 'mount', dir, ...args];
+export const mdevfsMount =
+  (...args: string[]) =>
+  (dir: string) => [process.execPath, BIN, 'mount', dir, ...args];
 /** The hand-made tree of the FUSE adapter tests. */
-export const serveTree = (...args: string[]) => (dir: string) =>
-  [process.execPath, '--import', 'tsx', path.join(FIXTURES, 'serve-tree.ts'), dir, ...args];
+export const serveTree =
+  (...args: string[]) =>
+  (dir: string) => [process.execPath, '--import', 'tsx', path.join(FIXTURES, 'serve-tree.ts'), dir, ...args];
 
 /** Spawn a child without waiting for readiness (for failure tests); killed at teardown. */
 export function spawnChild(t: Teardownable, argv: string[], env?: NodeJS.ProcessEnv) {
@@ -127,8 +157,12 @@ export function spawnChild(t: Teardownable, argv: string[], env?: NodeJS.Process
   track(proc);
   let stdout = '';
   let stderr = '';
-  proc.stdout!.on('data', d => { stdout += d; });
-  proc.stderr!.on('data', d => { stderr += d; });
+  proc.stdout!.on('data', d => {
+    stdout += d;
+  });
+  proc.stderr!.on('data', d => {
+    stderr += d;
+  });
   const exited = new Promise<Exit>(resolve => proc.on('exit', (code, signal) => resolve({ code, signal })));
   t.teardown(async () => {
     if (proc.exitCode === null && proc.signalCode === null) {
@@ -151,7 +185,9 @@ export async function startDaemon(t: Teardownable, opts: StartOptions = {}): Pro
   const stop = async (signal: NodeJS.Signals = 'SIGTERM', graceMs = 5000): Promise<Exit> => {
     if (alive()) {
       proc.kill(signal);
-      const timer = setTimeout(() => { if (alive()) proc.kill('SIGKILL'); }, graceMs);
+      const timer = setTimeout(() => {
+        if (alive()) proc.kill('SIGKILL');
+      }, graceMs);
       const e = await exited;
       clearTimeout(timer);
       return e;
@@ -166,8 +202,10 @@ export async function startDaemon(t: Teardownable, opts: StartOptions = {}): Pro
   });
   const ready = opts.ready ?? /^mdevfs: mounted /m;
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`daemon not ready after ${opts.readyTimeoutMs ?? 30_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`)),
-      opts.readyTimeoutMs ?? 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`daemon not ready after ${opts.readyTimeoutMs ?? 30_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`)),
+      opts.readyTimeoutMs ?? 30_000,
+    );
     proc.stdout!.on('data', d => {
       stdout += d;
       if (ready.test(stdout)) {
@@ -175,7 +213,9 @@ export async function startDaemon(t: Teardownable, opts: StartOptions = {}): Pro
         resolve();
       }
     });
-    proc.stderr!.on('data', d => { stderr += d; });
+    proc.stderr!.on('data', d => {
+      stderr += d;
+    });
     void exited.then(e => {
       clearTimeout(timer);
       reject(new Error(`daemon exited (${e.code ?? e.signal}) before it was ready\nstdout: ${stdout}\nstderr: ${stderr}`));
@@ -184,8 +224,12 @@ export async function startDaemon(t: Teardownable, opts: StartOptions = {}): Pro
   return {
     dir,
     proc,
-    get stdout() { return stdout; },
-    get stderr() { return stderr; },
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
     exited,
     stop,
     p: (...parts: string[]) => path.join(dir, ...parts),

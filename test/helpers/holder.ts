@@ -94,17 +94,26 @@ export function startHolder(t: Teardownable): Holder {
       waiting.shift()?.(line);
     }
   });
-  child.stderr!.on('data', d => { stderr += d; });
+  child.stderr!.on('data', d => {
+    stderr += d;
+  });
   child.stdin!.on('error', () => {});
-  void exited.then(() => { for (const w of waiting.splice(0)) w(new Error(`holder exited: ${stderr}`)); });
+  void exited.then(() => {
+    for (const w of waiting.splice(0)) w(new Error(`holder exited: ${stderr}`));
+  });
   return {
-    get pid() { return child.pid!; },
+    get pid() {
+      return child.pid!;
+    },
     exited,
-    kill: (signal = 'SIGKILL') => { child.kill(signal); },
+    kill: (signal = 'SIGKILL') => {
+      child.kill(signal);
+    },
     do(step, timeoutMs = 15_000) {
-      const enc = step[0] === 'pwrite'
-        ? ['pwrite', step[1], (typeof step[2] === 'string' ? Buffer.from(step[2], 'latin1') : step[2]).toString('hex'), step[3]]
-        : step;
+      const enc =
+        step[0] === 'pwrite'
+          ? ['pwrite', step[1], (typeof step[2] === 'string' ? Buffer.from(step[2], 'latin1') : step[2]).toString('hex'), step[3]]
+          : step;
       return new Promise<HolderResult>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`holder step timed out: ${JSON.stringify(enc)}`)), timeoutMs);
         waiting.push(line => {

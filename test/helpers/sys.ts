@@ -111,11 +111,19 @@ export function sys(steps: Step[], timeoutMs = 30_000): Promise<StepResult[]> {
     const timer = setTimeout(() => {
       if (done) return;
       done = true;
-      try { child.kill('SIGKILL'); } catch { /* gone */ }
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        /* gone */
+      }
       reject(new Error(`python3 timed out after ${timeoutMs} ms (is the mount wedged?): ${JSON.stringify(steps).slice(0, 200)}`));
     }, timeoutMs);
-    child.stdout!.on('data', d => { stdout += d; });
-    child.stderr!.on('data', d => { stderr += d; });
+    child.stdout!.on('data', d => {
+      stdout += d;
+    });
+    child.stderr!.on('data', d => {
+      stderr += d;
+    });
     child.on('close', code => {
       if (done) return;
       done = true;
@@ -136,7 +144,11 @@ export function sys(steps: Step[], timeoutMs = 30_000): Promise<StepResult[]> {
 
 /** open + one write + close: the write's count, or the failing step's errno name. */
 export async function writeOnce(path: string, data: string | Buffer, flags = 'O_WRONLY|O_TRUNC'): Promise<number | string> {
-  const r = await sys([['open', path, flags], ['write', 0, data], ['close', 0]]);
+  const r = await sys([
+    ['open', path, flags],
+    ['write', 0, data],
+    ['close', 0],
+  ]);
   if (r[0]!.errno) return r[0]!.errno;
   if (r[1]!.errno) return r[1]!.errno;
   return r[1]!.ok as number;
@@ -144,7 +156,11 @@ export async function writeOnce(path: string, data: string | Buffer, flags = 'O_
 
 /** open + read(4096) + close: the text, or the failing step's errno name as { errno }. */
 export async function readOnce(path: string): Promise<string | { errno: string }> {
-  const r = await sys([['open', path, 'O_RDONLY'], ['read', 0, 65536], ['close', 0]]);
+  const r = await sys([
+    ['open', path, 'O_RDONLY'],
+    ['read', 0, 65536],
+    ['close', 0],
+  ]);
   if (r[0]!.errno) return { errno: r[0]!.errno };
   if (r[1]!.errno) return { errno: r[1]!.errno };
   return r[1]!.ok as string;

@@ -2,8 +2,17 @@
 // nodes, the open-time permission check and the seq_file/store semantics.
 import t from 'tap';
 import {
-  KernfsRoot, type KDir, KAttr, KLink, relativeTarget, openAttr, checkOpen,
-  O_RDONLY, O_WRONLY, O_RDWR, PAGE_SIZE,
+  KernfsRoot,
+  type KDir,
+  KAttr,
+  KLink,
+  relativeTarget,
+  openAttr,
+  checkOpen,
+  O_RDONLY,
+  O_WRONLY,
+  O_RDWR,
+  PAGE_SIZE,
 } from '../../src/kernfs/index.js';
 import { MdevError } from '../../src/core/errno.js';
 
@@ -111,7 +120,10 @@ t.test('lookup walks Maps, does not follow links, and is exact', async t => {
   const m = big.children as unknown as Record<string | symbol, (...a: unknown[]) => unknown>;
   for (const k of ['keys', 'values', 'entries', 'forEach', Symbol.iterator] as const) {
     const orig = m[k]!;
-    m[k] = function (this: unknown, ...a: unknown[]) { iterations++; return orig.apply(this, a); };
+    m[k] = function (this: unknown, ...a: unknown[]) {
+      iterations++;
+      return orig.apply(this, a);
+    };
   }
   let found = 0;
   for (let i = 0; i < 10_000; i++) if (root.lookup(`/big/d${(i * 7919) % 50_000}/f`) instanceof KAttr) found++;
@@ -124,11 +136,23 @@ t.test('lookup walks Maps, does not follow links, and is exact', async t => {
 t.test('names, duplicates and nlink', async t => {
   const root = new KernfsRoot();
   const d = root.mkdir('d');
-  t.equal(errnoOf(() => root.mkdir('d')), 'EEXIST');
-  t.equal(errnoOf(() => d.attr('a/b', 0o444, {})), 'EINVAL');
-  t.equal(errnoOf(() => d.attr('..', 0o444, {})), 'EINVAL');
+  t.equal(
+    errnoOf(() => root.mkdir('d')),
+    'EEXIST',
+  );
+  t.equal(
+    errnoOf(() => d.attr('a/b', 0o444, {})),
+    'EINVAL',
+  );
+  t.equal(
+    errnoOf(() => d.attr('..', 0o444, {})),
+    'EINVAL',
+  );
   d.attr('f', 0o444, {});
-  t.equal(errnoOf(() => d.ensureDir('f')), 'EEXIST');
+  t.equal(
+    errnoOf(() => d.ensureDir('f')),
+    'EEXIST',
+  );
   t.equal(d.ensureDir('sub'), d.ensureDir('sub'));
   t.equal(d.subdirs, 1);
   t.equal(root.subdirs, 1);
@@ -147,8 +171,14 @@ t.test('removal marks the whole subtree dead and keeps link text computable', as
   t.equal((root.lookup('/devices/virtual/mtty') as KDir).subdirs, 0);
   t.equal(await rejection(h.write(Buffer.from('1'))), 'ENODEV');
   t.equal(links.busDev.targetText(), `../../../devices/virtual/mtty/mtty/${U}`);
-  t.equal(errnoOf(() => openAttr(f, O_WRONLY)), 'ENOENT');
-  t.equal(errnoOf(() => root.remove()), 'EPERM');
+  t.equal(
+    errnoOf(() => openAttr(f, O_WRONLY)),
+    'ENOENT',
+  );
+  t.equal(
+    errnoOf(() => root.remove()),
+    'EPERM',
+  );
 });
 
 t.test('open-time check: EACCES by mode bits, even for root', async t => {
@@ -156,14 +186,38 @@ t.test('open-time check: EACCES by mode bits, even for root', async t => {
   const wo = root.attr('create', 0o200, { store: () => {} });
   const ro = root.attr('name', 0o444, { show: () => 'x\n' });
   const rw = root.attr('uevent', 0o644, { show: () => '', store: () => {} });
-  t.equal(errnoOf(() => checkOpen(wo, O_RDONLY)), 'EACCES');
-  t.equal(errnoOf(() => checkOpen(wo, O_RDWR)), 'EACCES');
-  t.equal(errnoOf(() => checkOpen(wo, O_WRONLY)), undefined);
-  t.equal(errnoOf(() => checkOpen(ro, O_WRONLY)), 'EACCES');
-  t.equal(errnoOf(() => checkOpen(ro, O_RDWR)), 'EACCES');
-  t.equal(errnoOf(() => checkOpen(ro, O_RDONLY | 0o1000 /* O_TRUNC */)), undefined);
-  t.equal(errnoOf(() => checkOpen(rw, O_RDWR | 0o1000)), undefined);
-  t.equal(errnoOf(() => openAttr(root, O_RDONLY)), 'EISDIR');
+  t.equal(
+    errnoOf(() => checkOpen(wo, O_RDONLY)),
+    'EACCES',
+  );
+  t.equal(
+    errnoOf(() => checkOpen(wo, O_RDWR)),
+    'EACCES',
+  );
+  t.equal(
+    errnoOf(() => checkOpen(wo, O_WRONLY)),
+    undefined,
+  );
+  t.equal(
+    errnoOf(() => checkOpen(ro, O_WRONLY)),
+    'EACCES',
+  );
+  t.equal(
+    errnoOf(() => checkOpen(ro, O_RDWR)),
+    'EACCES',
+  );
+  t.equal(
+    errnoOf(() => checkOpen(ro, O_RDONLY | 0o1000 /* O_TRUNC */)),
+    undefined,
+  );
+  t.equal(
+    errnoOf(() => checkOpen(rw, O_RDWR | 0o1000)),
+    undefined,
+  );
+  t.equal(
+    errnoOf(() => openAttr(root, O_RDONLY)),
+    'EISDIR',
+  );
   // chmod adds a read bit: the open passes, the missing show gives EIO (docs/abi.md#file-behaviour).
   wo.mode = 0o600;
   const h = openAttr(wo, O_RDONLY);
@@ -184,23 +238,39 @@ t.test('reads: generated at offset 0, served from the snapshot, EOF past the end
 
   const big = root.attr('big', 0o444, { show: () => 'x'.repeat(10_000) });
   t.equal((await openAttr(big, O_RDONLY).read(0, 20_000)).length, PAGE_SIZE - 1, 'show cut to PAGE_SIZE - 1');
-  const fails = root.attr('fails', 0o444, { show: () => { throw new MdevError('ENODEV'); } });
+  const fails = root.attr('fails', 0o444, {
+    show: () => {
+      throw new MdevError('ENODEV');
+    },
+  });
   t.equal(await rejection(openAttr(fails, O_RDONLY).read(0, 10)), 'ENODEV');
-  const junk = root.attr('junk', 0o444, { show: () => { throw new Error('boom'); } });
+  const junk = root.attr('junk', 0o444, {
+    show: () => {
+      throw new Error('boom');
+    },
+  });
   t.equal(await rejection(openAttr(junk, O_RDONLY).read(0, 10)), 'EIO');
 });
 
 t.test('writes: one store per write, empty stores nothing, cut to 4096', async t => {
   const root = new KernfsRoot();
   const got: Buffer[] = [];
-  const f = root.attr('sink', 0o200, { store: d => { got.push(Buffer.from(d)); } });
+  const f = root.attr('sink', 0o200, {
+    store: d => {
+      got.push(Buffer.from(d));
+    },
+  });
   const h = openAttr(f, O_WRONLY);
   t.equal(await h.write(Buffer.from('1\n')), 2);
   t.equal(await h.write(Buffer.alloc(0)), 0);
   t.equal(got.length, 1, 'a zero-length write does not store');
   t.equal(await h.write(Buffer.alloc(5000, 0x41)), PAGE_SIZE);
   t.equal(got[1]!.length, PAGE_SIZE);
-  const bad = root.attr('bad', 0o200, { store: () => { throw { errno: 'EUSERS' }; } });
+  const bad = root.attr('bad', 0o200, {
+    store: () => {
+      throw { errno: 'EUSERS' };
+    },
+  });
   t.equal(await rejection(openAttr(bad, O_WRONLY).write(Buffer.from('x'))), 'EUSERS');
   const nostore = root.attr('nostore', 0o644, { show: () => '' });
   t.equal(await rejection(openAttr(nostore, O_WRONLY).write(Buffer.from('x'))), 'EIO');

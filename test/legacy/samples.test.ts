@@ -18,9 +18,14 @@ const U = (n: number) => `83b8f4f2-509f-382f-3c1e-e6bfe0fa${n.toString(16).padSt
 const TYPES = (parent: string) => `class/mdev_bus/${parent}/mdev_supported_types`;
 const GVT = '0000:00:02.0';
 
-interface Ev { [k: string]: string }
+interface Ev {
+  [k: string]: string;
+}
 async function events(file: string): Promise<Ev[]> {
-  return (await fsp.readFile(file, 'utf8')).split('\n').filter(Boolean).map(l => JSON.parse(l) as Ev);
+  return (await fsp.readFile(file, 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .map(l => JSON.parse(l) as Ev);
 }
 
 t.test('legacy profile: samples and GVT-g', async t => {
@@ -53,17 +58,30 @@ t.test('legacy profile: samples and GVT-g', async t => {
     t.equal(await link(`devices/pci0000:00/${GVT}/${L.gvt}/driver`), '../../../../bus/mdev/drivers/vfio_mdev');
   });
 
-  t.test('type directories: create, devices/ and exactly the vendor\'s attributes', async t => {
+  t.test("type directories: create, devices/ and exactly the vendor's attributes", async t => {
     t.same(await one(['listdir', p(`${TYPES('mtty')}/mtty-2`)]), ['available_instances', 'create', 'device_api', 'devices', 'name']);
-    t.same(await one(['listdir', p(`${TYPES('mdpy')}/mdpy-vga`)]), ['available_instances', 'create', 'description', 'device_api', 'devices', 'name']);
-    t.same(await one(['listdir', p(`${TYPES(GVT)}/i915-GVTg_V5_4`)]), ['available_instances', 'create', 'description', 'device_api', 'devices'],
-      'old GVT-g had no name file');
+    t.same(await one(['listdir', p(`${TYPES('mdpy')}/mdpy-vga`)]), [
+      'available_instances',
+      'create',
+      'description',
+      'device_api',
+      'devices',
+      'name',
+    ]);
+    t.same(
+      await one(['listdir', p(`${TYPES(GVT)}/i915-GVTg_V5_4`)]),
+      ['available_instances', 'create', 'description', 'device_api', 'devices'],
+      'old GVT-g had no name file',
+    );
     t.same(await one(['listdir', p(`${TYPES('mtty')}/mtty-2/devices`)]), [L.mtty]);
     t.match(await one(['lstat', p(`${TYPES('mtty')}/mtty-2/create`)]), { mode: 0o100200, size: 4096 });
   });
 
-  t.test('the parent\'s dev_attr_groups (mtty_dev/sample_mtty_dev)', async t => {
-    t.same(await one(['listdir', p('devices/virtual/mtty/mtty')]), [L.mtty, 'mdev_supported_types', 'mtty_dev', 'power', 'subsystem', 'uevent'].sort());
+  t.test("the parent's dev_attr_groups (mtty_dev/sample_mtty_dev)", async t => {
+    t.same(
+      await one(['listdir', p('devices/virtual/mtty/mtty')]),
+      [L.mtty, 'mdev_supported_types', 'mtty_dev', 'power', 'subsystem', 'uevent'].sort(),
+    );
     t.equal(await readOnce(p('devices/virtual/mtty/mtty/mtty_dev/sample_mtty_dev')), 'This is phy device\n');
     t.equal(await readOnce(p(`bus/mdev/devices/${L.mtty}/vendor/sample_mdev_dev`)), `This is MDEV ${L.mtty}\n`, 'mdev_attr_groups');
   });
@@ -74,7 +92,7 @@ t.test('legacy profile: samples and GVT-g', async t => {
       t.same(await one(['listdir', p(`kernel/iommu_groups/${g}`)]), ['devices'], `group ${g}: no name, type, reserved_regions`);
       t.same(await one(['listdir', p(`kernel/iommu_groups/${g}/devices`)]), [u]);
     }
-    t.same(await one(['listdir', p('kernel/iommu_groups/1')]), ['devices'], 'the iGPU\'s own group too');
+    t.same(await one(['listdir', p('kernel/iommu_groups/1')]), ['devices'], "the iGPU's own group too");
   });
 
   t.test('no core capacity counter: only the vendors refuse', async t => {
@@ -84,17 +102,21 @@ t.test('legacy profile: samples and GVT-g', async t => {
       steps.push(['open', p(`${TYPES('mtty')}/mtty-2/create`), 'O_WRONLY'], ['write', i, U(0x100 + i)], ['close', i]);
     }
     const r = await sys(steps);
-    t.same(r.filter((_, i) => i % 3 === 1).map(x => x.ok), Array(12).fill(36), 'all twelve created');
+    t.same(
+      r.filter((_, i) => i % 3 === 1).map(x => x.ok),
+      Array(12).fill(36),
+      'all twelve created',
+    );
     t.equal(await readOnce(p(`${TYPES('mtty')}/mtty-2/available_instances`)), '0\n', 'informational, never negative');
     t.equal(await readOnce(p(`${TYPES('mtty')}/mtty-1/available_instances`)), '0\n');
     // mdpy: its own count of 4 and ENOMEM, where today's core says EUSERS.
     for (const n of [0x201, 0x202, 0x203]) t.equal(await create('mdpy', 'mdpy-xga', U(n)), 36);
     t.equal(await readOnce(p(`${TYPES('mdpy')}/mdpy-hd/available_instances`)), '0\n');
-    t.equal(await create('mdpy', 'mdpy-hd', U(0x204)), 'ENOMEM', 'the vendor\'s errno, not EUSERS');
+    t.equal(await create('mdpy', 'mdpy-hd', U(0x204)), 'ENOMEM', "the vendor's errno, not EUSERS");
     t.same(await one(['lstat', p(`bus/mdev/devices/${U(0x204)}`)]), { errno: 'ENOENT' });
   });
 
-  t.test('duplicate UUIDs: checked among the parent\'s children; on another parent device_register fails', async t => {
+  t.test("duplicate UUIDs: checked among the parent's children; on another parent device_register fails", async t => {
     const before = (await events(ueFile)).length;
     t.equal(await create('mtty', 'mtty-1', L.mtty), 'EEXIST', 'same parent, other type');
     t.equal(await create('mtty', 'mtty-1', L.mtty.toUpperCase()), 'EEXIST', 'compared as 16 bytes');
@@ -103,7 +125,7 @@ t.test('legacy profile: samples and GVT-g', async t => {
     t.equal(await link(`bus/mdev/devices/${L.mtty}`), `../../../devices/virtual/mtty/mtty/${L.mtty}`, 'the first device is intact');
   });
 
-  t.test('device access: the parent\'s read/write through the device file', async t => {
+  t.test("device access: the parent's read/write through the device file", async t => {
     const h = startHolder(t);
     t.same(await h.do(['open', path.join(vdir, await group(L.mtty)), 'O_RDWR']), { ok: 0 });
     t.equal(((await h.do(['pread', 0, 12, 7 * 2 ** 40])).ok as Buffer).toString('hex'), '484353320100000210020007');
@@ -126,7 +148,10 @@ t.test('legacy profile: samples and GVT-g', async t => {
     t.same(await one(['listdir', p(`${TYPES(GVT)}/i915-GVTg_V5_4/devices`)]), [L.gvt], 'devices/<uuid> back');
     t.equal(await readOnce(p(`${devDir}/intel_vgpu/vgpu_id`)), '1\n');
     t.equal(await readOnce(p(`${TYPES(GVT)}/i915-GVTg_V5_8/available_instances`)), avail, 'nothing was released');
-    t.notOk((await events(ueFile)).some(e => e.ACTION === 'remove' && e.DEVPATH!.endsWith(L.gvt)), 'no remove uevent');
+    t.notOk(
+      (await events(ueFile)).some(e => e.ACTION === 'remove' && e.DEVPATH!.endsWith(L.gvt)),
+      'no remove uevent',
+    );
 
     t.same(await h.do(['close', 0]), { ok: 0 });
     // RELEASE reaches the daemon asynchronously to close(2).
@@ -149,12 +174,29 @@ t.test('legacy profile: samples and GVT-g', async t => {
     const groupEvs = evs.filter(e => e.SUBSYSTEM === 'vfio');
     t.equal(mdevEvs.length + groupEvs.length, evs.length, 'only mdev and vfio events');
     t.ok(mdevEvs.every(e => JSON.stringify(Object.keys(e)) === '["ACTION","DEVPATH","SUBSYSTEM","SEQNUM"]'));
-    t.ok(groupEvs.length > 0 && groupEvs.every(e => /^\/devices\/virtual\/vfio\/\d+$/.test(e.DEVPATH!) &&
-      JSON.stringify(Object.keys(e)) === '["ACTION","DEVPATH","SUBSYSTEM","MAJOR","MINOR","DEVNAME","SEQNUM"]'));
-    t.same(evs.map(e => e.SEQNUM), evs.map((_, i) => String(i + 1)));
+    t.ok(
+      groupEvs.length > 0 &&
+        groupEvs.every(
+          e =>
+            /^\/devices\/virtual\/vfio\/\d+$/.test(e.DEVPATH!) &&
+            JSON.stringify(Object.keys(e)) === '["ACTION","DEVPATH","SUBSYSTEM","MAJOR","MINOR","DEVNAME","SEQNUM"]',
+        ),
+    );
+    t.same(
+      evs.map(e => e.SEQNUM),
+      evs.map((_, i) => String(i + 1)),
+    );
     const failed = mdevEvs.filter(e => e.DEVPATH!.endsWith(U(0x204)));
-    t.same(failed.map(e => e.ACTION), ['add', 'remove'], 'a create the vendor refused: add, then remove');
-    t.same(evs.filter(e => e.DEVPATH!.endsWith(L.gvt)).map(e => e.ACTION), ['add', 'remove'], 'the vetoed remove sent nothing');
+    t.same(
+      failed.map(e => e.ACTION),
+      ['add', 'remove'],
+      'a create the vendor refused: add, then remove',
+    );
+    t.same(
+      evs.filter(e => e.DEVPATH!.endsWith(L.gvt)).map(e => e.ACTION),
+      ['add', 'remove'],
+      'the vetoed remove sent nothing',
+    );
   });
 
   t.test('SIGTERM: clean exit, both mounts gone', async t => {
@@ -162,6 +204,9 @@ t.test('legacy profile: samples and GVT-g', async t => {
     t.notOk(await isMounted(d.dir));
     t.notOk(await isMounted(vdir));
     const evs = await events(ueFile);
-    t.ok(evs.slice(-3).every(e => e.ACTION === 'remove'), 'the remaining devices were removed on the way out');
+    t.ok(
+      evs.slice(-3).every(e => e.ACTION === 'remove'),
+      'the remaining devices were removed on the way out',
+    );
   });
 });

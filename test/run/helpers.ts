@@ -32,16 +32,28 @@ export interface Running {
 /** All pids in our process group that are still alive at teardown get SIGKILL. */
 function killGroup(pid: number | undefined): void {
   if (pid === undefined) return;
-  try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    /* gone */
+  }
 }
 
 /** Start `node bin/mdevfs run <args>` (args include `--` and the command). */
-export function startRun(t: Teardownable, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Running {
+export function startRun(
+  t: Teardownable,
+  args: string[],
+  opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Running {
   return startGroup(t, [process.execPath, BIN, 'run', ...args], opts);
 }
 
 /** Start any argv in its own process group, SIGKILLed (the whole group) at teardown or after `timeoutMs`. */
-export function startGroup(t: Teardownable, argv: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Running {
+export function startGroup(
+  t: Teardownable,
+  argv: string[],
+  opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Running {
   const t0 = Date.now();
   const proc = spawn(argv[0]!, argv.slice(1), {
     cwd: REPO,
@@ -51,8 +63,12 @@ export function startGroup(t: Teardownable, argv: string[], opts: { input?: stri
   });
   let stdout = '';
   let stderr = '';
-  proc.stdout!.on('data', d => { stdout += d; });
-  proc.stderr!.on('data', d => { stderr += d; });
+  proc.stdout!.on('data', d => {
+    stdout += d;
+  });
+  proc.stderr!.on('data', d => {
+    stderr += d;
+  });
   proc.stdin!.on('error', () => {});
   proc.stdin!.end(opts.input ?? '');
   const timeoutMs = opts.timeoutMs ?? 60_000;
@@ -68,11 +84,24 @@ export function startGroup(t: Teardownable, argv: string[], opts: { input?: stri
     clearTimeout(timer);
     await done;
   });
-  return { proc, done, get stdout() { return stdout; }, get stderr() { return stderr; } };
+  return {
+    proc,
+    done,
+    get stdout() {
+      return stdout;
+    },
+    get stderr() {
+      return stderr;
+    },
+  };
 }
 
 /** Run to completion. */
-export function mdevfsRun(t: Teardownable, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+export function mdevfsRun(
+  t: Teardownable,
+  args: string[],
+  opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<RunResult> {
   return startRun(t, args, opts).done;
 }
 
@@ -80,11 +109,13 @@ export function mdevfsRun(t: Teardownable, args: string[], opts: { input?: strin
 // Many commands in one namespace: a python3 driver runs each step in turn and
 // prints one JSON document with every step's status, stdout and stderr.
 
-export type Step =
-  | { sh: string; input?: string }
-  | { argv: string[]; input?: string };
+export type Step = { sh: string; input?: string } | { argv: string[]; input?: string };
 
-export interface StepResult { code: number; out: string; err: string }
+export interface StepResult {
+  code: number;
+  out: string;
+  err: string;
+}
 
 const STEPS_PY = String.raw`
 import json, subprocess, sys
@@ -120,7 +151,11 @@ export async function snapshot(dir: string): Promise<string> {
   const lines: string[] = [];
   const walk = async (p: string): Promise<void> => {
     let st;
-    try { st = await fsp.lstat(p); } catch { return; }
+    try {
+      st = await fsp.lstat(p);
+    } catch {
+      return;
+    }
     const rel = path.relative(dir, p) || '.';
     if (st.isDirectory()) {
       lines.push(`d ${rel} ${(st.mode & 0o7777).toString(8)} ${st.mtimeMs}`);
@@ -128,7 +163,9 @@ export async function snapshot(dir: string): Promise<string> {
     } else if (st.isSymbolicLink()) {
       lines.push(`l ${rel} -> ${await fsp.readlink(p)}`);
     } else {
-      const hash = createHash('sha256').update(await fsp.readFile(p)).digest('hex');
+      const hash = createHash('sha256')
+        .update(await fsp.readFile(p))
+        .digest('hex');
       lines.push(`f ${rel} ${(st.mode & 0o7777).toString(8)} ${st.mtimeMs} ${hash}`);
     }
   };
@@ -186,7 +223,9 @@ export async function pidsInMountNs(ns: string): Promise<number[]> {
     if (!/^\d+$/.test(name)) continue;
     try {
       if ((await fsp.readlink(`/proc/${name}/ns/mnt`)) === ns) out.push(Number(name));
-    } catch { /* gone, or a kernel thread */ }
+    } catch {
+      /* gone, or a kernel thread */
+    }
   }
   return out;
 }
@@ -197,7 +236,11 @@ export async function pidsInMountNs(ns: string): Promise<number[]> {
  * namespace is fully set up): `sleepArg` matches `sleep <sleepArg>`, a
  * function any argv.
  */
-export async function runChain(outer: number, command: string | ((argv: string[]) => boolean), ms = 30_000): Promise<{ unshare: number; inner: number; command: number; mntNs: string }> {
+export async function runChain(
+  outer: number,
+  command: string | ((argv: string[]) => boolean),
+  ms = 30_000,
+): Promise<{ unshare: number; inner: number; command: number; mntNs: string }> {
   const match = typeof command === 'function' ? command : (argv: string[]) => !!argv[0]?.endsWith('sleep') && argv[1] === command;
   const chain = await waitFor(async () => {
     const [unshare] = await childrenOf(outer);

@@ -45,12 +45,12 @@ t.test('inside: the tree is /sys, /etc/mdevctl.d is a scratch tmpfs; the host se
   t.equal(r[5]!.out, '4\n');
   t.match(r[6]!.out, /inner-main\.js/, 'PID 1 of the namespace is the daemon');
 
-  t.equal(await snapshot('/etc/mdevctl.d'), hostEtc, 'the host\'s /etc/mdevctl.d is untouched');
-  t.same(mountAt(await fsp.readFile('/proc/self/mountinfo', 'utf8'), '/sys'), hostSysMount, 'the host\'s /sys is still its own');
+  t.equal(await snapshot('/etc/mdevctl.d'), hostEtc, "the host's /etc/mdevctl.d is untouched");
+  t.same(mountAt(await fsp.readFile('/proc/self/mountinfo', 'utf8'), '/sys'), hostSysMount, "the host's /sys is still its own");
   t.same(await hostMdevfsMounts(), [], 'no mount of the run is visible on the host');
 });
 
-t.test('exit status: the command\'s, 128+N for a signal, 127 for a missing command', async t => {
+t.test("exit status: the command's, 128+N for a signal, 127 for a missing command", async t => {
   const [three, term, missing, ok] = await Promise.all([
     mdevfsRun(t, ['--', 'sh', '-c', 'exit 3']),
     mdevfsRun(t, ['--', 'sh', '-c', 'kill -TERM $$']),
@@ -63,11 +63,11 @@ t.test('exit status: the command\'s, 128+N for a signal, 127 for a missing comma
   t.equal(missing.code, 127);
   t.equal(missing.stderr, 'mdevfs: no-such-command-mdevfs: command not found\n');
   t.equal(ok.code, 0);
-  t.equal(ok.stdout, 'out\n', 'stdout is the command\'s alone');
-  t.equal(ok.stderr, 'err\n', 'stderr is the command\'s alone');
+  t.equal(ok.stdout, 'out\n', "stdout is the command's alone");
+  t.equal(ok.stderr, 'err\n', "stderr is the command's alone");
 });
 
-t.test('stdin is the command\'s; options after the command name are the command\'s', async t => {
+t.test("stdin is the command's; options after the command name are the command's", async t => {
   const [cat, noDashes] = await Promise.all([
     mdevfsRun(t, ['--', 'cat'], { input: 'hello\n' }),
     mdevfsRun(t, ['mdevctl', 'types', '-p', 'mtty', '--dumpjson']),
@@ -78,12 +78,9 @@ t.test('stdin is the command\'s; options after the command name are the command\
   t.same(Object.keys((JSON.parse(noDashes.stdout) as Array<Record<string, unknown>>)[0]!), ['mtty'], '-p went to mdevctl, not to run');
 });
 
-t.test('--keep-etc shows the host\'s /etc/mdevctl.d', async t => {
+t.test("--keep-etc shows the host's /etc/mdevctl.d", async t => {
   const host = (await fsp.readdir('/etc/mdevctl.d').catch(() => [] as string[])).sort();
-  const { results: r } = await runSteps(t, [
-    { argv: ['cat', '/proc/self/mountinfo'] },
-    { sh: 'ls -A /etc/mdevctl.d' },
-  ], ['--keep-etc']);
+  const { results: r } = await runSteps(t, [{ argv: ['cat', '/proc/self/mountinfo'] }, { sh: 'ls -A /etc/mdevctl.d' }], ['--keep-etc']);
   t.not(mountAt(r[0]!.out, '/etc/mdevctl.d')?.source, 'mdevfs-run', 'no scratch tmpfs');
   t.same(r[1]!.out.split('\n').filter(Boolean), host);
 });
@@ -92,9 +89,17 @@ t.test('--driver, --config and --profile', async t => {
   const [config, legacy, nvidia] = await Promise.all([
     mdevfsRun(t, ['--config', path.join(FIXTURES, 'config/mtty-fixed.json'), '--', 'ls', '/sys/class/mdev_bus']),
     mdevfsRun(t, ['--profile', 'legacy', '--', 'ls', '/sys/bus/mdev/drivers']),
-    mdevfsRun(t, ['--driver', 'examples/nvidia-vgpu.ts', '--config', path.join(FIXTURES, 'config/mtty-fixed.json'), '--', 'ls', '/sys/class/mdev_bus']),
+    mdevfsRun(t, [
+      '--driver',
+      'examples/nvidia-vgpu.ts',
+      '--config',
+      path.join(FIXTURES, 'config/mtty-fixed.json'),
+      '--',
+      'ls',
+      '/sys/class/mdev_bus',
+    ]),
   ]);
-  t.equal(config.stdout, 'mtty\n', '--config alone: only the config\'s parents (no samples)');
+  t.equal(config.stdout, 'mtty\n', "--config alone: only the config's parents (no samples)");
   t.equal(legacy.stdout, 'vfio_mdev\n', 'legacy: every device is bound to vfio_mdev');
   t.equal(nvidia.stdout, '0000:3b:00.0\n0000:d8:00.0\nmtty\n', 'drivers and configs together');
 });
@@ -126,8 +131,19 @@ t.test('its own failures: one line, exit 125, the command never runs', async t =
 
 t.test('without root: one line saying what it needs', async t => {
   // env -u: without the NODE_OPTIONS tap's processinfo adds to every child (its exit hook would write tap's files as nobody).
-  const r = await run('env', ['-u', 'NODE_OPTIONS', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups',
-    process.execPath, 'bin/mdevfs', 'run', '--', 'true']);
+  const r = await run('env', [
+    '-u',
+    'NODE_OPTIONS',
+    'setpriv',
+    '--reuid=65534',
+    '--regid=65534',
+    '--clear-groups',
+    process.execPath,
+    'bin/mdevfs',
+    'run',
+    '--',
+    'true',
+  ]);
   t.equal(r.code, 125);
   oneLine(t, r.stderr, /run needs root: it mounts the tree over \/sys in a private mount namespace/);
 });
@@ -144,18 +160,43 @@ t.test('usage errors come from commander', async t => {
 
 t.test('extra mounts (the seam for later ones, e.g. /dev/vfio): after /sys and /etc, private to the run', async t => {
   const extra = { what: 'a test tmpfs', kind: 'tmpfs' as const, target: '/srv', options: 'mode=0700', dirs: ['vfio'] };
-  t.same(planMounts({ treeDir: '/x', keepEtc: false, extra: [extra] }).map(m => m.target), ['/sys', '/etc/mdevctl.d', '/srv'], 'the order');
-  t.same(planMounts({ treeDir: '/x', keepEtc: true }).map(m => m.target), ['/sys'], '--keep-etc');
+  t.same(
+    planMounts({ treeDir: '/x', keepEtc: false, extra: [extra] }).map(m => m.target),
+    ['/sys', '/etc/mdevctl.d', '/srv'],
+    'the order',
+  );
+  t.same(
+    planMounts({ treeDir: '/x', keepEtc: true }).map(m => m.target),
+    ['/sys'],
+    '--keep-etc',
+  );
 
   // The inner straight under unshare, as the outer starts it, with one extra mount.
   const before = await snapshot('/srv');
   const opts: RunOptions = {
-    driver: [], config: [], profile: 'modern', verbose: false, callTimeout: 5000, allowOther: false, keepEtc: false,
+    driver: [],
+    config: [],
+    profile: 'modern',
+    verbose: false,
+    callTimeout: 5000,
+    allowOther: false,
+    keepEtc: false,
     mounts: [extra],
-    command: ['sh', '-c', 'ls -A /srv; awk \'$5 == "/srv" { for (i = 7; i <= NF; i++) if ($i == "-") print $5, $(i + 1), $(i + 2) }\' /proc/self/mountinfo'],
+    command: [
+      'sh',
+      '-c',
+      'ls -A /srv; awk \'$5 == "/srv" { for (i = 7; i <= NF; i++) if ($i == "-") print $5, $(i + 1), $(i + 2) }\' /proc/self/mountinfo',
+    ],
   };
-  const r = await startGroup(t, ['unshare', ...UNSHARE_ARGS, '--', process.execPath, path.join(REPO, 'dist/run/inner-main.js'), JSON.stringify(opts)]).done;
+  const r = await startGroup(t, [
+    'unshare',
+    ...UNSHARE_ARGS,
+    '--',
+    process.execPath,
+    path.join(REPO, 'dist/run/inner-main.js'),
+    JSON.stringify(opts),
+  ]).done;
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout, 'vfio\n/srv tmpfs mdevfs-run\n');
-  t.equal(await snapshot('/srv'), before, 'the host\'s /srv is untouched');
+  t.equal(await snapshot('/srv'), before, "the host's /srv is untouched");
 });

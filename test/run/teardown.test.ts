@@ -10,9 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BIN, REPO } from '../helpers/daemon.js';
 import { PYTHON, waitFor } from '../helpers/util.js';
-import {
-  alive, hostMdevfsMounts, pidsInMountNs, runChain, startGroup, startRun, unmountLeftovers, type RunResult,
-} from './helpers.js';
+import { alive, hostMdevfsMounts, pidsInMountNs, runChain, startGroup, startRun, unmountLeftovers, type RunResult } from './helpers.js';
 
 const AT_TERMINAL = path.join(REPO, 'test/run/at_terminal.py');
 
@@ -22,12 +20,19 @@ async function tmpLeftovers(): Promise<string[]> {
   return (await fsp.readdir(os.tmpdir())).filter(n => n.startsWith('mdevfs-run'));
 }
 
-async function nothingLeft(t: Test, chain: { unshare: number; inner: number; command: number; mntNs: string }, tmpBefore: string[]): Promise<void> {
-  t.notOk(await alive(chain.command), 'the command\'s process is gone');
+async function nothingLeft(
+  t: Test,
+  chain: { unshare: number; inner: number; command: number; mntNs: string },
+  tmpBefore: string[],
+): Promise<void> {
+  t.notOk(await alive(chain.command), "the command's process is gone");
   t.notOk(await alive(chain.inner), 'the daemon is gone');
   t.notOk(await alive(chain.unshare), 'unshare is gone');
-  t.same(await waitFor(async () => (await pidsInMountNs(chain.mntNs)).length === 0 || undefined, 2000), true,
-    'no process left in the run\'s mount namespace: the namespace and its mounts are gone');
+  t.same(
+    await waitFor(async () => (await pidsInMountNs(chain.mntNs)).length === 0 || undefined, 2000),
+    true,
+    "no process left in the run's mount namespace: the namespace and its mounts are gone",
+  );
   t.same(await hostMdevfsMounts(), [], 'no mount of the run on the host');
   t.same(await tmpLeftovers(), tmpBefore, 'nothing left in the temp dir');
 }
@@ -40,16 +45,22 @@ t.test('SIGKILL of the daemon (PID 1 of the namespace) in the middle of a run', 
   const tmpBefore = await tmpLeftovers();
   const r = startRun(t, ['--', 'sleep', '1001']);
   const chain = await runChain(r.proc.pid!, '1001');
-  t.equal((await fsp.readFile(`/proc/${chain.inner}/status`, 'utf8')).match(/^NSpid:\s+\d+\s+(\d+)$/m)?.[1], '1',
-    'the daemon is PID 1 in its pid namespace');
+  t.equal(
+    (await fsp.readFile(`/proc/${chain.inner}/status`, 'utf8')).match(/^NSpid:\s+\d+\s+(\d+)$/m)?.[1],
+    '1',
+    'the daemon is PID 1 in its pid namespace',
+  );
   const t0 = Date.now();
   process.kill(chain.inner, 'SIGKILL');
   const res = await r.done;
   const ms = Date.now() - t0;
   t.ok(ms < 5000, `mdevfs run exited promptly (${ms} ms)`);
   t.equal(exitStatus(res), 128 + 9, 'status 137');
-  t.equal(res.stderr, 'mdevfs: the mdevfs daemon of this run was killed (SIGKILL); the command and its namespace went with it\n',
-    'one line, and not unshare\'s own complaint');
+  t.equal(
+    res.stderr,
+    'mdevfs: the mdevfs daemon of this run was killed (SIGKILL); the command and its namespace went with it\n',
+    "one line, and not unshare's own complaint",
+  );
   await nothingLeft(t, chain, tmpBefore);
 });
 
@@ -67,7 +78,7 @@ t.test('SIGTERM of mdevfs run: the command gets it, then a clean teardown', asyn
   await nothingLeft(t, chain, tmpBefore);
 });
 
-t.test('SIGINT of mdevfs run: the command\'s own handling decides the status', async t => {
+t.test("SIGINT of mdevfs run: the command's own handling decides the status", async t => {
   const tmpBefore = await tmpLeftovers();
   // The command traps SIGINT and exits 7 (as a shell script with cleanup would).
   const script = 'trap "exit 7" INT; sleep 1003 & wait';
@@ -75,7 +86,7 @@ t.test('SIGINT of mdevfs run: the command\'s own handling decides the status', a
   const chain = await runChain(r.proc.pid!, argv => argv[2] === script);
   r.proc.kill('SIGINT');
   const res = await r.done;
-  t.equal(exitStatus(res), 7, 'the command\'s own exit status');
+  t.equal(exitStatus(res), 7, "the command's own exit status");
   await nothingLeft(t, chain, tmpBefore);
 });
 
@@ -117,12 +128,13 @@ t.test('the command exits on its own: its status, and nothing left', async t => 
     const argv = (await fsp.readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '')).split('\0');
     if (argv[0]?.endsWith('sleep') && argv[1] === '1006') sleeps.push(p);
   }
-  t.same(sleeps, [], 'the command\'s background process did not survive the run');
+  t.same(sleeps, [], "the command's background process did not survive the run");
 });
 
 t.test('Ctrl-C at a terminal reaches the command once (not again through mdevfs run)', async t => {
   // at_terminal.py gives the run a pty; a ^C typed on it is the terminal's SIGINT to the foreground group.
-  const py = 'import signal,time\nn=0\ndef h(s,f):\n  global n; n+=1\nsignal.signal(signal.SIGINT,h)\nprint("ready",flush=True)\n' +
+  const py =
+    'import signal,time\nn=0\ndef h(s,f):\n  global n; n+=1\nsignal.signal(signal.SIGINT,h)\nprint("ready",flush=True)\n' +
     'end=time.time()+2.5\nwhile time.time()<end: time.sleep(0.05)\nprint("count=%d"%n,flush=True)';
   const res = await startGroup(t, [PYTHON, AT_TERMINAL, 'ready', '\\x03', '--', process.execPath, BIN, 'run', '--', PYTHON, '-c', py]).done;
   t.equal(res.code, 0, `at_terminal.py ran (stderr: ${JSON.stringify(res.stderr)})`);

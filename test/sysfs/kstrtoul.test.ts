@@ -4,9 +4,21 @@ import { errnoOf } from '../core/helpers.js';
 
 t.test('accepted forms (lib/kstrtox.c, base 0)', async t => {
   const ok: Array<[string, bigint]> = [
-    ['1', 1n], ['1\n', 1n], ['+1', 1n], ['0x1', 1n], ['0X1f', 31n], ['010', 8n], ['0', 0n], ['0\n', 0n],
-    ['2', 2n], ['42', 42n], ['+0x10', 16n], ['00', 0n], ['18446744073709551615', 18446744073709551615n],
-    ['0xffffffffffffffff', 18446744073709551615n], ['1\0garbage', 1n],
+    ['1', 1n],
+    ['1\n', 1n],
+    ['+1', 1n],
+    ['0x1', 1n],
+    ['0X1f', 31n],
+    ['010', 8n],
+    ['0', 0n],
+    ['0\n', 0n],
+    ['2', 2n],
+    ['42', 42n],
+    ['+0x10', 16n],
+    ['00', 0n],
+    ['18446744073709551615', 18446744073709551615n],
+    ['0xffffffffffffffff', 18446744073709551615n],
+    ['1\0garbage', 1n],
   ];
   for (const [s, v] of ok) t.equal(kstrtoul(s), v, JSON.stringify(s));
 });

@@ -48,16 +48,25 @@ t.test('intermediate states: adding and removing', async t => {
   const core = new MdevCore({ callTimeoutMs: 5000 });
   const pr = new SysfsPresenter(core).attach();
   let release!: () => void;
-  const gate = new Promise<void>(r => { release = r; });
+  const gate = new Promise<void>(r => {
+    release = r;
+  });
   const plugin: VendorPlugin = {
     name: 'slow',
     async init(mdev) {
-      await mdev.registerDevice({ path: 'devices/virtual/slow/slow', typePrefix: 'slow', subsystem: { class: 'slow' } }, {
-        driver: 'slow', deviceApi: 'vfio-pci', maxInstances: 4,
-        types: [{ id: 'x' }],
-        async create() { await gate; },
-        remove() {},
-      });
+      await mdev.registerDevice(
+        { path: 'devices/virtual/slow/slow', typePrefix: 'slow', subsystem: { class: 'slow' } },
+        {
+          driver: 'slow',
+          deviceApi: 'vfio-pci',
+          maxInstances: 4,
+          types: [{ id: 'x' }],
+          async create() {
+            await gate;
+          },
+          remove() {},
+        },
+      );
     },
   };
   await core.loadPlugin(plugin);
@@ -105,7 +114,7 @@ t.test('unloading a plugin prunes what its parents brought', async t => {
   t.ok(root.lookup('/devices/virtual'), 'standard dirs stay');
   t.same([...(root.lookup('/class/mdev_bus') as KDir).children.keys()], [], 'class/mdev_bus stays, empty');
   t.equal(root.lookup(`/bus/mdev/devices/${U1}`), undefined);
-  t.equal(root.lookup('/kernel/iommu_groups/1'), undefined, 'the parent\'s own group went with it');
+  t.equal(root.lookup('/kernel/iommu_groups/1'), undefined, "the parent's own group went with it");
   t.same([...(root.lookup('/kernel/iommu_groups') as KDir).children.keys()], []);
   t.same([...(root.lookup('/bus/mdev/drivers') as KDir).children.keys()], []);
   await core.shutdown();
@@ -133,20 +142,30 @@ t.test('scale: with 50,000 devices, a lookup and a read iterate no directory', a
   await core.loadPlugin({
     name: 'many',
     async init(mdev) {
-      await mdev.registerDevice({ path: 'devices/virtual/many/many', typePrefix: 'many', subsystem: { class: 'many' } }, {
-        driver: 'many', deviceApi: 'vfio-pci', maxInstances: 100_000,
-        types: [{ id: 't' }],
-        mdevAttrGroups: [{ name: 'vendor', attrs: [{ name: 'v', show: d => `${d.uuid}\n` }] }],
-        create() {}, remove() {},
-      });
+      await mdev.registerDevice(
+        { path: 'devices/virtual/many/many', typePrefix: 'many', subsystem: { class: 'many' } },
+        {
+          driver: 'many',
+          deviceApi: 'vfio-pci',
+          maxInstances: 100_000,
+          types: [{ id: 't' }],
+          mdevAttrGroups: [{ name: 'vendor', attrs: [{ name: 'v', show: d => `${d.uuid}\n` }] }],
+          create() {},
+          remove() {},
+        },
+      );
     },
   });
   const type = core.parent('many')!.types[0]!;
   const uuid = (i: number) => `00000000-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
   for (let i = 0; i < 50_000; i++) await core.create(type, uuid(i));
-  const big = ['/bus/mdev/devices', '/devices/virtual/many/many', '/kernel/iommu_groups',
-    '/devices/virtual/many/many/mdev_supported_types/many-t/devices', '/bus/mdev/drivers/many']
-    .map(p => pr.root.lookup(p) as KDir);
+  const big = [
+    '/bus/mdev/devices',
+    '/devices/virtual/many/many',
+    '/kernel/iommu_groups',
+    '/devices/virtual/many/many/mdev_supported_types/many-t/devices',
+    '/bus/mdev/drivers/many',
+  ].map(p => pr.root.lookup(p) as KDir);
   for (const d of big) t.ok(d.children.size >= 50_000, `${d.path()} holds ${d.children.size}`);
 
   // Count every iteration of those directories' Maps while looking up and reading.
@@ -156,8 +175,13 @@ t.test('scale: with 50,000 devices, a lookup and a read iterate no directory', a
     const m = d.children as unknown as Record<string | symbol, unknown>;
     for (const k of ['keys', 'values', 'entries', 'forEach', Symbol.iterator] as const) {
       const orig = m[k] as (...a: unknown[]) => unknown;
-      m[k] = function (this: unknown, ...a: unknown[]) { iterations++; return orig.apply(this, a); };
-      restore.push(() => { delete m[k]; });
+      m[k] = function (this: unknown, ...a: unknown[]) {
+        iterations++;
+        return orig.apply(this, a);
+      };
+      restore.push(() => {
+        delete m[k];
+      });
     }
   }
   for (const i of [0, 9, 24_999, 49_999]) {
@@ -173,7 +197,10 @@ t.test('scale: with 50,000 devices, a lookup and a read iterate no directory', a
   const m = big[0]!.children;
   let listed = 0;
   const orig = m.keys;
-  m.keys = function (this: typeof m) { listed++; return orig.call(this); };
+  m.keys = function (this: typeof m) {
+    listed++;
+    return orig.call(this);
+  };
   t.equal([...m.keys()].length, m.size);
   t.equal(listed, 1);
   await core.shutdown();

@@ -46,4 +46,3 @@ t.test('removeStore: kstrtoul(buf, 0) decides', async t => {
   t.equal(await errnoOf(removeStore(h.core, dev, '1')), 'ENODEV', 'stale device');
   t.equal(await errnoOf(h.core.remove(dev)), 'ENODEV');
 });
-

@@ -34,8 +34,13 @@ t.test('the copy stops at an embedded NUL', async t => {
 
 t.test('other UUID spellings are EINVAL', async t => {
   for (const bad of [
-    `{${U.slice(0, 34)}}`, ` ${U}`, `urn:uuid:${U}`.slice(0, 37), U.replace(/-/g, '').padEnd(36, '0'),
-    U.replace('-', '_'), U.replace('f', 'g'), `${U.slice(0, 8)}${U.slice(9)}-`,
+    `{${U.slice(0, 34)}}`,
+    ` ${U}`,
+    `urn:uuid:${U}`.slice(0, 37),
+    U.replace(/-/g, '').padEnd(36, '0'),
+    U.replace('-', '_'),
+    U.replace('f', 'g'),
+    `${U.slice(0, 8)}${U.slice(9)}-`,
   ]) {
     t.equal(await errnoOf(() => parseCreateBuffer(bad)), 'EINVAL', JSON.stringify(bad));
   }

@@ -46,14 +46,34 @@ t.test('modern: layout, contents and link texts', async t => {
   const { core, root, uevents, typeA, typeG } = await setup('modern');
   uevents.length = 0;
   const d1 = await core.create(typeA, U1);
-  t.same(uevents.map(e => [e.ACTION, e.DEVPATH, e.SUBSYSTEM]), [
-    ['add', `${P}/${U1}`, 'mdev'],
-    ['add', '/devices/virtual/vfio/0', 'vfio'],
-    ['add', `${P}/${U1}/vfio-dev/vfio0`, 'vfio-dev'],
-    ['bind', `${P}/${U1}`, 'mdev'],
-  ], 'create: add, group char device, vfio-dev, bind (docs/abi.md#uevent-order)');
-  t.same(uevents[1], { ACTION: 'add', DEVPATH: '/devices/virtual/vfio/0', SUBSYSTEM: 'vfio', MAJOR: '511', MINOR: '0', DEVNAME: 'vfio/0', SEQNUM: uevents[1]!.SEQNUM });
-  t.same(uevents[2], { ACTION: 'add', DEVPATH: `${P}/${U1}/vfio-dev/vfio0`, SUBSYSTEM: 'vfio-dev', MAJOR: '510', MINOR: '0', DEVNAME: 'vfio/devices/vfio0', SEQNUM: uevents[2]!.SEQNUM });
+  t.same(
+    uevents.map(e => [e.ACTION, e.DEVPATH, e.SUBSYSTEM]),
+    [
+      ['add', `${P}/${U1}`, 'mdev'],
+      ['add', '/devices/virtual/vfio/0', 'vfio'],
+      ['add', `${P}/${U1}/vfio-dev/vfio0`, 'vfio-dev'],
+      ['bind', `${P}/${U1}`, 'mdev'],
+    ],
+    'create: add, group char device, vfio-dev, bind (docs/abi.md#uevent-order)',
+  );
+  t.same(uevents[1], {
+    ACTION: 'add',
+    DEVPATH: '/devices/virtual/vfio/0',
+    SUBSYSTEM: 'vfio',
+    MAJOR: '511',
+    MINOR: '0',
+    DEVNAME: 'vfio/0',
+    SEQNUM: uevents[1]!.SEQNUM,
+  });
+  t.same(uevents[2], {
+    ACTION: 'add',
+    DEVPATH: `${P}/${U1}/vfio-dev/vfio0`,
+    SUBSYSTEM: 'vfio-dev',
+    MAJOR: '510',
+    MINOR: '0',
+    DEVNAME: 'vfio/devices/vfio0',
+    SEQNUM: uevents[2]!.SEQNUM,
+  });
   t.same([d1.iommuGroup, d1.vfioGroupMinor, d1.vfioDevIndex], [0, 0, 0]);
 
   // The per-device object
@@ -90,13 +110,22 @@ t.test('modern: layout, contents and link texts', async t => {
   // Remove: vfio-dev, then the group char device, before the unbind (docs/abi.md#uevent-order); all gone.
   uevents.length = 0;
   await core.remove(d1);
-  t.same(uevents.map(e => [e.ACTION, e.DEVPATH]), [
-    ['remove', `${P}/${U1}/vfio-dev/vfio0`],
-    ['remove', '/devices/virtual/vfio/0'],
-    ['unbind', `${P}/${U1}`],
-    ['remove', `${P}/${U1}`],
-  ]);
-  t.same(uevents.slice(0, 2).map(e => [e.MAJOR, e.MINOR, e.DEVNAME]), [['510', '0', 'vfio/devices/vfio0'], ['511', '0', 'vfio/0']]);
+  t.same(
+    uevents.map(e => [e.ACTION, e.DEVPATH]),
+    [
+      ['remove', `${P}/${U1}/vfio-dev/vfio0`],
+      ['remove', '/devices/virtual/vfio/0'],
+      ['unbind', `${P}/${U1}`],
+      ['remove', `${P}/${U1}`],
+    ],
+  );
+  t.same(
+    uevents.slice(0, 2).map(e => [e.MAJOR, e.MINOR, e.DEVNAME]),
+    [
+      ['510', '0', 'vfio/devices/vfio0'],
+      ['511', '0', 'vfio/0'],
+    ],
+  );
   t.equal(root.lookup('/devices/virtual/vfio/0'), undefined);
   t.equal(root.lookup('/class/vfio/0'), undefined);
   t.equal(root.lookup('/class/vfio-dev/vfio0'), undefined);
@@ -139,18 +168,24 @@ t.test('modern: the objects follow the driver binding (unregister / register aga
   t.equal(root.lookup('/devices/virtual/vfio'), undefined);
 });
 
-t.test('legacy (4.10): the group char device from vfio_mdev\'s probe, no vfio-dev class', async t => {
+t.test("legacy (4.10): the group char device from vfio_mdev's probe, no vfio-dev class", async t => {
   const { core, root, uevents, typeA } = await setup('legacy');
   const d = await core.create(typeA, U1);
   t.same([d.vfioDevIndex, d.vfioGroupMinor], [undefined, 0]);
   // vfio_add_group_dev() → vfio_create_group() → device_create(vfio.class, ..., "%d").
-  t.same(uevents.map(e => `${e.ACTION} ${e.DEVPATH}`), [`add ${P}/${U1}`, 'add /devices/virtual/vfio/0']);
+  t.same(
+    uevents.map(e => `${e.ACTION} ${e.DEVPATH}`),
+    [`add ${P}/${U1}`, 'add /devices/virtual/vfio/0'],
+  );
   t.ok(root.lookup('/devices/virtual/vfio/0/dev'), 'the group char device');
   t.equal(linkText(root, '/class/vfio/0'), '../../devices/virtual/vfio/0');
   t.equal(root.lookup(`${P}/${U1}/vfio-dev`), undefined, 'no vfio-dev class in 4.10');
   t.equal(root.lookup('/class/vfio-dev'), undefined);
   await core.remove(d);
-  t.same(uevents.map(e => e.ACTION), ['add', 'add', 'remove', 'remove']);
+  t.same(
+    uevents.map(e => e.ACTION),
+    ['add', 'add', 'remove', 'remove'],
+  );
   t.equal(root.lookup('/devices/virtual/vfio/0'), undefined);
   await core.shutdown();
 });

@@ -22,16 +22,20 @@ const U = (n: number) => `83b8f4f2-509f-382f-3c1e-e6bfe0fa${n.toString(16).padSt
 function mttyConfigSpace(ports: 1 | 2): Buffer {
   const c = Buffer.alloc(256);
   c.writeUInt32LE(0x32534348, 0x00); // vendor 0x4348, device 0x3253
-  c.writeUInt16LE(0x0001, 0x04);     // command: I/O+
-  c.writeUInt16LE(0x0200, 0x06);     // status
-  c[0x08] = 0x10;                    // revision
-  c[0x09] = 0x02;                    // prog-if 16550
-  c[0x0b] = 0x07;                    // class: communication controller
-  c.writeUInt32LE(0x1, 0x10);        // BAR0: I/O
+  c.writeUInt16LE(0x0001, 0x04); // command: I/O+
+  c.writeUInt16LE(0x0200, 0x06); // status
+  c[0x08] = 0x10; // revision
+  c[0x09] = 0x02; // prog-if 16550
+  c[0x0b] = 0x07; // class: communication controller
+  c.writeUInt32LE(0x1, 0x10); // BAR0: I/O
   if (ports === 2) c.writeUInt32LE(0x1, 0x14); // BAR1: I/O
   c.writeUInt32LE(0x32534348, 0x2c); // subsystem ids
-  c[0x3d] = 0x01;                    // INTA#
-  c[0x40] = 0x23; c[0x43] = 0x80; c[0x44] = 0x23; c[0x48] = 0x23; c[0x4c] = 0x23;
+  c[0x3d] = 0x01; // INTA#
+  c[0x40] = 0x23;
+  c[0x43] = 0x80;
+  c[0x44] = 0x23;
+  c[0x48] = 0x23;
+  c[0x4c] = 0x23;
   c.write('PCI Serial/UART', 0x60, 'latin1');
   return c;
 }
@@ -42,10 +46,15 @@ async function hex(h: Holder, step: HolderStep): Promise<string> {
   return Buffer.isBuffer(r.ok) ? r.ok.toString('hex') : `errno ${r.errno}`;
 }
 
-interface Ev { [k: string]: string }
+interface Ev {
+  [k: string]: string;
+}
 async function events(file: string): Promise<Ev[]> {
   const text = await fsp.readFile(file, 'utf8');
-  return text.split('\n').filter(Boolean).map(l => JSON.parse(l) as Ev);
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map(l => JSON.parse(l) as Ev);
 }
 
 t.test('VFIO device files, modern profile', async t => {
@@ -59,8 +68,9 @@ t.test('VFIO device files, modern profile', async t => {
   const p = d.p;
   const v = (...parts: string[]) => path.join(vdir, ...parts);
   t.match(d.stdout, new RegExp(`\\(profile modern, 4 parents\\), VFIO device files at ${vdir}\\n`));
-  const group = async (uuid: string) => path.basename(await one(['readlink', p(`bus/mdev/devices/${uuid}/iommu_group`)]) as string);
-  const create = (type: string, uuid: string) => writeOnce(p(`class/mdev_bus/${type.split('-')[0]}/mdev_supported_types/${type}/create`), uuid);
+  const group = async (uuid: string) => path.basename((await one(['readlink', p(`bus/mdev/devices/${uuid}/iommu_group`)])) as string);
+  const create = (type: string, uuid: string) =>
+    writeOnce(p(`class/mdev_bus/${type.split('-')[0]}/mdev_supported_types/${type}/create`), uuid);
 
   t.test('one file per IOMMU group, named by the group id, 0600, size 0', async t => {
     t.same(await one(['listdir', vdir]), [], 'no devices, no files');
@@ -110,7 +120,7 @@ t.test('VFIO device files, modern profile', async t => {
     t.equal(await lsr(1), 0x01);
     t.equal(await lsr(0), 0x60, 'port 0 untouched');
     t.equal(((await h.do(['pread', 0, 1, REGION(1)])).ok as Buffer).toString('latin1'), 'x');
-    t.same(await h.do(['pread', 0, 1, REGION(6)]), { errno: 'EFAULT' }, 'no such region: the plugin\'s errno');
+    t.same(await h.do(['pread', 0, 1, REGION(6)]), { errno: 'EFAULT' }, "no such region: the plugin's errno");
     t.same(await h.do(['close', 0]), { ok: 0 });
   });
 
@@ -120,7 +130,7 @@ t.test('VFIO device files, modern profile', async t => {
     t.equal(await state(), 'closed 0 -\n');
     const h = startHolder(t);
     t.same(await h.do(['open', f, 'O_RDWR']), { ok: 0 });
-    t.equal(await state(), 'open 1 -\n', 'the plugin\'s open ran');
+    t.equal(await state(), 'open 1 -\n', "the plugin's open ran");
     for (const pos of [0, 2 ** 32 - 1, 2 ** 32 + 1, REGION(7) + 3, REGION(8) + 0xfff, 2 ** 52 + 1, 2 ** 53 - 1]) {
       t.equal(((await h.do(['pread', 0, 32, pos])).ok as Buffer).toString('latin1'), String(pos), `pread at ${pos}`);
     }
@@ -130,13 +140,16 @@ t.test('VFIO device files, modern profile', async t => {
       t.same(await h.do(['pread', 0, 8, pos]), { errno: 'EINVAL' }, `${pos}: not exact in fuse-native, refused`);
     }
     t.same(await h.do(['open', f, 'O_RDONLY']), { ok: 1 }, 'a second open');
-    t.equal(await state(), 'open 1 ' + `${2 ** 52 + 3}:616263\n`, 'the plugin\'s open runs on the first open only');
+    t.equal(await state(), 'open 1 ' + `${2 ** 52 + 3}:616263\n`, "the plugin's open runs on the first open only");
     t.same(await h.do(['close', 0]), { ok: 0 });
     t.match(await state(), /^open /, 'still open through the other descriptor');
     t.same(await h.do(['close', 1]), { ok: 0 });
     // RELEASE is asynchronous to close(2).
     let s = await state();
-    for (let i = 0; i < 20 && !(typeof s === 'string' && s.startsWith('closed')); i++) { await sleep(50); s = await state(); }
+    for (let i = 0; i < 20 && !(typeof s === 'string' && s.startsWith('closed')); i++) {
+      await sleep(50);
+      s = await state();
+    }
     t.match(s, /^closed /, 'the last close reached the plugin');
   });
 
@@ -161,18 +174,28 @@ t.test('VFIO device files, modern profile', async t => {
     t.same(await h.do(['open', v(g), 'O_RDWR']), { ok: 1 });
     const removeFile = p(`bus/mdev/devices/${U(1)}/remove`);
     let settled = false;
-    const writer = sh(`echo 1 > ${removeFile}; echo rc=$?`, 20_000).then(r => { settled = true; return r; });
+    const writer = sh(`echo 1 > ${removeFile}; echo rc=$?`, 20_000).then(r => {
+      settled = true;
+      return r;
+    });
     await sleep(500);
     t.notOk(settled, 'the writer has not returned after 500 ms');
     t.same(await one(['lstat', removeFile]), { errno: 'ENOENT' }, '`remove` is already gone');
     t.same((await sys([['open', removeFile, 'O_WRONLY']]))[0], { errno: 'ENOENT' }, 'a second remove: open(O_WRONLY) fails with ENOENT');
     const again = await sh(`echo 1 > ${removeFile}`);
-    t.match(again.stderr, /Permission denied/, 'bash\'s O_CREAT open gets EACCES, as on real sysfs (no create in a sysfs dir)');
-    t.same(await one(['lstat', p(`class/mdev_bus/mtty/mdev_supported_types/mtty-2/devices/${U(1)}`)]), { errno: 'ENOENT' }, 'type link gone');
+    t.match(again.stderr, /Permission denied/, "bash's O_CREAT open gets EACCES, as on real sysfs (no create in a sysfs dir)");
+    t.same(
+      await one(['lstat', p(`class/mdev_bus/mtty/mdev_supported_types/mtty-2/devices/${U(1)}`)]),
+      { errno: 'ENOENT' },
+      'type link gone',
+    );
     t.match(await one(['lstat', v(g)]), { mode: 0o100600 }, 'the group file stays until the device lets go');
     t.same((await sys([['open', v(g), 'O_RDWR']]))[0], { errno: 'ENODEV' }, 'no new opens of a device being removed');
     t.equal(await hex(h, ['pread', 0, 4, REGION(7)]), '48435332', 'open descriptors keep working');
-    t.notOk((await events(ueFile)).some(e => e.DEVPATH?.endsWith(U(1)) && e.ACTION === 'remove'), 'no remove uevent yet');
+    t.notOk(
+      (await events(ueFile)).some(e => e.DEVPATH?.endsWith(U(1)) && e.ACTION === 'remove'),
+      'no remove uevent yet',
+    );
 
     t.same(await h.do(['close', 0]), { ok: 0 });
     await sleep(300);
@@ -184,7 +207,10 @@ t.test('VFIO device files, modern profile', async t => {
     t.same(await one(['lstat', p(`bus/mdev/devices/${U(1)}`)]), { errno: 'ENOENT' }, 'the device is gone');
     t.same(await one(['lstat', v(g)]), { errno: 'ENOENT' }, 'so is its group file');
     const evs = (await events(ueFile)).filter(e => e.DEVPATH?.endsWith(U(1)));
-    t.same(evs.map(e => e.ACTION), ['add', 'bind', 'unbind', 'remove']);
+    t.same(
+      evs.map(e => e.ACTION),
+      ['add', 'bind', 'unbind', 'remove'],
+    );
   });
 
   t.test('a holder killed with SIGKILL releases the device', async t => {
@@ -207,7 +233,11 @@ t.test('VFIO device files, modern profile', async t => {
     t.same(Object.keys(add), ['ACTION', 'DEVPATH', 'SUBSYSTEM', 'SEQNUM']);
     const bind = evs.find(e => e.ACTION === 'bind')!;
     t.same(Object.keys(bind), ['ACTION', 'DEVPATH', 'SUBSYSTEM', 'DRIVER', 'SEQNUM']);
-    t.same(evs.map(e => Number(e.SEQNUM)), evs.map((_, i) => i + 1), 'SEQNUM counts from 1');
+    t.same(
+      evs.map(e => Number(e.SEQNUM)),
+      evs.map((_, i) => i + 1),
+      'SEQNUM counts from 1',
+    );
   });
 
   t.test('SIGTERM with a device open: clean exit, both mounts gone', async t => {

@@ -18,7 +18,10 @@ const PREAD = `${PYTHON} -c 'import os,sys; fd = os.open(sys.argv[1], os.O_RDWR)
 /** The host's mounts at or under /dev (mount ids included: a new mount there would show). */
 async function hostDevMounts(): Promise<string[]> {
   const text = await fsp.readFile('/proc/self/mountinfo', 'utf8');
-  return text.split('\n').filter(l => { const mp = l.split(' ')[4] ?? ''; return mp === '/dev' || mp.startsWith('/dev/'); });
+  return text.split('\n').filter(l => {
+    const mp = l.split(' ')[4] ?? '';
+    return mp === '/dev' || mp.startsWith('/dev/');
+  });
 }
 
 const steps: Step[] = [
@@ -39,20 +42,30 @@ for (const profile of ['modern', 'legacy'] as const) {
     const ue = path.join(tmp, 'uevents.jsonl');
     const { results: r, run } = await runSteps(t, steps, ['--profile', profile, '--uevents', ue]);
     t.equal(run.stderr, '', 'nothing on stderr');
-    t.same(r.map(x => x.code), [0, 0, 0, 0, 0, 0], JSON.stringify(r.map(x => x.err)));
+    t.same(
+      r.map(x => x.code),
+      [0, 0, 0, 0, 0, 0],
+      JSON.stringify(r.map(x => x.err)),
+    );
     t.equal(r[0]!.out, '', 'an empty /dev/vfio before any device');
-    t.equal(r[2]!.out, '0\n600 0 root\n484353320100000210020007\n', 'group 0: mtty\'s vendor/device ids, command, status, revision, class');
+    t.equal(r[2]!.out, '0\n600 0 root\n484353320100000210020007\n', "group 0: mtty's vendor/device ids, command, status, revision, class");
     const info = r[3]!.out.split('\n');
     const at = (mp: string) => info.filter(l => l.split(' ')[4] === mp).map(l => l.split(' - ')[1]?.split(' ')[0]);
     t.equal(at('/dev').at(-1), 'overlay', '/dev is an overlay in the run');
     t.equal(at('/dev/vfio').at(-1), 'fuse.mdevfs', '/dev/vfio is the device files');
-    t.equal(at('/dev/pts').at(-1), 'devpts', '/dev/pts is still the host\'s devpts');
+    t.equal(at('/dev/pts').at(-1), 'devpts', "/dev/pts is still the host's devpts");
     t.equal(r[4]!.out, 'null-ok\n', 'host devices work through the overlay');
     t.equal(r[5]!.out, profile === 'legacy' ? 'vfio_mdev\n' : 'mbochs\nmdpy\nmtty\n');
-    const evs = (await fsp.readFile(ue, 'utf8')).split('\n').filter(Boolean).map(l => JSON.parse(l) as { ACTION: string });
-    t.same([...new Set(evs.map(e => e.ACTION))].sort(),
-      profile === 'legacy' ? ['add', 'remove'] : ['add', 'bind', 'change', 'remove', 'unbind'], '--uevents works in a run');
-    t.equal(existsSync('/dev/vfio'), hostHadVfio, 'the host\'s /dev/vfio is as it was');
-    t.same(await hostDevMounts(), hostDev, 'the host\'s /dev mounts are as they were');
+    const evs = (await fsp.readFile(ue, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map(l => JSON.parse(l) as { ACTION: string });
+    t.same(
+      [...new Set(evs.map(e => e.ACTION))].sort(),
+      profile === 'legacy' ? ['add', 'remove'] : ['add', 'bind', 'change', 'remove', 'unbind'],
+      '--uevents works in a run',
+    );
+    t.equal(existsSync('/dev/vfio'), hostHadVfio, "the host's /dev/vfio is as it was");
+    t.same(await hostDevMounts(), hostDev, "the host's /dev mounts are as they were");
   });
 }

@@ -28,10 +28,12 @@ async function isDir(p: string): Promise<boolean> {
 export function registerCapture(program: Command): void {
   program
     .command('capture')
-    .description('write a config (JSON) describing the mdev parents of a host\'s /sys, for mount --config')
+    .description("write a config (JSON) describing the mdev parents of a host's /sys, for mount --config")
     .addOption(new Option('--sysfs <root>', 'the sysfs tree to read (a real /sys, or an mdevfs mount)').default('/sys'))
     .addOption(new Option('-o, --output <file>', 'write the config to <file> instead of stdout ("-" is stdout)'))
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 What is captured, per /sys/class/mdev_bus/<parent>: the parent's path,
 subsystem, driver and IOMMU group links, its text identity files (vendor,
 device, class, uevent, ...; not config/rom/resourceN), every type's name,
@@ -46,7 +48,8 @@ A tree without <root>/class/mdev_bus, or with no parents in it, is an error
 
 Examples:
   mdevfs capture -o host.json
-  mdevfs capture --sysfs /mnt/mdevfs > host.json`)
+  mdevfs capture --sysfs /mnt/mdevfs > host.json`,
+    )
     .action(async (opts: CaptureCommandOptions) => {
       await captureCommand(opts);
     });
@@ -85,11 +88,17 @@ export async function captureCommand(opts: CaptureCommandOptions): Promise<void>
   } catch (e) {
     await unlink(tmp).catch(() => {});
     const err = e as NodeJS.ErrnoException;
-    const why = err.code === 'ENOENT' ? 'no such directory'
-      : err.code === 'EACCES' ? 'permission denied'
-        : err.code === 'EISDIR' ? 'is a directory'
-          : firstLine(err.message);
+    const why =
+      err.code === 'ENOENT'
+        ? 'no such directory'
+        : err.code === 'EACCES'
+          ? 'permission denied'
+          : err.code === 'EISDIR'
+            ? 'is a directory'
+            : firstLine(err.message);
     throw new UserError(`cannot write ${out}: ${why}${err.code ? ` (${err.code})` : ''}`);
   }
-  stderrLine(`mdevfs: captured ${parents} parent${parents === 1 ? '' : 's'} (${types} type${types === 1 ? '' : 's'}) from ${root} to ${out}`);
+  stderrLine(
+    `mdevfs: captured ${parents} parent${parents === 1 ? '' : 's'} (${types} type${types === 1 ? '' : 's'}) from ${root} to ${out}`,
+  );
 }

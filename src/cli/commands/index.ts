@@ -7,8 +7,4 @@ import { registerMount } from './mount.js';
 import { registerRun } from './run.js';
 import { registerCapture } from './capture.js';
 
-export const commands: Array<(program: Command) => void> = [
-  registerMount,
-  registerRun,
-  registerCapture,
-];
+export const commands: Array<(program: Command) => void> = [registerMount, registerRun, registerCapture];

@@ -22,7 +22,10 @@ export function registerMount(program: Command): void {
     .description('mount the emulated /sys at <dir> (in the foreground; SIGINT/SIGTERM unmounts)')
     .argument('<dir>', 'an existing, empty directory');
   addServeOptions(cmd)
-    .option('--vfio-dir <dir>', 'also mount the VFIO device files there (an existing, empty directory): <dir>/<N> opens the mediated device of IOMMU group N; read/write at region offsets (index << 40)')
+    .option(
+      '--vfio-dir <dir>',
+      'also mount the VFIO device files there (an existing, empty directory): <dir>/<N> opens the mediated device of IOMMU group N; read/write at region offsets (index << 40)',
+    )
     .option('--no-auto-unmount', 'do not ask libfuse to unmount if the daemon dies (leaves a stale mount on a crash; for tests)')
     .action(async (dir: string, opts: MountCommandOptions) => {
       await mountCommand(dir, opts);
@@ -34,5 +37,7 @@ async function mountCommand(dir: string, opts: MountCommandOptions): Promise<voi
   const serving = await serveInForeground(dir, opts);
   const n = serving.presenter.parentCount;
   const devices = serving.vfio ? `, VFIO device files at ${serving.vfio.mounted.mountpoint}` : '';
-  process.stdout.write(`mdevfs: mounted ${serving.mounted.mountpoint} (profile ${serving.core.profile}, ${n} parent${n === 1 ? '' : 's'})${devices}\n`);
+  process.stdout.write(
+    `mdevfs: mounted ${serving.mounted.mountpoint} (profile ${serving.core.profile}, ${n} parent${n === 1 ? '' : 's'})${devices}\n`,
+  );
 }

@@ -18,20 +18,25 @@ export function registerRun(program: Command): void {
   program.enablePositionalOptions();
   const cmd = program
     .command('run')
-    .description('run a command with the emulated tree as its /sys (a scratch /etc/mdevctl.d, and the VFIO device files at /dev/vfio), in a private mount namespace; exits with the command\'s status')
+    .description(
+      "run a command with the emulated tree as its /sys (a scratch /etc/mdevctl.d, and the VFIO device files at /dev/vfio), in a private mount namespace; exits with the command's status",
+    )
     .usage('[options] -- <command> [args...]')
     .argument('<command...>', 'the command and its arguments')
     .passThroughOptions();
   addServeOptions(cmd)
-    .option('--keep-etc', 'do not hide the host\'s /etc/mdevctl.d behind a scratch tmpfs (mdevctl define then writes to the host)')
-    .addHelpText('after', `
+    .option('--keep-etc', "do not hide the host's /etc/mdevctl.d behind a scratch tmpfs (mdevctl define then writes to the host)")
+    .addHelpText(
+      'after',
+      `
 Exit status: the command's (128+N if signal N ended it); 125 if mdevfs run
 itself failed, 126/127 if the command could not be executed / was not found.
 Needs root (mount namespaces) and unshare(1) from util-linux.
 
 Example:
   mdevfs run -- mdevctl types
-  mdevfs run --driver examples/nvidia-vgpu.ts -- sh -c 'mdevctl start -p 0000:3b:00.0 -t nvidia-230 && mdevctl list'`)
+  mdevfs run --driver examples/nvidia-vgpu.ts -- sh -c 'mdevctl start -p 0000:3b:00.0 -t nvidia-230 && mdevctl list'`,
+    )
     .action(async (command: string[], opts: RunCommandOptions) => {
       const status = await runOuter({
         driver: opts.driver,

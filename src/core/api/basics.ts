@@ -16,7 +16,6 @@ export type DeviceApi = 'vfio-pci' | 'vfio-platform' | 'vfio-amba' | 'vfio-ccw' 
 /** What a callback may return: a value, or a promise of one. */
 export type Awaitable<T> = T | Promise<T>;
 
-
 // ---------------------------------------------------------------------------
 // Attributes (sysfs files a plugin contributes)
 
