@@ -12,7 +12,7 @@ import type { DeviceApi, ErrnoName } from '../core/api.js';
 /** The format version this code reads. */
 export const CONFIG_VERSION = 1;
 
-export const DEVICE_APIS: readonly DeviceApi[] = ['vfio-pci', 'vfio-platform', 'vfio-amba', 'vfio-ccw', 'vfio-ap'];
+export { DEVICE_APIS } from '../core/api.js';
 
 export const CAPACITY_MODELS = ['fixed', 'pool', 'counter'] as const;
 export type CapacityModel = (typeof CAPACITY_MODELS)[number];

@@ -2,12 +2,12 @@
  * mdev_register_parent's checks on what a vendor registers: EINVAL for a
  * missing mandatory op or a bad name, EEXIST for clashing type ids.
  */
-import type { DeviceApi, ParentDeviceSpec, ParentOps, Profile } from './api.js';
+import { DEVICE_APIS, type ParentDeviceSpec, type ParentOps, type Profile } from './api.js';
 import { MdevError } from './errno.js';
 import { isEntryName } from './names.js';
 import { normalisePath } from './objects.js';
 
-export const DEVICE_APIS: ReadonlySet<string> = new Set<DeviceApi>(['vfio-pci', 'vfio-platform', 'vfio-amba', 'vfio-ccw', 'vfio-ap']);
+const KNOWN_APIS: ReadonlySet<string> = new Set(DEVICE_APIS);
 
 function invalid(msg: string): never {
   throw new MdevError('EINVAL', `registerDevice: ${msg}`);
@@ -33,7 +33,7 @@ export function validateParent(device: ParentDeviceSpec, ops: ParentOps, profile
   if (!isFn(ops.create)) invalid('ops.create is mandatory');
   if (!isFn(ops.remove)) invalid('ops.remove is mandatory');
   if (profile === 'modern' && !isEntryName(ops.driver)) invalid('ops.driver must name the mdev bus driver');
-  if (!DEVICE_APIS.has(ops.deviceApi)) invalid(`unknown deviceApi ${JSON.stringify(ops.deviceApi)}`);
+  if (!KNOWN_APIS.has(ops.deviceApi)) invalid(`unknown deviceApi ${JSON.stringify(ops.deviceApi)}`);
   if (ops.maxInstances !== undefined && !(Number.isSafeInteger(ops.maxInstances) && ops.maxInstances >= 0)) {
     invalid('maxInstances must be a non-negative integer');
   }
@@ -44,7 +44,7 @@ export function validateParent(device: ParentDeviceSpec, ops: ParentOps, profile
   const seen = new Set<string>();
   for (const t of ops.types) {
     if (!t || !isEntryName(t.id)) invalid('every type needs a non-empty id');
-    if (t.deviceApi !== undefined && !DEVICE_APIS.has(t.deviceApi)) invalid(`type ${t.id}: unknown deviceApi`);
+    if (t.deviceApi !== undefined && !KNOWN_APIS.has(t.deviceApi)) invalid(`type ${t.id}: unknown deviceApi`);
     if (seen.has(t.id)) throw new MdevError('EEXIST', `registerDevice: duplicate type id ${JSON.stringify(t.id)}`);
     seen.add(t.id);
   }

@@ -12,6 +12,8 @@ export type Profile = 'modern' | 'legacy';
 
 /** include/uapi/linux/vfio.h VFIO_DEVICE_API_*_STRING. */
 export type DeviceApi = 'vfio-pci' | 'vfio-platform' | 'vfio-amba' | 'vfio-ccw' | 'vfio-ap';
+/** Every DeviceApi, as the `device_api` file may show it (the VFIO_DEVICE_API_*_STRING values). */
+export const DEVICE_APIS: readonly DeviceApi[] = ['vfio-pci', 'vfio-platform', 'vfio-amba', 'vfio-ccw', 'vfio-ap'];
 
 /** What a callback may return: a value, or a promise of one. */
 export type Awaitable<T> = T | Promise<T>;
