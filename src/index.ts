@@ -10,5 +10,9 @@ export type * from './core/model.js';
 export { MdevCore, VFIO_MDEV_DRIVER } from './core/core.js';
 export { callPlugin, showAttribute, storeAttribute, showDescription, DEFAULT_CALL_TIMEOUT_MS } from './core/plugin-call.js';
 export type { PluginCallOptions } from './core/plugin-call.js';
+// What a write(2) to `create` or `remove` does, bytes first: parse as the
+// kernel's create_store / remove_store do, then the core's typed call
+// (core.create(type, uuid), core.removeSelf(dev)).
+export { createStore, removeStore } from './sysfs/stores.js';
 export { parseCreateBuffer } from './sysfs/uuid-parse.js';
 export { kstrtoul } from './sysfs/kstrtoul.js';

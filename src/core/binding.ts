@@ -3,25 +3,30 @@
  * (drivers/base/dd.c really_probe / __device_release_driver, with the VFIO
  * objects of drivers/vfio/group.c and vfio_main.c).
  *
- * A bind allocates the device's IOMMU group and calls the driver's probe;
- * the device is announced as 'bound' (announceBound) once its VFIO objects
- * exist: in the legacy profile right after vfio_mdev's probe, in the modern
- * one after the vendor's probe (its create), which is where
- * vfio_register_emulated_iommu_dev() runs.
+ * A bind allocates the device's IOMMU group and its VFIO objects, announces
+ * the device as 'bound' (driver_sysfs_add() comes before the probe), then
+ * calls the driver's probe. The VFIO objects' `add` uevents are sent by
+ * announceVfio() where the kernel creates them: in the legacy profile right
+ * after vfio_mdev's probe, in the modern one after the vendor's probe (its
+ * create), which is where vfio_register_emulated_iommu_dev() runs.
  */
-import type { Uevent } from './api.js';
 import type { CoreContext, LockToken } from './context.js';
 import { errorMessage } from './errno.js';
 import { VFIO_DEV_MAJOR, VFIO_GROUP_MAJOR } from './model.js';
 import type { DeviceImpl, DriverEntry } from './objects.js';
+import type { Uevent } from './api.js';
 
-/** Attach `dev` to `entry`: IOMMU group, driver, probe. Undone, unannounced, if the probe fails. */
+/** Attach `dev` to `entry`: IOMMU group, VFIO objects, driver, then probe. A failed probe is undone. */
 export async function bind(ctx: CoreContext, dev: DeviceImpl, entry: DriverEntry, token: LockToken): Promise<void> {
   const group = ctx.groups.allocate();
   dev.k.iommuGroup = group;
   ctx.groupDevice.set(group, dev);
+  dev.k.vfioGroupMinor = ctx.vfioGroupIda.allocate();
+  // The vfio-dev class is today's kernel's (vfio_device_add); 4.10 had none.
+  if (ctx.modern) dev.k.vfioDevIndex = ctx.vfioDevIda.allocate();
   dev.k.boundDriver = entry.name;
   entry.devices.add(dev);
+  ctx.publish(dev, 'bound');
   const drv = entry.drv;
   const probe = drv.probe;
   if (!probe) return;
@@ -38,37 +43,34 @@ export async function bind(ctx: CoreContext, dev: DeviceImpl, entry: DriverEntry
       },
     );
   } catch (e) {
-    // really_probe() failure: no remove, no unbind event.
+    // really_probe() failure: driver_sysfs_remove(), no remove, no unbind event.
     dev.k.boundDriver = undefined;
     entry.devices.delete(dev);
+    releaseVfio(ctx, dev);
+    ctx.publish(dev, 'unbound');
     releaseGroup(ctx, dev);
     throw e;
   }
 }
 
 /**
- * The VFIO objects a bound mdev gets, then the 'bound' announcement, then
- * their uevents. Modern: vfio_register_emulated_iommu_dev() makes the group
- * char device (vfio_create_group, `add` SUBSYSTEM=vfio), then
- * vfio-dev/vfio<k> (vfio_device_add, `add` SUBSYSTEM=vfio-dev), both before
- * the mdev's `bind`. Legacy (4.10): vfio_mdev_probe() → vfio_add_group_dev()
- * makes only the group char device; there was no vfio-dev class yet.
+ * The `add` uevents of a bound device's VFIO objects. Modern:
+ * vfio_register_emulated_iommu_dev() makes the group char device
+ * (vfio_create_group, SUBSYSTEM=vfio), then vfio-dev/vfio<k>
+ * (vfio_device_add, SUBSYSTEM=vfio-dev), both before the mdev's `bind`.
+ * Legacy (4.10): vfio_mdev_probe() → vfio_add_group_dev() makes only the
+ * group char device.
  */
-export function announceBound(ctx: CoreContext, dev: DeviceImpl): void {
+export function announceVfio(ctx: CoreContext, dev: DeviceImpl): void {
   const group = dev.k.iommuGroup;
-  const events: Uevent[] = [];
-  if (group !== undefined && dev.k.vfioGroupMinor === undefined) {
-    const minor = ctx.vfioGroupIda.allocate();
-    dev.k.vfioGroupMinor = minor;
-    events.push(ctx.uevents.chardev('add', `/devices/virtual/vfio/${group}`, 'vfio', VFIO_GROUP_MAJOR, minor, `vfio/${group}`));
+  const minor = dev.k.vfioGroupMinor;
+  const k = dev.k.vfioDevIndex;
+  if (dev.k.vfioAnnounced || group === undefined || minor === undefined) return;
+  dev.k.vfioAnnounced = true;
+  ctx.uevent(ctx.uevents.chardev('add', `/devices/virtual/vfio/${group}`, 'vfio', VFIO_GROUP_MAJOR, minor, `vfio/${group}`));
+  if (k !== undefined) {
+    ctx.uevent(ctx.uevents.chardev('add', `${dev.devpath}/vfio-dev/vfio${k}`, 'vfio-dev', VFIO_DEV_MAJOR, k, `vfio/devices/vfio${k}`));
   }
-  if (group !== undefined && dev.k.vfioDevIndex === undefined && ctx.modern) {
-    const k = ctx.vfioDevIda.allocate();
-    dev.k.vfioDevIndex = k;
-    events.push(ctx.uevents.chardev('add', `${dev.devpath}/vfio-dev/vfio${k}`, 'vfio-dev', VFIO_DEV_MAJOR, k, `vfio/devices/vfio${k}`));
-  }
-  ctx.publish(dev, 'bound');
-  for (const ev of events) ctx.uevent(ev);
 }
 
 /**
@@ -101,21 +103,27 @@ export async function unbind(
   if (opts.uevent && ctx.modern) ctx.uevent(ctx.uevents.mdev('unbind', dev.devpath));
 }
 
-/** Free the device's VFIO object ids; returns their `remove` uevents, in kernel order. */
+/** Free the device's VFIO object ids; returns their `remove` uevents (if their `add`s were sent), in kernel order. */
 function releaseVfio(ctx: CoreContext, dev: DeviceImpl): Uevent[] {
   const events: Uevent[] = [];
+  const announced = dev.k.vfioAnnounced;
+  dev.k.vfioAnnounced = false;
   const k = dev.k.vfioDevIndex;
   if (k !== undefined) {
     dev.k.vfioDevIndex = undefined;
     ctx.vfioDevIda.free(k);
-    events.push(ctx.uevents.chardev('remove', `${dev.devpath}/vfio-dev/vfio${k}`, 'vfio-dev', VFIO_DEV_MAJOR, k, `vfio/devices/vfio${k}`));
+    if (announced) {
+      events.push(
+        ctx.uevents.chardev('remove', `${dev.devpath}/vfio-dev/vfio${k}`, 'vfio-dev', VFIO_DEV_MAJOR, k, `vfio/devices/vfio${k}`),
+      );
+    }
   }
   const minor = dev.k.vfioGroupMinor;
   const group = dev.k.iommuGroup;
   if (minor !== undefined) {
     dev.k.vfioGroupMinor = undefined;
     ctx.vfioGroupIda.free(minor);
-    if (group !== undefined) {
+    if (announced && group !== undefined) {
       events.push(ctx.uevents.chardev('remove', `/devices/virtual/vfio/${group}`, 'vfio', VFIO_GROUP_MAJOR, minor, `vfio/${group}`));
     }
   }

@@ -4,7 +4,7 @@
  * driver_attach / driver_detach).
  */
 import type { MdevDriver } from './api.js';
-import { announceBound, bind, unbind } from './binding.js';
+import { announceVfio, bind, unbind } from './binding.js';
 import type { CoreContext } from './context.js';
 import { MdevError, errorMessage } from './errno.js';
 import { isEntryName } from './names.js';
@@ -28,7 +28,7 @@ export async function registerDriver(ctx: CoreContext, drv: MdevDriver, owner: O
         if (dev.k.state !== 'active' || dev.k.boundDriver !== undefined || entry.state !== 'live') continue;
         try {
           await bind(ctx, dev, entry, token);
-          announceBound(ctx, dev);
+          announceVfio(ctx, dev);
           if (ctx.modern) ctx.uevent(ctx.uevents.mdev('bind', dev.devpath, entry.name));
         } catch (e) {
           ctx.log(`${errorMessage(e)}; ${dev.uuid} stays unbound`);

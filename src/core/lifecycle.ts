@@ -6,7 +6,7 @@
  * active, a remove is removing → unbound → removed.
  */
 import type { CoreContext, LockToken } from './context.js';
-import { bind, announceBound, unbind } from './binding.js';
+import { bind, announceVfio, unbind } from './binding.js';
 import { MdevError, errorMessage } from './errno.js';
 import type { MdevType } from './api.js';
 import { DeviceImpl } from './objects.js';
@@ -53,7 +53,7 @@ async function createLocked(ctx: CoreContext, type: MdevType, uuid: string, toke
     if (entry && entry.state === 'live') {
       await bind(ctx, dev, entry, token);
       probed = true;
-      if (!modern) announceBound(ctx, dev);
+      if (!modern) announceVfio(ctx, dev);
     } else if (modern) {
       throw new MdevError('ENODEV', `create: mdev driver ${parent.ops.driver} is not registered`);
     }
@@ -70,7 +70,7 @@ async function createLocked(ctx: CoreContext, type: MdevType, uuid: string, toke
     throw e;
   }
   if (modern && dev.k.boundDriver !== undefined) {
-    announceBound(ctx, dev);
+    announceVfio(ctx, dev);
     ctx.uevent(ctx.uevents.mdev('bind', dev.devpath, dev.k.boundDriver));
   }
   dev.k.state = 'active';

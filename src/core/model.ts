@@ -66,19 +66,21 @@ export interface CoreParent extends Parent {
 
 /**
  * What the kernel just did to a mediated device. The core announces a device
- * at these steps only, after the fields of that step have changed together,
+ * at these steps only, after the fields of that step have changed together
  * and before the step's uevents, so a listener that reads the tree on a
- * uevent finds it already there.
+ * uevent finds it already there. No field changes between steps.
  *
  * | step            | fields that changed together                                   | kernel                                  |
  * |-----------------|----------------------------------------------------------------|-----------------------------------------|
  * | 'added'         | state 'adding'; hasRemoveFile (modern)                         | device_add (mdev_device_create)         |
- * | 'bound'         | boundDriver, iommuGroup, vfioGroupMinor, vfioDevIndex          | really_probe → driver_bound, VFIO group |
+ * | 'bound'         | boundDriver, iommuGroup, vfioGroupMinor, vfioDevIndex (before  | really_probe: driver_sysfs_add, then    |
+ * |                 | the driver's probe; the VFIO `add` uevents follow the probe)   | the probe that makes the VFIO objects   |
  * | 'active'        | state 'active', typeLinked; hasRemoveFile (legacy)             | mdev_create_sysfs_files                 |
  * | 'removing'      | state 'removing'; hasRemoveFile, typeLinked false              | mdev_device_remove → remove_sysfs_files |
  * | 'restored'      | legacy veto: state 'active', hasRemoveFile, typeLinked again   | 4.10 remove_store re-creating the file  |
  * | 'file-removed'  | hasRemoveFile false (a remove written during the create)       | device_remove_file_self                 |
- * | 'unbound'       | boundDriver, vfioGroupMinor, vfioDevIndex cleared              | __device_release_driver                 |
+ * | 'unbound'       | boundDriver, vfioGroupMinor, vfioDevIndex cleared (also after  | __device_release_driver                 |
+ * |                 | a failed probe)                                                |                                         |
  * | 'removed'       | state 'gone'                                                   | device_del + put_device                 |
  * | 'opened'/'closed' | openCount                                                    | vfio_device_open / vfio_device_fops_release |
  *

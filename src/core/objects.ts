@@ -127,6 +127,8 @@ export interface DeviceKernelState {
   vfioGroupMinor: number | undefined;
   /** Modern: k of vfio-dev/vfio<k> while it exists (model.ts). */
   vfioDevIndex: number | undefined;
+  /** The VFIO objects' `add` uevents have been sent (so their removal sends `remove`s). */
+  vfioAnnounced: boolean;
 }
 
 export class DeviceImpl implements CoreDevice {
@@ -158,6 +160,7 @@ export class DeviceImpl implements CoreDevice {
       counted,
       vfioGroupMinor: undefined,
       vfioDevIndex: undefined,
+      vfioAnnounced: false,
     };
   }
 

@@ -10,6 +10,7 @@ import { addDriver } from './drivers.js';
 import { MdevError, errorMessage } from './errno.js';
 import { removeDevice } from './lifecycle.js';
 import { ParentImpl, normalisePath, type Owner } from './objects.js';
+import { asShowResult } from './show.js';
 import { parseUeventVars } from './uevents.js';
 import { validateParent } from './validate.js';
 
@@ -62,10 +63,8 @@ async function parentUeventVars(ctx: CoreContext, parent: ParentImpl, token: Loc
   const show = attr?.show;
   if (!attr || !show) return fallback;
   try {
-    const text: unknown = await ctx.call(() => show.call(attr, parent), `${parent.name}: uevent show`, token);
-    const vars = typeof text === 'string' ? text : text instanceof Uint8Array ? Buffer.from(text).toString('utf8') : undefined;
-    if (vars === undefined) throw new MdevError('EIO', `show returned ${typeof text}, not text`);
-    return parseUeventVars(vars);
+    const text = asShowResult(await ctx.call(() => show.call(attr, parent), `${parent.name}: uevent show`, token), 'uevent');
+    return parseUeventVars(typeof text === 'string' ? text : Buffer.from(text).toString('utf8'));
   } catch (e) {
     ctx.log(`${parent.name}: uevent variables: ${errorMessage(e)}`);
     return fallback;

@@ -7,13 +7,13 @@
  * Never call a synchronous fs function on the mount point from here: the
  * daemon answering its own request on the JS thread would deadlock for good.
  */
-import { execFile } from 'node:child_process';
-import { constants as fsConstants, promises as fsp } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type FuseType from 'fuse-native';
 import { errorMessage, firstLine } from '../core/errno.js';
 import type { KDir } from '../kernfs/index.js';
 import { createOperations } from './ops.js';
+import { exec, which } from './programs.js';
 
 /** A failure with a one-line, user-facing message (no stack trace wanted). */
 export class MountError extends Error {
@@ -49,35 +49,6 @@ export function fuseOptionString(opts: { allowOther?: boolean; autoUnmount?: boo
   if (opts.autoUnmount !== false) o.push('auto_unmount');
   if (opts.allowOther) o.push('allow_other', 'default_permissions');
   return o.join(',');
-}
-
-function run(file: string, args: string[], timeoutMs = 10_000): Promise<{ ok: boolean; out: string }> {
-  return new Promise(resolve => {
-    execFile(file, args, { timeout: timeoutMs }, (err, stdout, stderr) => {
-      resolve({ ok: !err, out: `${stdout}${stderr}`.trim() || (err ? firstLine(err.message) : '') });
-    });
-  });
-}
-
-/**
- * The path of the executable `name` (PATH, then the usual system directories,
- * for a minimal PATH), or undefined. The one PATH lookup of mdevfs:
- * fusermount here, unshare and setpriv for `mdevfs run` (src/run/outer.ts).
- */
-export async function which(name: string, envPath = process.env.PATH ?? ''): Promise<string | undefined> {
-  const dirs = [...envPath.split(':').filter(Boolean), '/usr/bin', '/bin', '/usr/sbin', '/sbin'];
-  for (const d of dirs) {
-    const p = path.join(d, name);
-    try {
-      const st = await fsp.stat(p);
-      if (!st.isFile() || (st.mode & 0o111) === 0) continue;
-      await fsp.access(p, fsConstants.X_OK);
-      return p;
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
 }
 
 type FuseCtor = typeof FuseType;
@@ -131,8 +102,8 @@ export async function mountsAt(dir: string): Promise<MountInfoEntry[]> {
 /** Unmount `dir` lazily: fusermount -uz, falling back to umount -l. */
 export async function forceUnmount(dir: string, fusermount?: string): Promise<boolean> {
   const fm = fusermount ?? (await which('fusermount'));
-  if (fm && (await run(fm, ['-uz', dir])).ok) return true;
-  return (await run('umount', ['-l', dir])).ok;
+  if (fm && (await exec(fm, ['-uz', dir], 10_000)).ok) return true;
+  return (await exec('umount', ['-l', dir], 10_000)).ok;
 }
 
 export interface PreflightResult {

@@ -22,7 +22,7 @@
  */
 import { MdevError, toMdevError } from '../core/errno.js';
 import { isEntryName } from '../core/names.js';
-import { asShowResult } from '../core/plugin-call.js';
+import { asShowResult } from '../core/show.js';
 
 export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;

@@ -12,7 +12,7 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { exec } from './exec.js';
+import { exec } from '../fuse/programs.js';
 
 export const DEV = '/dev';
 export const DEV_VFIO = '/dev/vfio';

@@ -8,7 +8,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { errorMessage } from '../core/errno.js';
 import { UserError } from '../daemon/errors.js';
-import { exec } from './exec.js';
+import { exec } from '../fuse/programs.js';
 import type { NamespaceMount } from './options.js';
 
 /** mdevctl 1.2.0's config root; mdevctl checks that these two script directories (callouts, notifiers) exist in it. */

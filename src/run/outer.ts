@@ -28,7 +28,7 @@ import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../daemon/errors.js';
 import { stderrLine } from '../daemon/log.js';
-import { which } from '../fuse/mount.js';
+import { which } from '../fuse/programs.js';
 import { OuterControl, RELAYED_SIGNALS, type RelayedSignal } from './control.js';
 import { EXIT_RUN_FAILED, encodeRunOptions, signalStatus, type RunOptions } from './options.js';
 

@@ -3,7 +3,7 @@
  * include/linux/mdev.h and struct device): each show and store is a bounded
  * call into plugin code, so a plugin that throws or hangs fails that one read
  * or write (its errno, or ETIMEDOUT) and nothing else. What a show may return
- * is one rule everywhere (core/plugin-call.ts asShowResult).
+ * is one rule everywhere (core/show.ts asShowResult).
  */
 import type { Attribute, AttributeGroup, MdevType } from '../core/api.js';
 import { showAttribute, showDescription, storeAttribute } from '../core/plugin-call.js';

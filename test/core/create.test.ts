@@ -226,7 +226,13 @@ for (const profile of ['modern', 'legacy'] as Profile[]) {
     t.equal(h.core.availableInstances(type), profile === 'modern' ? 2 : 2, 'counter restored');
     if (profile === 'modern') {
       t.same(actions(h.uevents), [`add ${P}/${uuid(2)}`, `remove ${P}/${uuid(2)}`], 'add then remove, no bind');
-      t.same(deviceTimeline(h, uuid(2)), ['added: adding +remove', 'unbound: adding +remove grp=1', 'group-removed 1', 'removed: gone']);
+      t.same(deviceTimeline(h, uuid(2)), [
+        'added: adding +remove',
+        'bound: adding +remove drv=mtty grp=1 vfiogrp=1 vfio1',
+        'unbound: adding +remove grp=1',
+        'group-removed 1',
+        'removed: gone',
+      ]);
     } else {
       // 4.10: the group char device came with vfio_mdev's probe and goes with its remove.
       t.same(

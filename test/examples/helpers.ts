@@ -40,5 +40,5 @@ export function description(type: MdevType): string | undefined {
   const d = type.spec.description;
   const text = typeof d === 'function' ? d(type) : d;
   if (text instanceof Promise) throw new Error(`${type.id}: asynchronous description`);
-  return text;
+  return text instanceof Uint8Array ? Buffer.from(text).toString('utf8') : text;
 }

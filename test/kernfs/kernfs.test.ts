@@ -23,7 +23,7 @@ async function rejection(p: Promise<unknown>): Promise<string | undefined> {
   try {
     await p;
   } catch (e) {
-    return (e as MdevError).errno;
+    return e instanceof MdevError ? e.errno : `not an MdevError: ${String(e)}`;
   }
   return undefined;
 }
@@ -32,7 +32,7 @@ function errnoOf(fn: () => unknown): string | undefined {
   try {
     fn();
   } catch (e) {
-    return (e as MdevError).errno;
+    return e instanceof MdevError ? e.errno : `not an MdevError: ${String(e)}`;
   }
   return undefined;
 }

@@ -1,8 +1,9 @@
 // How often the presenter reconciles a device: once per kernel step that the
 // core announces (core/model.ts DeviceStep), so a create costs three passes
 // (device_add, driver attach, the type links) and a remove three (remove
-// file and type links, unbind, device_del), in both profiles. The figures
-// before the steps were announced were 5 and 6.
+// file and type links, unbind, device_del), in both profiles. Before the
+// steps were announced, one per changed field, the figures were 5 and 6
+// (modern) and 4 and 5 (legacy).
 import t from 'tap';
 import { MdevCore } from '../../src/core/core.js';
 import type { Profile } from '../../src/core/api.js';
@@ -42,6 +43,60 @@ for (const profile of ['modern', 'legacy'] as Profile[]) {
     t.notOk(root.lookup(`${P}/${U1}`), 'device gone');
     t.notOk(root.lookup('/kernel/iommu_groups/0'), 'group gone');
     t.notOk(root.lookup('/devices/virtual/vfio/0'), 'VFIO group char device gone');
+    pr.detach();
+    await core.shutdown();
+  });
+}
+
+// While the vendor's create runs, the tree shows exactly the steps announced
+// so far: device_add's files and the driver attach (driver link, IOMMU group,
+// VFIO objects and, modern, the vendor's files), not the type links; a remove
+// written then deletes only `remove` (EAGAIN). Nothing unannounced leaks in.
+for (const profile of ['modern', 'legacy'] as Profile[]) {
+  t.test(`${profile}: the tree during a create is the announced state`, async t => {
+    const core = new MdevCore({ profile });
+    const pr = new SysfsPresenter(core).attach();
+    let release!: () => void;
+    await core.loadPlugin({
+      name: 'held',
+      async init(mdev) {
+        await mdev.registerDevice(
+          { path: 'devices/virtual/held/held', typePrefix: 'held', subsystem: { class: 'held' } },
+          {
+            driver: 'held',
+            deviceApi: 'vfio-pci',
+            maxInstances: 2,
+            types: [{ id: '1' }],
+            mdevAttrGroups: [{ attrs: [{ name: 'vendor_file', show: () => 'x\n' }] }],
+            create: () => new Promise<void>(r => (release = r)),
+            remove() {},
+          },
+        );
+      },
+    });
+    const root = pr.root;
+    const D = `/devices/virtual/held/held/${U1}`;
+    const creating = write(root, '/devices/virtual/held/held/mdev_supported_types/held-1/create', U1);
+    await new Promise(r => setImmediate(r));
+    t.ok(root.lookup(`${D}/uevent`), 'device_add: the directory');
+    t.ok(root.lookup(`${D}/driver`), 'driver attach: driver link');
+    t.ok(root.lookup(`${D}/iommu_group`), 'driver attach: IOMMU group link');
+    t.ok(root.lookup('/kernel/iommu_groups/0/devices'), 'driver attach: the group');
+    t.ok(root.lookup('/devices/virtual/vfio/0/dev'), 'driver attach: VFIO group char device');
+    t.equal(!!root.lookup(`${D}/vfio-dev`), profile === 'modern', 'vfio-dev: modern only');
+    t.equal(!!root.lookup(`${D}/vendor_file`), profile === 'modern', 'vendor files: modern from the bind, legacy after create');
+    t.notOk(root.lookup(`${D}/mdev_type`), 'no type link yet');
+    t.equal(!!root.lookup(`${D}/remove`), profile === 'modern', 'remove: modern from device_add, legacy after create');
+    if (profile === 'modern') {
+      const err = await write(root, `${D}/remove`, '1').catch((e: { errno?: string }) => e.errno);
+      t.equal(err, 'EAGAIN', 'a remove during the create');
+      t.notOk(root.lookup(`${D}/remove`), 'its file is gone');
+      t.ok(root.lookup(`${D}/driver`), 'the rest stays');
+    }
+    release();
+    await creating;
+    t.ok(root.lookup(`${D}/mdev_type`), 'type link after the create');
+    t.ok(root.lookup(`${D}/vendor_file`), 'vendor files after the create');
     pr.detach();
     await core.shutdown();
   });

@@ -27,7 +27,7 @@ export type Awaitable<T> = T | Promise<T>;
  *
  * `show` produces the whole file on a read at offset 0; reads at later
  * offsets see that snapshot (fs/sysfs/file.c, seq_file). It returns a string
- * (written as UTF-8) or binary data (a Buffer); anything else fails the read
+ * (written as UTF-8) or binary data (a Buffer or any Uint8Array); anything else fails the read
  * with EIO. sysfs adds nothing, so include the trailing "\n"; output is cut
  * to 4095 bytes (PAGE_SIZE - 1).
  *

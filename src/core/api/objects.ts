@@ -40,8 +40,11 @@ export interface ParentDeviceSpec {
   /**
    * The parent's identity files (vendor, device, class, numa_node, uevent,
    * sriov_*...), in both profiles; they take precedence over the generic
-   * uevent and power/ files. A `uevent` file whose show returns a string also
-   * gives the variables of the parent's MDEV_STATE uevents (modern).
+   * uevent and power/ files. A `uevent` file's show (text or bytes) also gives
+   * the variables of the parent's MDEV_STATE uevents (modern): it runs inside
+   * registerDevice and unregisterDevice, under the core's lock, so it must not
+   * call back into the host (EDEADLK) and must not rely on `drvdata`, which
+   * the plugin cannot have set yet at registration.
    */
   attrs?: AttributeGroup<Parent>[];
 }
@@ -67,7 +70,7 @@ export interface MdevTypeSpec {
    * mdev_driver.show_description, 4.10's vendor `description` attribute.
    * Absent ⇒ no description file. A function may be async, like a show.
    */
-  description?: string | ((type: MdevType) => Awaitable<string>);
+  description?: string | ((type: MdevType) => Awaitable<string | Uint8Array>);
   /** Overrides ParentOps.deviceApi for this type. */
   deviceApi?: DeviceApi;
   /**
@@ -96,8 +99,9 @@ export interface MdevTypeSpec {
  * (include/linux/mdev.h, passed to mdev_register_device). Today's kernel split
  * it into `struct mdev_driver` (passed to mdev_register_parent with the
  * parent's `struct mdev_type` array) and the `struct vfio_device_ops` its probe
- * registers. `DD` types `MdevDevice.drvdata` and `PD` types `Parent.drvdata`
- * in every callback.
+ * registers. `DD` types `MdevDevice.drvdata` in every callback; `PD` types
+ * `Parent.drvdata` where the callback receives the parent itself (and on the
+ * `Parent<PD>` that registerDevice returns); `dev.parent` is an untyped `Parent`.
  *
  * | ParentOps | 4.10 `struct parent_ops` | today's kernel | read by |
  * |---|---|---|---|
@@ -115,6 +119,10 @@ export interface MdevTypeSpec {
  * | `close` | `release` | `vfio_device_ops.close_device` | both |
  * | `read`, `write`, `ioctl`, `mmap` | `read`, `write`, `ioctl`, `mmap` | `vfio_device_ops.read`, `write`, `ioctl`, `mmap` | both |
  * | `notifier` | — (`vfio_register_notifier(VFIO_IOMMU_NOTIFY_DMA_UNMAP)`) | `vfio_device_ops.dma_unmap` | both |
+ *
+ * `create` and a registered bus driver's `MdevDriver.probe` both stand for
+ * today's `mdev_driver.probe`: in the modern profile the core calls the
+ * driver's probe first (if the plugin registered that driver), then `create`.
  *
  * registerDevice fails with EINVAL without `create`, `remove`, a known
  * `deviceApi` and at least one type (and, modern, a valid `driver` name), as
