@@ -31,6 +31,9 @@ for line in sys.stdin:
             r = os.pread(fds[st[1]], st[2], st[3]).hex()
         elif op == 'pwrite':
             r = os.pwrite(fds[st[1]], bytes.fromhex(st[2]), st[3])
+        elif op == 'dup':
+            fds[n] = os.dup(fds[st[1]])
+            r = n; n += 1
         elif op == 'close':
             os.close(fds.pop(st[1])); r = 0
         elif op == 'ioctl':
@@ -56,6 +59,7 @@ export type HolderStep =
   | ['open', string, string]
   | ['pread', number, number, number]
   | ['pwrite', number, Buffer | string, number]
+  | ['dup', number]
   | ['close', number]
   | ['ioctl', number, number, number]
   | ['mmap', number, number, number];

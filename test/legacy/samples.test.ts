@@ -2,7 +2,7 @@
 // the kernel's sample drivers and Intel GVT-g: every difference from today's
 // kernel (docs/abi.md#the-legacy-profile, #legacy-uevents), the uevent stream, and the device
 // files (`--vfio-dir`), including GVT-g's EBUSY veto of a remove while its
-// vGPU is open.
+// vGPU is open (opened through the group file by a first access).
 import t from 'tap';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
@@ -134,10 +134,32 @@ t.test('legacy profile: samples and GVT-g', async t => {
     t.same(await h.do(['close', 0]), { ok: 0 });
   });
 
+  t.test('GVT-g removes a vGPU whose group is only claimed: opening the group does not open the vGPU', async t => {
+    const u = U(0x30);
+    t.equal(await create(GVT, 'i915-GVTg_V5_4', u), 36);
+    const g = await group(u);
+    const h = startHolder(t);
+    t.same(await h.do(['open', path.join(vdir, g), 'O_RDWR']), { ok: 0 });
+    t.equal(await writeOnce(p(`bus/mdev/devices/${u}/remove`), '1'), 1, 'no veto: the vGPU is not open');
+    t.same(await one(['lstat', p(`bus/mdev/devices/${u}`)]), { errno: 'ENOENT' }, 'the vGPU is gone');
+    t.same(await one(['lstat', path.join(vdir, g)]), { errno: 'ENOENT' }, 'and its group file');
+    t.same(await h.do(['pread', 0, 4, 7 * 2 ** 40]), { errno: 'ENODEV' }, 'the held group reaches no device');
+    t.same(await h.do(['close', 0]), { ok: 0 });
+  });
+
   t.test('GVT-g refuses to remove an open vGPU: EBUSY, and remove is back', async t => {
     const h = startHolder(t);
     const devDir = `devices/pci0000:00/${GVT}/${L.gvt}`;
-    t.same(await h.do(['open', path.join(vdir, await group(L.gvt)), 'O_RDWR']), { ok: 0 });
+    t.same(
+      await h.do(['open', path.join(vdir, await group(L.gvt)), 'O_RDWR']),
+      { ok: 0 },
+      'the group is claimed; the vGPU is not open yet',
+    );
+    t.same(
+      await h.do(['pread', 0, 4, 7 * 2 ** 40]),
+      { errno: 'EINVAL' },
+      "the first access opens the vGPU (GET_DEVICE_FD's stand-in); GVT-g has no read op here: EINVAL, as vfio_mdev's read",
+    );
     const avail = await readOnce(p(`${TYPES(GVT)}/i915-GVTg_V5_8/available_instances`));
     const r = await sh(`echo 1 > ${p(devDir, 'remove')}`);
     t.equal(r.code, 1);

@@ -1,16 +1,19 @@
 // The VFIO device files through a real mount (`mount --vfio-dir`), modern
 // profile: one file per IOMMU group, mtty's config space and UART loopback,
-// exact positions, open/close reaching the plugin, a remove that blocks until
-// the last close, and a clean exit with a device still open. Device fds are
-// held by a python3 child (test/helpers/holder.ts), never by the daemon or
-// this process.
+// exact positions; the group semantics of /dev/vfio/<N> (open claims the
+// group, one open file description at a time, EBUSY otherwise; the first
+// access opens the device, the last close closes it); a remove that proceeds
+// while only the group is held (libvirt's nodeDeviceDestroy) and one that
+// blocks until the last close of a device opened through the group; a clean
+// exit with a device still open. Device fds are held by a python3 child
+// (test/helpers/holder.ts), never by the daemon or this process.
 import t from 'tap';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startDaemon, mdevfsMount, makeMountDir, isMounted, run, sh, BIN, FIXTURES, REPO } from '../helpers/daemon.js';
 import { one, readOnce, sys, writeOnce } from '../helpers/sys.js';
-import { startHolder, type Holder, type HolderStep } from '../helpers/holder.js';
+import { startHolder, type Holder, type HolderResult, type HolderStep } from '../helpers/holder.js';
 import { sleep } from '../helpers/util.js';
 
 const SAMPLES = path.join(REPO, 'examples/samples.ts');
@@ -44,6 +47,20 @@ function mttyConfigSpace(ports: 1 | 2): Buffer {
 async function hex(h: Holder, step: HolderStep): Promise<string> {
   const r = await h.do(step);
   return Buffer.isBuffer(r.ok) ? r.ok.toString('hex') : `errno ${r.errno}`;
+}
+
+/**
+ * open(2) of a group file through the holder, retried while it is EBUSY: the
+ * last close of a previous holder reaches the daemon (RELEASE) asynchronously
+ * to its close(2), and the group stays claimed until then.
+ */
+async function openGroup(h: Holder, file: string): Promise<HolderResult> {
+  let r = await h.do(['open', file, 'O_RDWR']);
+  for (let i = 0; i < 40 && r.errno === 'EBUSY'; i++) {
+    await sleep(50);
+    r = await h.do(['open', file, 'O_RDWR']);
+  }
+  return r;
 }
 
 interface Ev {
@@ -106,7 +123,7 @@ t.test('VFIO device files, modern profile', async t => {
 
   t.test('mtty: the UART loops back what is written to its data register', async t => {
     const h = startHolder(t);
-    t.same(await h.do(['open', v(await group(U(1))), 'O_RDWR']), { ok: 0 });
+    t.same(await openGroup(h, v(await group(U(1)))), { ok: 0 });
     const lsr = async (bar: number) => ((await h.do(['pread', 0, 1, REGION(bar) + 5])).ok as Buffer)[0];
     t.equal(await lsr(0), 0x60, 'LSR: THRE | TEMT, no data');
     for (const ch of 'mdev') t.same(await h.do(['pwrite', 0, ch, REGION(0) + 0]), { ok: 1 });
@@ -124,25 +141,27 @@ t.test('VFIO device files, modern profile', async t => {
     t.same(await h.do(['close', 0]), { ok: 0 });
   });
 
-  t.test('positions reach the plugin exactly up to 2^53 - 1; open and close reach it', async t => {
+  t.test('positions reach the plugin exactly up to 2^53 - 1; the first access opens the device, the last close closes it', async t => {
     const f = v(await group(U(3)));
     const state = () => readOnce(p(`bus/mdev/devices/${U(3)}/vendor/state`));
     t.equal(await state(), 'closed 0 -\n');
     const h = startHolder(t);
     t.same(await h.do(['open', f, 'O_RDWR']), { ok: 0 });
-    t.equal(await state(), 'open 1 -\n', "the plugin's open ran");
+    t.equal(await state(), 'closed 0 -\n', "open(2) claims the group only: the plugin's open has not run");
     for (const pos of [0, 2 ** 32 - 1, 2 ** 32 + 1, REGION(7) + 3, REGION(8) + 0xfff, 2 ** 52 + 1, 2 ** 53 - 1]) {
       t.equal(((await h.do(['pread', 0, 32, pos])).ok as Buffer).toString('latin1'), String(pos), `pread at ${pos}`);
     }
+    t.equal(await state(), 'open 1 -\n', "the first pread ran the plugin's open, once for all the preads");
     t.same(await h.do(['pwrite', 0, 'abc', 2 ** 52 + 3]), { ok: 3 });
     t.equal(await state(), `open 1 ${2 ** 52 + 3}:616263\n`, 'pwrite position and data');
     for (const pos of [2 ** 53, 2 ** 53 + 1, 2 ** 62]) {
       t.same(await h.do(['pread', 0, 8, pos]), { errno: 'EINVAL' }, `${pos}: not exact in fuse-native, refused`);
     }
-    t.same(await h.do(['open', f, 'O_RDONLY']), { ok: 1 }, 'a second open');
-    t.equal(await state(), 'open 1 ' + `${2 ** 52 + 3}:616263\n`, "the plugin's open runs on the first open only");
+    t.same(await h.do(['dup', 0]), { ok: 1 }, 'a second descriptor for the same open file description');
     t.same(await h.do(['close', 0]), { ok: 0 });
-    t.match(await state(), /^open /, 'still open through the other descriptor');
+    await sleep(200);
+    t.match(await state(), /^open 1 /, 'still open through the dup');
+    t.equal(((await h.do(['pread', 1, 32, 5])).ok as Buffer).toString('latin1'), '5', 'the dup reaches the open device');
     t.same(await h.do(['close', 1]), { ok: 0 });
     // RELEASE is asynchronous to close(2).
     let s = await state();
@@ -150,28 +169,64 @@ t.test('VFIO device files, modern profile', async t => {
       await sleep(50);
       s = await state();
     }
-    t.match(s, /^closed /, 'the last close reached the plugin');
+    t.match(s, /^closed 1 /, "the last close ran the plugin's close; its open ran once");
   });
 
-  t.test('open errors come from the plugin; ioctl and mmap are not carried by FUSE', async t => {
-    const f = v(await group(U(3)));
-    t.equal(await writeOnce(p(`bus/mdev/devices/${U(3)}/vendor/refuse_open`), 'EBUSY\n'), 6);
-    const r = await sys([['open', f, 'O_RDWR']]);
-    t.same(r[0], { errno: 'EBUSY' }, 'the plugin refused the open');
-    t.equal(await writeOnce(p(`bus/mdev/devices/${U(3)}/vendor/refuse_open`), '\n'), 1);
+  t.test('one open of a group at a time: EBUSY while it is held, also through a dup; free after the last close', async t => {
+    t.equal(await create('vecho-1', U(5)), 36);
+    const f = v(await group(U(5)));
     const h = startHolder(t);
     t.same(await h.do(['open', f, 'O_RDWR']), { ok: 0 });
+    t.same((await sys([['open', f, 'O_RDWR']]))[0], { errno: 'EBUSY' }, 'a second open(2) while the first is held');
+    t.same((await sys([['open', f, 'O_RDONLY']]))[0], { errno: 'EBUSY' }, 'whatever the access mode');
+    t.same(await h.do(['open', f, 'O_RDWR']), { errno: 'EBUSY' }, 'also from the holder itself');
+    t.same(await h.do(['dup', 0]), { ok: 1 });
+    t.same(await h.do(['close', 0]), { ok: 0 });
+    await sleep(200);
+    t.same((await sys([['open', f, 'O_RDWR']]))[0], { errno: 'EBUSY' }, 'the dup keeps the open file description, and the claim');
+    t.same(await h.do(['close', 1]), { ok: 0 });
+    // RELEASE reaches the daemon asynchronously to close(2).
+    let r = (await sys([['open', f, 'O_RDWR']]))[0];
+    for (let i = 0; i < 20 && JSON.stringify(r) === '{"errno":"EBUSY"}'; i++) {
+      await sleep(50);
+      r = (await sys([['open', f, 'O_RDWR']]))[0];
+    }
+    t.same(r, { ok: 0 }, 'after the last close an open succeeds');
+  });
+
+  t.test("libvirt's nodeDeviceDestroy: with the group held open, remove returns and the device is gone", async t => {
+    t.equal(await create('vecho-1', U(4)), 36);
+    const g = await group(U(4));
+    const h = startHolder(t);
+    t.same(await h.do(['open', v(g), 'O_RDWR']), { ok: 0 }, 'libvirt opens /dev/vfio/<N> and keeps it open');
+    const w = await sh(`echo 1 > ${p(`bus/mdev/devices/${U(4)}/remove`)}; echo rc=$?`, 10_000);
+    t.equal(w.stdout, 'rc=0\n', 'mdevctl stop: the remove write returns and succeeds');
+    t.same(await one(['lstat', p(`bus/mdev/devices/${U(4)}`)]), { errno: 'ENOENT' }, 'the device is gone');
+    t.same(await one(['lstat', v(g)]), { errno: 'ENOENT' }, 'and its group file');
+    t.same(await h.do(['pread', 0, 4, REGION(7)]), { errno: 'ENODEV' }, 'the held descriptor reaches no device');
+    t.same(await h.do(['close', 0]), { ok: 0 }, 'and closes cleanly');
+  });
+
+  t.test('device open errors come from the plugin; ioctl and mmap are not carried by FUSE', async t => {
+    const f = v(await group(U(3)));
+    t.equal(await writeOnce(p(`bus/mdev/devices/${U(3)}/vendor/refuse_open`), 'EPERM\n'), 6);
+    const h = startHolder(t);
+    t.same(await openGroup(h, f), { ok: 0 }, "open(2) claims the group; the plugin's open does not run");
+    t.same(await h.do(['pread', 0, 4, REGION(7)]), { errno: 'EPERM' }, "the plugin's refusal goes to the access that opens the device");
+    t.equal(await writeOnce(p(`bus/mdev/devices/${U(3)}/vendor/refuse_open`), '\n'), 1);
+    t.equal(((await h.do(['pread', 0, 4, 0])).ok as Buffer).toString('latin1'), '0', 'the next access opens it');
     t.same(await h.do(['ioctl', 0, 0x3b6b, 16]), { errno: 'ENOTTY' }, 'VFIO_DEVICE_GET_INFO: no ioctl through FUSE');
     t.same(await h.do(['mmap', 0, 4096, 0]), { errno: 'ENODEV' }, 'no shared mmap of a direct_io file');
     t.same(await h.do(['close', 0]), { ok: 0 });
     t.same(await one(['stat', v('99')]), { errno: 'ENOENT' }, 'no such group');
   });
 
-  t.test('modern remove: blocks until the last close; `remove` is gone meanwhile', async t => {
+  t.test('modern remove of a device opened through the group: blocks until the last close; `remove` is gone meanwhile', async t => {
     const h = startHolder(t);
     const g = await group(U(1));
-    t.same(await h.do(['open', v(g), 'O_RDWR']), { ok: 0 });
-    t.same(await h.do(['open', v(g), 'O_RDWR']), { ok: 1 });
+    t.same(await openGroup(h, v(g)), { ok: 0 });
+    t.equal(await hex(h, ['pread', 0, 4, REGION(7)]), '48435332', 'the device is opened through the group');
+    t.same(await h.do(['dup', 0]), { ok: 1 });
     const removeFile = p(`bus/mdev/devices/${U(1)}/remove`);
     let settled = false;
     const writer = sh(`echo 1 > ${removeFile}; echo rc=$?`, 20_000).then(r => {
@@ -190,7 +245,7 @@ t.test('VFIO device files, modern profile', async t => {
       'type link gone',
     );
     t.match(await one(['lstat', v(g)]), { mode: 0o100600 }, 'the group file stays until the device lets go');
-    t.same((await sys([['open', v(g), 'O_RDWR']]))[0], { errno: 'ENODEV' }, 'no new opens of a device being removed');
+    t.same((await sys([['open', v(g), 'O_RDWR']]))[0], { errno: 'EBUSY' }, 'the group is still claimed');
     t.equal(await hex(h, ['pread', 0, 4, REGION(7)]), '48435332', 'open descriptors keep working');
     t.notOk(
       (await events(ueFile)).some(e => e.DEVPATH?.endsWith(U(1)) && e.ACTION === 'remove'),
@@ -199,7 +254,7 @@ t.test('VFIO device files, modern profile', async t => {
 
     t.same(await h.do(['close', 0]), { ok: 0 });
     await sleep(300);
-    t.notOk(settled, 'one descriptor is still open');
+    t.notOk(settled, 'the dup still holds the open file description');
     t.same(await h.do(['close', 1]), { ok: 0 });
     const w = await Promise.race([writer, sleep(5000).then(() => undefined)]);
     t.ok(w, 'the writer returned after the last close');
@@ -215,9 +270,15 @@ t.test('VFIO device files, modern profile', async t => {
 
   t.test('a holder killed with SIGKILL releases the device', async t => {
     const h = startHolder(t);
-    t.same(await h.do(['open', v(await group(U(3))), 'O_RDWR']), { ok: 0 });
-    const writer = writeOnce(p(`bus/mdev/devices/${U(3)}/remove`), '1');
+    t.same(await openGroup(h, v(await group(U(3)))), { ok: 0 });
+    t.equal(((await h.do(['pread', 0, 4, 0])).ok as Buffer).toString('latin1'), '0', 'the device is open');
+    let settled = false;
+    const writer = writeOnce(p(`bus/mdev/devices/${U(3)}/remove`), '1').then(r => {
+      settled = true;
+      return r;
+    });
     await sleep(300);
+    t.notOk(settled, 'the remove waits for the device');
     h.kill('SIGKILL');
     await h.exited;
     const r = await Promise.race([writer, sleep(5000).then(() => 'timeout')]);
@@ -242,7 +303,8 @@ t.test('VFIO device files, modern profile', async t => {
 
   t.test('SIGTERM with a device open: clean exit, both mounts gone', async t => {
     const h = startHolder(t);
-    t.same(await h.do(['open', v(await group(U(2))), 'O_RDWR']), { ok: 0 });
+    t.same(await openGroup(h, v(await group(U(2)))), { ok: 0 });
+    t.equal(await hex(h, ['pread', 0, 4, REGION(7)]), '48435332', 'the device is open');
     const e = await d.stop('SIGTERM', 10_000);
     t.same(e, { code: 0, signal: null }, 'exit status 0');
     t.notOk(await isMounted(d.dir), 'the tree is unmounted');
