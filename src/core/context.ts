@@ -48,6 +48,12 @@ export class CoreContext {
   readonly devices = new Map<string, DeviceImpl>();
   /** A mediated device's IOMMU group holds exactly that device. */
   readonly groupDevice = new Map<number, DeviceImpl>();
+  /**
+   * The bus's drivers_autoprobe. 4.10 probes a new device only while it is
+   * set (bus_probe_device); today's mdev_device_create attaches its driver
+   * explicitly, whatever it says.
+   */
+  autoprobe = true;
 
   constructor(
     readonly profile: Profile,

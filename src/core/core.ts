@@ -13,6 +13,7 @@ import { EventEmitter } from 'node:events';
 import type { MdevHost, MdevType, Parent, VendorPlugin } from './api.js';
 import { CoreContext, VFIO_MDEV_DRIVER } from './context.js';
 import { registerDriver, unregisterDriver } from './drivers.js';
+import { bindByName, probeByName, unbindByName } from './explicit-binding.js';
 import { MdevError, errorMessage } from './errno.js';
 import { Host, type HostBackend } from './host.js';
 import { createDevice, removeDevice, removeSelf } from './lifecycle.js';
@@ -137,6 +138,29 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
 
   async remove(dev: CoreDevice): Promise<void> {
     return removeDevice(this.#ctx, this.#ctx.ownDevice(dev), false);
+  }
+
+  // -------------------------------------------------------------------------
+  // Binding asked for by name (bind, unbind, drivers_probe, drivers_autoprobe)
+
+  get autoprobe(): boolean {
+    return this.#ctx.autoprobe;
+  }
+
+  set autoprobe(on: boolean) {
+    this.#ctx.autoprobe = on;
+  }
+
+  async bindDevice(dev: CoreDevice, driver: string): Promise<void> {
+    return bindByName(this.#ctx, this.#ctx.ownDevice(dev), driver);
+  }
+
+  async unbindDevice(dev: CoreDevice, driver: string): Promise<void> {
+    return unbindByName(this.#ctx, this.#ctx.ownDevice(dev), driver);
+  }
+
+  async probeDevice(dev: CoreDevice): Promise<void> {
+    return probeByName(this.#ctx, this.#ctx.ownDevice(dev));
   }
 
   // -------------------------------------------------------------------------

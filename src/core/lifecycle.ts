@@ -50,7 +50,7 @@ async function createLocked(ctx: CoreContext, type: MdevType, uuid: string, toke
   let probed = false;
   try {
     const entry = ctx.drivers.get(ctx.driverNameFor(parent));
-    if (entry && entry.state === 'live') {
+    if (entry && entry.state === 'live' && (modern || ctx.autoprobe)) {
       await bind(ctx, dev, entry, token);
       probed = true;
       if (!modern) announceVfio(ctx, dev);
@@ -166,7 +166,7 @@ async function finishRemove(ctx: CoreContext, dev: DeviceImpl, callVendorRemove:
   // vfio_unregister_group_dev(): wait, without the lock, for the last close.
   await dev.waitIdle();
   await ctx.locked(async token => {
-    if (callVendorRemove) {
+    if (callVendorRemove && !dev.k.vendorDetached) {
       try {
         await ctx.call(() => ops.remove(dev), `${dev.parent.name}: remove(${dev.uuid})`, token);
       } catch (e) {

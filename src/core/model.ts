@@ -192,6 +192,18 @@ export interface MdevCoreApi extends EventEmitter<CoreEvents> {
   /** Remove a device (mdev_device_remove): EAGAIN unless it is active. */
   remove(dev: CoreDevice): Promise<void>;
 
+  /**
+   * The bus's drivers_autoprobe flag. Legacy: a new device is bound to
+   * vfio_mdev only while it is set; modern creates ignore it.
+   */
+  autoprobe: boolean;
+  /** bind_store: ENODEV in the modern profile (the mdev bus matches no driver); legacy binds an unbound device. */
+  bindDevice(dev: CoreDevice, driver: string): Promise<void>;
+  /** unbind_store: detach `dev` from `driver` (ENODEV if it is not bound to it); the device stays. */
+  unbindDevice(dev: CoreDevice, driver: string): Promise<void>;
+  /** drivers_probe_store: bind an unbound device to a matching driver, if any (legacy only). */
+  probeDevice(dev: CoreDevice): Promise<void>;
+
   /** Run a plugin's init with the host API (module_init). Its parents/drivers are tracked for unload. */
   loadPlugin(plugin: VendorPlugin): Promise<void>;
   /** exit(), then unregister whatever it left registered. */

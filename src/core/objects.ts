@@ -129,6 +129,8 @@ export interface DeviceKernelState {
   vfioDevIndex: number | undefined;
   /** The VFIO objects' `add` uevents have been sent (so their removal sends `remove`s). */
   vfioAnnounced: boolean;
+  /** Modern: the vendor's remove already ran, for an unbind through sysfs; the device's removal skips it. */
+  vendorDetached: boolean;
 }
 
 export class DeviceImpl implements CoreDevice {
@@ -161,6 +163,7 @@ export class DeviceImpl implements CoreDevice {
       vfioGroupMinor: undefined,
       vfioDevIndex: undefined,
       vfioAnnounced: false,
+      vendorDetached: false,
     };
   }
 

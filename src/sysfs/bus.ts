@@ -5,7 +5,7 @@
  * names (bus/pci and the like).
  */
 import { MdevError } from '../core/errno.js';
-import type { MdevCoreApi } from '../core/model.js';
+import type { CoreDevice, MdevCoreApi } from '../core/model.js';
 import { KDir, type KLink } from '../kernfs/index.js';
 import { parseUeventWrite, writtenWord } from './driver-core.js';
 import type { SysfsTree } from './tree.js';
@@ -31,7 +31,6 @@ export class MdevBus {
   readonly #driverDirs = new Map<string, KDir>();
   /** Devices whose driver link points at each driver (unregistering one walks only these). */
   readonly #users = new Map<string, Set<BoundRec>>();
-  #autoprobe = true;
 
   constructor(
     private readonly tree: SysfsTree,
@@ -42,14 +41,14 @@ export class MdevBus {
     this.devices = this.dir.mkdir('devices');
     this.#drivers = this.dir.mkdir('drivers');
     this.dir.attr('drivers_autoprobe', 0o644, {
-      show: () => (this.#autoprobe ? '1\n' : '0\n'),
+      show: () => (this.core.autoprobe ? '1\n' : '0\n'),
       store: d => {
-        this.#autoprobe = d[0] !== 0x30; /* '0' */
+        this.core.autoprobe = d[0] !== 0x30; /* '0' */
       },
     });
     this.dir.attr('drivers_probe', 0o200, {
-      store: d => {
-        if (!this.core.device(writtenWord(d))) throw new MdevError('ENODEV');
+      store: async d => {
+        await this.core.probeDevice(this.#named(d));
       },
     });
     this.dir.attr('uevent', 0o200, { store: parseUeventWrite });
@@ -75,23 +74,28 @@ export class MdevBus {
     dir = this.#drivers.mkdir(name);
     const self = dir;
     dir.attr('bind', 0o200, {
-      store: d => {
-        const dev = this.core.device(writtenWord(d));
-        if (dev && dev.boundDriver !== undefined) throw new MdevError('EBUSY');
-        throw new MdevError('ENODEV');
+      store: async d => {
+        if (self.dead) throw new MdevError('ENODEV');
+        await this.core.bindDevice(this.#named(d), name);
       },
     });
     dir.attr('unbind', 0o200, {
-      store: d => {
-        const dev = this.core.device(writtenWord(d));
-        if (!dev || dev.boundDriver !== name || self.dead) throw new MdevError('ENODEV');
-        this.log(`sysfs: unbinding ${dev.uuid} from ${name} through sysfs is not supported`);
-        throw new MdevError('EOPNOTSUPP');
+      store: async d => {
+        if (self.dead) throw new MdevError('ENODEV');
+        await this.core.unbindDevice(this.#named(d), name);
       },
     });
     dir.attr('uevent', 0o200, { store: parseUeventWrite });
     this.#driverDirs.set(name, dir);
     return dir;
+  }
+
+  /** bus_find_device_by_name(): the device whose name is the written word exactly; ENODEV otherwise. */
+  #named(d: Buffer): CoreDevice {
+    const name = writtenWord(d);
+    const dev = this.core.device(name);
+    if (!dev || dev.uuid !== name) throw new MdevError('ENODEV', `no mdev device named ${JSON.stringify(name)}`);
+    return dev;
   }
 
   /** The device's driver links: to `driver`, or none. */
