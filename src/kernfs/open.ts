@@ -61,14 +61,14 @@ export class OpenBin {
     readonly flags: number,
   ) {}
 
-  read(offset: number, length: number): Promise<Buffer> {
-    if (this.node.dead) return Promise.reject(new MdevError('ENODEV'));
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (this.node.dead) throw new MdevError('ENODEV');
     checkPosition(offset);
     return this.node.read(offset, length);
   }
 
-  write(data: Buffer, offset: number): Promise<number> {
-    if (this.node.dead) return Promise.reject(new MdevError('ENODEV'));
+  async write(data: Buffer, offset: number): Promise<number> {
+    if (this.node.dead) throw new MdevError('ENODEV');
     checkPosition(offset);
     return this.node.write(offset, data);
   }
