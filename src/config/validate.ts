@@ -9,6 +9,7 @@
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { joinPath, type SourcePos } from './json.js';
 import { parseTemplate, templateNames } from './template.js';
+import { checkPciConfig } from './pci-config.js';
 import {
   ATTR_KEY_PATTERN,
   CAPACITY_ERRNOS,
@@ -17,9 +18,6 @@ import {
   MODE_PATTERN,
   NAME_PATTERN,
   PARENT_PATH_PATTERN,
-  PCI_CONFIG_HEX_PATTERN,
-  PCIE_LINK_SPEEDS,
-  PCIE_LINK_WIDTHS,
   PLACEHOLDERS,
   RESERVED_ATTRS,
   RESERVED_GROUPS,
@@ -32,7 +30,6 @@ const NAME_RE = new RegExp(NAME_PATTERN);
 const ATTR_KEY_RE = new RegExp(ATTR_KEY_PATTERN);
 const PATH_RE = new RegExp(PARENT_PATH_PATTERN);
 const MODE_RE = new RegExp(MODE_PATTERN);
-const PCI_HEX_RE = new RegExp(PCI_CONFIG_HEX_PATTERN);
 const LEGACY_ATTRS = ['name', 'description', 'device_api', 'available_instances'] as const;
 
 const TOP_KEYS = ['$schema', '$comment', 'version', 'name', 'parents'];
@@ -260,35 +257,6 @@ function checkType(c: Checker, path: string, v: unknown, model: CapacityModel | 
     }
   }
   return id;
-}
-
-function checkPciConfig(c: Checker, path: string, parent: Obj, hasBus: boolean): void {
-  const v = parent.pciConfig;
-  if (!c.object(path, v)) return;
-  c.keys(path, v, ['link', 'hex']);
-  if (!hasBus || (parent.subsystem as Obj).bus !== 'pci') c.add(path, 'needs subsystem.bus "pci" (only a PCI device has a config space)');
-  if (isObj(parent.attrs) && has(parent.attrs, 'config')) c.add(path, 'attrs.config gives the config file already: use one or the other');
-  if (has(v, 'link') && has(v, 'hex')) c.add(path, 'give either "link" (a generated space) or "hex" (exact bytes), not both');
-  if (has(v, 'hex')) {
-    c.string(joinPath(path, 'hex'), v.hex, {
-      pattern: PCI_HEX_RE,
-      what: 'a configuration space as hex (256 or 4096 bytes: 512 or 8192 hex digits)',
-    });
-  }
-  if (has(v, 'link')) {
-    const lp = joinPath(path, 'link');
-    const link = v.link;
-    if (!c.object(lp, link)) return;
-    c.keys(lp, link, ['speed', 'width']);
-    c.required(lp, link, ['speed', 'width']);
-    const oneOfNumbers = (k: string, allowed: readonly number[], unit: string): void => {
-      if (has(link, k) && !allowed.includes(link[k] as number)) {
-        c.add(joinPath(lp, k), `must be one of ${allowed.join(', ')} (${unit}), not ${typeName(link[k])}`);
-      }
-    };
-    oneOfNumbers('speed', PCIE_LINK_SPEEDS, 'GT/s');
-    oneOfNumbers('width', PCIE_LINK_WIDTHS, 'lanes');
-  }
 }
 
 function checkParent(c: Checker, path: string, v: unknown): { name?: string; path?: string } {
