@@ -67,6 +67,7 @@ function igpu(apertureMB: number) {
     subsystemDevice: 0x085a,
     classCode: 0x030000, // VGA compatible controller
     revision: 0x02,
+    // No `link`: the iGPU is a Root Complex Integrated Endpoint (its config space has no PCIe link).
     numaNode: -1,
     irq: 137,
     localCpulist: '0-11',

@@ -5,7 +5,8 @@
  *
  * What it shows:
  * - PCI parents that NVIDIA's own tools accept (vendor 0x10de, class 0x030200,
- *   numa_node, resource, iommu_group, driver; see ./pci-parent.ts),
+ *   numa_node, resource, iommu_group, driver; see ./pci-parent.ts), with a
+ *   `config` space whose PCI Express link is gen3 (8 GT/s) x16, as a T4's,
  * - type ids `nvidia-<n>` with names `GRID T4-<profile>` (the ids are the ones
  *   real T4 hosts report: 222 T4-1B ... 234 T4-16Q),
  * - the homogeneous-GPU rule of time-sliced vGPU before release 17: a GPU runs
@@ -101,6 +102,7 @@ function t4Function(slot: (typeof SLOTS)[number]) {
     subsystemDevice: 0x12a2,
     classCode: 0x030200, // 3D controller
     revision: 0xa1,
+    link: { speed: 8, width: 16 }, // PCIe gen3 x16
     numaNode: slot.node,
     irq: slot.irq,
     localCpulist: NODE_CPUS[slot.node]!,

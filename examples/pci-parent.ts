@@ -4,8 +4,11 @@
  * (NVIDIA go-nvlib's nvpci reads vendor, class, device, driver, iommu_group,
  * numa_node and resource; KubeVirt reads numa_node; Incus reads class, vendor,
  * device and uevent). Formats follow drivers/pci/pci-sysfs.c and pci-driver.c.
+ * The binary `config` file is the function's configuration space, built by
+ * mdevfs's pciConfigSpace from the same identity: libvirt's node-device
+ * driver walks its capability list to the PCI Express link.
  */
-import type { Attribute, Parent, ParentDeviceSpec } from 'mdevfs';
+import { pciConfigAttribute, pciConfigSpace, type Attribute, type Parent, type ParentDeviceSpec, type PcieLink } from 'mdevfs';
 
 /** One BAR (or ROM) as pci_dev->resource[] holds it. */
 export interface PciResource {
@@ -48,6 +51,8 @@ export interface PciFunction {
   localCpulist: string;
   iommuGroup: number;
   resources: PciResource[];
+  /** The PCIe link (config space LNKCAP/LNKSTA); absent for an integrated device (no link). */
+  link?: PcieLink & { status?: PcieLink };
   /** Only for functions with an SR-IOV capability. */
   sriov?: { totalVfs: number; numVfs: number };
 }
@@ -118,6 +123,6 @@ export function pciParent(f: PciFunction): ParentDeviceSpec {
     subsystem: { bus: 'pci' },
     driver: f.driver,
     iommuGroup: f.iommuGroup,
-    attrs: [{ attrs }],
+    attrs: [{ attrs, binAttrs: [pciConfigAttribute<Parent>(pciConfigSpace({ ...f, bars: f.resources }))] }],
   };
 }

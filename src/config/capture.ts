@@ -24,6 +24,8 @@
  *                independent counts, so edit the model if you know it
  *   deviceAttrs  one existing device's vendor files, its UUID turned into {uuid};
  *                writable files stay writable
+ *   pciConfig    a PCI parent's binary `config` file, all of it (256 or 4096
+ *                bytes: run as root, or the kernel shows only 64), as hex
  */
 import { lstat, readdir, readFile, readlink, realpath } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -112,6 +114,17 @@ async function tryReadText(p: string): Promise<string | undefined> {
     if (buf.length >= 4096 || buf.includes(0)) return undefined;
     const text = buf.toString('utf8');
     return Buffer.from(text, 'utf8').equals(buf) ? text : undefined;
+  } catch {
+    return undefined;
+  }
+}
+/** A PCI function's configuration space as hex, if `config` reads as a whole one (256 or 4096 bytes). */
+async function tryReadPciConfig(p: string): Promise<string | undefined> {
+  try {
+    const st = await lstat(p);
+    if (!st.isFile() || (st.mode & 0o444) === 0) return undefined;
+    const buf = await readFile(p);
+    return buf.length === 256 || buf.length === 4096 ? buf.toString('hex') : undefined;
   } catch {
     return undefined;
   }
@@ -307,6 +320,8 @@ async function captureParent(root: string, name: string, which: readonly string[
     }
   }
   driver ??= KNOWN_MDEV_DRIVERS[typePrefix] ?? typePrefix;
+  const pciHex = subsystem && 'bus' in subsystem && subsystem.bus === 'pci' ? await tryReadPciConfig(join(dir, 'config')) : undefined;
+  if (pciHex !== undefined) delete attrs.config;
 
   // Key order here is the order the JSON file shows.
   return {
@@ -321,6 +336,7 @@ async function captureParent(root: string, name: string, which: readonly string[
     capacity: { model: 'fixed' },
     types,
     ...(deviceAttrs ? { deviceAttrs } : {}),
+    ...(pciHex !== undefined ? { pciConfig: { hex: pciHex } } : {}),
   };
 }
 

@@ -20,6 +20,7 @@ import type {
 } from '../core/api.js';
 import { oneTypeAtATime, ParentCapacity, perTypeMax, sharedCount, sharedPool, type CapacityRule } from './capacity.js';
 import { assertValidConfig } from './validate.js';
+import { pciConfigOf } from './pci-config.js';
 import { parseTemplate, renderTemplate, type TemplatePart } from './template.js';
 import {
   DEFAULT_CONFLICT_ERRNO,
@@ -182,6 +183,8 @@ export function compileParent(p: ParentConfig, profile: Profile = 'modern'): { d
   if (p.parentDriver !== undefined) device.driver = p.parentDriver;
   if (p.iommuGroup !== undefined) device.iommuGroup = p.iommuGroup;
   if (parentDefs.length) device.attrs = buildGroups<Parent>(parentDefs, parentStore);
+  const config = pciConfigOf(p, parentVars);
+  if (config) (device.attrs ??= []).push({ attrs: [], binAttrs: [config] });
 
   const ops: ParentOps = {
     driver: p.driver,

@@ -7,12 +7,15 @@
  * The constants below are the single source of truth for the validator; the
  * schema repeats them and test/config/schema.test.ts checks that they agree.
  */
-import type { DeviceApi, ErrnoName } from '../core/api.js';
+import type { DeviceApi, ErrnoName, PcieLinkSpeed } from '../core/api.js';
 
 /** The format version this code reads. */
 export const CONFIG_VERSION = 1;
 
-export { DEVICE_APIS } from '../core/api.js';
+export { DEVICE_APIS, PCIE_LINK_SPEEDS, PCIE_LINK_WIDTHS } from '../core/api.js';
+
+/** pciConfig.hex: a whole configuration space, 256 or 4096 bytes, as hex. */
+export const PCI_CONFIG_HEX_PATTERN = '^([0-9a-fA-F]{512}|[0-9a-fA-F]{8192})$';
 
 export const CAPACITY_MODELS = ['fixed', 'pool', 'counter'] as const;
 export type CapacityModel = (typeof CAPACITY_MODELS)[number];
@@ -115,6 +118,18 @@ export interface TypeConfig {
   legacyAttrs?: Array<'name' | 'description' | 'device_api' | 'available_instances'>;
 }
 
+/**
+ * A PCI parent's binary `config` file. Without this field a parent on the
+ * pci bus gets one generated from its identity attrs (vendor, device, class,
+ * subsystem_vendor, subsystem_device, revision, irq, resource).
+ */
+export interface PciConfigConfig {
+  /** The PCIe link of the generated space; absent: an integrated endpoint (no link). */
+  link?: { speed: PcieLinkSpeed; width: number };
+  /** The exact bytes (256 or 4096), as hex: what `mdevfs capture` records. Excludes `link`. */
+  hex?: string;
+}
+
 export interface ParentConfig {
   $comment?: string;
   /** Path below /sys, e.g. 'devices/pci0000:00/0000:00:02.0'. Its basename names the parent. */
@@ -137,6 +152,8 @@ export interface ParentConfig {
   types: TypeConfig[];
   /** Files on every mediated device of this parent (the driver's dev_groups). */
   deviceAttrs?: AttrMap;
+  /** The `config` file of a parent on the pci bus (PciConfigConfig). */
+  pciConfig?: PciConfigConfig;
 }
 
 export interface ConfigDoc {

@@ -9,6 +9,7 @@
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { joinPath, type SourcePos } from './json.js';
 import { parseTemplate, templateNames } from './template.js';
+import { checkPciConfig } from './pci-config.js';
 import {
   ATTR_KEY_PATTERN,
   CAPACITY_ERRNOS,
@@ -46,6 +47,7 @@ const PARENT_KEYS = [
   'capacity',
   'types',
   'deviceAttrs',
+  'pciConfig',
 ];
 const TYPE_KEYS = ['id', 'name', 'description', 'deviceApi', 'max', 'cost', 'attrs', 'legacyAttrs'];
 const ATTR_SPEC_KEYS = ['value', 'writable', 'mode'];
@@ -297,6 +299,7 @@ function checkParent(c: Checker, path: string, v: unknown): { name?: string; pat
   if (has(v, 'attrs')) checkAttrs(c, joinPath(path, 'attrs'), v.attrs, 'parent');
   if (has(v, 'devAttrs')) checkAttrs(c, joinPath(path, 'devAttrs'), v.devAttrs, 'parent');
   if (has(v, 'deviceAttrs')) checkAttrs(c, joinPath(path, 'deviceAttrs'), v.deviceAttrs, 'device');
+  if (has(v, 'pciConfig')) checkPciConfig(c, joinPath(path, 'pciConfig'), v, hasBus);
 
   let model: CapacityModel | undefined;
   if (!has(v, 'capacity')) c.add(joinPath(path, 'capacity'), `required (an object whose model is one of ${list(CAPACITY_MODELS)})`);

@@ -2,8 +2,9 @@
  * The mdevfs plugin API: everything a TypeScript vendor driver sees. These
  * types are the plugin author's reference; README.md ("Write your own vendor
  * driver") and examples/ show them in use. They live in api/: basics.ts (the
- * vocabulary and attributes), objects.ts (parent, types, ops, devices) and
- * plugin.ts (VendorPlugin, MdevHost, MdevDriver).
+ * vocabulary and attributes), objects.ts (parent, types, ops, devices),
+ * plugin.ts (VendorPlugin, MdevHost, MdevDriver) and pci-config.ts (the
+ * configuration space of a PCI parent, for its `config` binary attribute).
  *
  * The shape is the kernel's first mainline mdev framework (Linux 4.10,
  * include/linux/mdev.h): a vendor registers its physical device as an mdev
@@ -62,3 +63,4 @@ export type { ErrnoName } from './errno.js';
 export * from './api/basics.js';
 export type * from './api/objects.js';
 export * from './api/plugin.js';
+export * from './api/pci-config.js';

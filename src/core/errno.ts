@@ -18,6 +18,7 @@ const LINUX_ERRNO = {
   EISDIR: 21,
   EINVAL: 22,
   ENOTTY: 25,
+  EFBIG: 27,
   ENOSPC: 28,
   EROFS: 30,
   ERANGE: 34,

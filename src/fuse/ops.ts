@@ -7,15 +7,18 @@
  *
  * sysfs behaviour copied here (docs/abi.md#file-behaviour; fs/kernfs/file.c
  * kernfs_fop_open, fs/sysfs/file.c):
- * - st_size 4096 for attributes, 0 for directories and links; dirs nlink 2 +
- *   subdirs; uid/gid 0; st_ino is the node's (stable while the node lives).
+ * - st_size 4096 for attributes, a binary attribute's own size (KBinAttr),
+ *   0 for directories and links; dirs nlink 2 + subdirs; uid/gid 0; st_ino
+ *   is the node's (stable while the node lives).
  * - open: EACCES when opening for reading a node without a read bit, or for
  *   writing a node without a write bit, even for root; O_TRUNC accepted.
  * - access(): root semantics (only the mounting user, root, can reach the
  *   mount unless allow_other, which then adds default_permissions so the
  *   kernel checks mode bits itself and never asks).
- * - read: generated at offset 0 into a per-descriptor snapshot (seq_file).
- * - write: each write(2) is one store; the offset is ignored; its errno goes
+ * - read: generated at offset 0 into a per-descriptor snapshot (seq_file);
+ *   a binary attribute is read at each position, cut at its size (bin.ts).
+ * - write: each write(2) is one store; the offset is ignored (a binary
+ *   attribute's write gets it, and EFBIG at or past its size); its errno goes
  *   back to the writer; more than 4096 bytes are cut to 4096 (the count
  *   returned says so, as the kernel's does).
  * - a descriptor whose node was removed gets ENODEV on read and write.
@@ -31,7 +34,21 @@
  */
 import type Fuse from 'fuse-native';
 import { errnoNumber, toMdevError, MdevError } from '../core/errno.js';
-import { KAttr, KDevFile, KDir, KLink, type KNode, openAttr, openDev, type OpenAttr, OpenDev, PAGE_SIZE } from '../kernfs/index.js';
+import {
+  KAttr,
+  KBinAttr,
+  KDevFile,
+  KDir,
+  KLink,
+  type KNode,
+  openAttr,
+  openBin,
+  openDev,
+  type OpenAttr,
+  OpenBin,
+  OpenDev,
+  PAGE_SIZE,
+} from '../kernfs/index.js';
 
 /** A code, or a code and the values that follow it in the callback. */
 type Result = number | [number, ...unknown[]];
@@ -105,6 +122,7 @@ export function statOf(n: KNode): Fuse.Stat {
   let size = 0;
   let nlink = 1;
   if (n instanceof KAttr) size = PAGE_SIZE;
+  else if (n instanceof KBinAttr) size = n.size;
   else if (n instanceof KDir) nlink = n.subdirs + 2;
   return {
     mode: n.typeBits | n.mode,
@@ -126,9 +144,9 @@ const UNCHANGED_ID = 0xffffffff;
 
 /** The ops table for fuse-native over `root`. */
 export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operations {
-  const handles = new Map<number, OpenAttr | OpenDev>();
+  const handles = new Map<number, OpenAttr | OpenBin | OpenDev>();
   let nextFd = 1;
-  const allocFd = (h: OpenAttr | OpenDev): number => {
+  const allocFd = (h: OpenAttr | OpenBin | OpenDev): number => {
     // fd 0 would leave fh unset; fds are uint32.
     for (;;) {
       const fd = nextFd;
@@ -140,7 +158,7 @@ export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operat
     }
   };
   const lookup = (path: string): KNode => root.lookup(path) ?? fail('ENOENT');
-  const handle = (fd: number): OpenAttr | OpenDev => handles.get(fd) ?? fail('EBADF');
+  const handle = (fd: number): OpenAttr | OpenBin | OpenDev => handles.get(fd) ?? fail('EBADF');
   const trace = opts.trace;
 
   const table: Record<string, Handler> = {
@@ -193,6 +211,7 @@ export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operat
     open: (path: string, flags: number): Result | Promise<Result> => {
       const n = lookup(path);
       if (n instanceof KDevFile) return openDev(n, flags).then(h => [0, allocFd(h)]);
+      if (n instanceof KBinAttr) return [0, allocFd(openBin(n, flags))];
       return [0, allocFd(openAttr(n, flags))];
     },
 
@@ -207,7 +226,7 @@ export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operat
       // Copy now: fuse-native detaches buf once we answer.
       const data = Buffer.from(buf.subarray(0, len));
       const h = handle(fd);
-      if (h instanceof OpenDev) return h.write(data, pos);
+      if (h instanceof OpenDev || h instanceof OpenBin) return h.write(data, pos);
       trace?.(`store ${path} ${JSON.stringify(data.toString('latin1'))}`);
       return h.write(data);
     },

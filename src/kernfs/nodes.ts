@@ -63,7 +63,7 @@ export interface DevFileOps {
   open(flags: number): Awaitable<DevHandle>;
 }
 
-export type NodeKind = 'dir' | 'attr' | 'link' | 'dev';
+export type NodeKind = 'dir' | 'attr' | 'bin' | 'link' | 'dev';
 
 /** Allocates inode numbers; one per tree. */
 class InoAllocator {
@@ -200,6 +200,11 @@ export class KDir extends KNode {
   /** A new device file (a char device's stand-in: regular file, st_size 0, per-open handles). */
   devFile(name: string, mode: number, ops: DevFileOps): KDevFile {
     return this.add(new KDevFile(name, this, mode & 0o7777, ops, this.inos.alloc()));
+  }
+
+  /** Add a node of a kind defined in another file (bin.ts), made with a fresh inode number. */
+  adopt<T extends KNode>(make: (ino: number) => T): T {
+    return this.add(make(this.inos.alloc()));
   }
 
   /** A new symlink pointing at `target` (its text is relative, computed by kernfs rules). */

@@ -4,6 +4,7 @@
  * open-time permission check.
  */
 import { MdevError, toMdevError } from '../core/errno.js';
+import type { KBinAttr } from './bin.js';
 import { KAttr, type DevHandle, type KDevFile, type KNode } from './nodes.js';
 
 export const O_ACCMODE = 3;
@@ -50,12 +51,42 @@ export class OpenAttr {
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * An open binary attribute: no snapshot; every read and write goes to the
+ * node at its position (kernfs_file_read_iter / kernfs_fop_write_iter).
+ */
+export class OpenBin {
+  constructor(
+    readonly node: KBinAttr,
+    readonly flags: number,
+  ) {}
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    if (this.node.dead) throw new MdevError('ENODEV');
+    checkPosition(offset);
+    return this.node.read(offset, length);
+  }
+
+  async write(data: Buffer, offset: number): Promise<number> {
+    if (this.node.dead) throw new MdevError('ENODEV');
+    checkPosition(offset);
+    return this.node.write(offset, data);
+  }
+}
+
 /** Open `node` with open(2) flags: EACCES per checkOpen, EISDIR for a directory. */
 export function openAttr(node: KNode, flags: number): OpenAttr {
   if (node.dead) throw new MdevError('ENOENT');
   if (!(node instanceof KAttr)) throw new MdevError(node.kind === 'dir' ? 'EISDIR' : 'EINVAL');
   checkOpen(node, flags);
   return new OpenAttr(node, flags);
+}
+
+/** Open a binary attribute: EACCES per checkOpen. */
+export function openBin(node: KBinAttr, flags: number): OpenBin {
+  if (node.dead) throw new MdevError('ENOENT');
+  checkOpen(node, flags);
+  return new OpenBin(node, flags);
 }
 
 /**

@@ -5,9 +5,9 @@
  * or write (its errno, or ETIMEDOUT) and nothing else. What a show may return
  * is one rule everywhere (core/show.ts asShowResult).
  */
-import type { Attribute, AttributeGroup, MdevType } from '../core/api.js';
-import { showAttribute, showDescription, storeAttribute } from '../core/plugin-call.js';
-import { KDir, type AttrOps, type KNode } from '../kernfs/index.js';
+import type { Attribute, AttributeGroup, BinaryAttribute, MdevType } from '../core/api.js';
+import { callPlugin, showAttribute, showDescription, storeAttribute } from '../core/plugin-call.js';
+import { addBinAttr, KDir, type AttrOps, type BinOps, type KNode } from '../kernfs/index.js';
 
 /** Default mode of a plugin attribute (api.ts Attribute.mode). */
 export function defaultAttrMode(a: { show?: unknown; store?: unknown }): number {
@@ -40,6 +40,29 @@ export class PluginAttrs {
     return dir.attr(a.name, a.mode ?? defaultAttrMode(a), ops);
   }
 
+  /** A plugin binary attribute in `dir` (bin_attribute); a name already taken is logged and skipped. */
+  addBin<C>(dir: KDir, a: BinaryAttribute<C>, ctx: C, where: string): KNode | undefined {
+    if (dir.has(a.name)) {
+      this.log(`sysfs: ${where}: duplicate attribute '${a.name}' ignored`);
+      return undefined;
+    }
+    if (!Number.isSafeInteger(a.size) || a.size < 0) {
+      this.log(`sysfs: ${where}: binary attribute '${a.name}' has a bad size (${String(a.size)}); ignored`);
+      return undefined;
+    }
+    const label = `${where}/${a.name}`;
+    const timeoutMs = this.timeoutMs;
+    const ops: BinOps = {};
+    const { read, write } = a;
+    if (read) ops.read = (offset, length) => callPlugin(() => read.call(a, ctx, offset, length), { what: `${label}: read`, timeoutMs });
+    if (write) {
+      ops.write = async (offset, data) => {
+        await callPlugin(() => write.call(a, ctx, offset, data), { what: `${label}: write`, timeoutMs });
+      };
+    }
+    return addBinAttr(dir, a.name, a.mode ?? defaultAttrMode({ show: read, store: write }), a.size, ops);
+  }
+
   /** A group: its attributes in `dir`, or in a subdirectory named after the group. `own` records what was made. */
   addGroup<C>(dir: KDir, g: AttributeGroup<C>, ctx: C, own: (n: KNode) => void, where: string): void {
     let target = dir;
@@ -52,8 +75,13 @@ export class PluginAttrs {
         own(target);
       }
     }
+    const at = g.name ? `${where}/${g.name}` : where;
     for (const a of g.attrs) {
-      const n = this.add(target, a, ctx, g.name ? `${where}/${g.name}` : where);
+      const n = this.add(target, a, ctx, at);
+      if (n && target === dir) own(n);
+    }
+    for (const a of g.binAttrs ?? []) {
+      const n = this.addBin(target, a, ctx, at);
       if (n && target === dir) own(n);
     }
   }

@@ -137,7 +137,7 @@ t.test('loadConfigFile: every schema error, each with its path, why, and line:co
     [
       `invalid mdevfs config ${f} (6 errors):`,
       `  ${f}:3:5: parents[0].driver: required`,
-      `  ${f}:6:7: parents[0].drivr: unknown property (allowed: "$comment", "path", "typePrefix", "driver", "deviceApi", "subsystem", "parentDriver", "iommuGroup", "attrs", "devAttrs", "capacity", "types", "deviceAttrs")`,
+      `  ${f}:6:7: parents[0].drivr: unknown property (allowed: "$comment", "path", "typePrefix", "driver", "deviceApi", "subsystem", "parentDriver", "iommuGroup", "attrs", "devAttrs", "capacity", "types", "deviceAttrs", "pciConfig")`,
       `  ${f}:7:53: parents[0].capacity.oneTypeAtATime: must be true or false, not string "yes"`,
       `  ${f}:10:38: parents[0].types[1].deviceApi: must be one of "vfio-pci", "vfio-platform", "vfio-amba", "vfio-ccw", "vfio-ap", not string "vfio-usb"`,
       `  ${f}:11:24: parents[0].types[2].cost: must be a positive integer when capacity.model is "pool", not number 0`,

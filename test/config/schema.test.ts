@@ -14,6 +14,9 @@ import {
   MODE_PATTERN,
   NAME_PATTERN,
   PARENT_PATH_PATTERN,
+  PCI_CONFIG_HEX_PATTERN,
+  PCIE_LINK_SPEEDS,
+  PCIE_LINK_WIDTHS,
   PLACEHOLDERS,
   RESERVED_ATTRS,
   RESERVED_GROUPS,
@@ -166,6 +169,10 @@ t.test('enumerations and patterns are the same in both', async t => {
   t.equal(d.attrKey.pattern, ATTR_KEY_PATTERN);
   t.equal(d.parent.properties.path.pattern, PARENT_PATH_PATTERN);
   t.equal(d.attrValue.anyOf[1].properties.mode.pattern, MODE_PATTERN);
+  const pci = d.parent.properties.pciConfig;
+  t.same(pci.properties.link.properties.speed.enum, PCIE_LINK_SPEEDS);
+  t.same(pci.properties.link.properties.width.enum, PCIE_LINK_WIDTHS);
+  t.equal(pci.properties.hex.pattern, PCI_CONFIG_HEX_PATTERN);
   t.same(d.parentAttrs.propertyNames.not.anyOf[0].enum, RESERVED_ATTRS.parent);
   t.same(d.deviceAttrs.propertyNames.not.anyOf[0].enum, RESERVED_ATTRS.device);
   t.same(d.typeAttrs.propertyNames.not.enum, RESERVED_ATTRS.type);

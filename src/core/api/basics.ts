@@ -48,10 +48,43 @@ export interface Attribute<Ctx> {
   store?(ctx: Ctx, value: string): Awaitable<void>;
 }
 
-/** A set of attributes (struct attribute_group); a `name` puts them in a subdirectory (e.g. 'vendor'). */
+/**
+ * A binary attribute file (the kernel's struct bin_attribute,
+ * include/linux/sysfs.h; fs/sysfs/file.c sysfs_kf_bin_read/_write), such as
+ * a PCI device's `config`: content of a fixed `size`, which is also the
+ * file's st_size, read at any offset.
+ *
+ * `read` gets an offset and a length already cut to the size (and to 4096
+ * bytes, one page per read(2)), and returns those bytes (a Buffer or
+ * Uint8Array; fewer is a short read, more are cut). It runs on every read:
+ * there is no snapshot and no PAGE_SIZE - 1 cut. A read at or past the end
+ * returns nothing without calling it. For content held whole, return
+ * `bytes.subarray(offset, offset + length)`.
+ *
+ * `write` gets the offset and the bytes of one write(2), cut to the size (a
+ * write at or past the end fails with EFBIG); return to accept them all.
+ * A read without `read`, or a write without `write`, that `mode` lets
+ * through fails with EIO. Both may be async, bounded by the call timeout.
+ */
+export interface BinaryAttribute<Ctx> {
+  name: string;
+  /** Size in bytes: st_size, and where reads and writes stop. 0: unknown (nothing is cut, st_size 0). */
+  size: number;
+  /** Permission bits. Default: 0644 with read and write, 0200 write only, else 0444. */
+  mode?: number;
+  read?(ctx: Ctx, offset: number, length: number): Awaitable<Uint8Array>;
+  write?(ctx: Ctx, offset: number, data: Uint8Array): Awaitable<void>;
+}
+
+/**
+ * A set of attributes (struct attribute_group); a `name` puts them in a
+ * subdirectory (e.g. 'vendor'). `binAttrs` are its binary attributes
+ * (attribute_group.bin_attrs), in the same directory.
+ */
 export interface AttributeGroup<Ctx> {
   name?: string;
   attrs: Attribute<Ctx>[];
+  binAttrs?: BinaryAttribute<Ctx>[];
 }
 
 // ---------------------------------------------------------------------------
