@@ -163,6 +163,10 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
     return probeByName(this.#ctx, this.#ctx.ownDevice(dev));
   }
 
+  sendUevent(fields: Readonly<Record<string, string>>): void {
+    this.#ctx.uevent(this.#ctx.uevents.synthetic(fields));
+  }
+
   // -------------------------------------------------------------------------
   // Plugins
 

@@ -203,6 +203,12 @@ export interface MdevCoreApi extends EventEmitter<CoreEvents> {
   unbindDevice(dev: CoreDevice, driver: string): Promise<void>;
   /** drivers_probe_store: bind an unbound device to a matching driver, if any (legacy only). */
   probeDevice(dev: CoreDevice): Promise<void>;
+  /**
+   * Send a uevent user space asked for by writing a `uevent` file
+   * (kobject_synth_uevent): ACTION, DEVPATH, SUBSYSTEM and the rest in the
+   * given order; the core adds SEQNUM.
+   */
+  sendUevent(fields: Readonly<Record<string, string>>): void;
 
   /** Run a plugin's init with the host API (module_init). Its parents/drivers are tracked for unload. */
   loadPlugin(plugin: VendorPlugin): Promise<void>;

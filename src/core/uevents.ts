@@ -53,6 +53,11 @@ export class UeventSource {
     return this.#stamp(ev);
   }
 
+  /** An event user space asked for (kobject_synth_uevent): its fields in order, then SEQNUM. */
+  synthetic(fields: Readonly<Record<string, string>>): Uevent {
+    return this.#stamp({ ...fields, SEQNUM: 0 } as Uevent);
+  }
+
   #stamp(ev: Uevent): Uevent {
     // SEQNUM is assigned last so it is also the last key, as in the kernel.
     delete (ev as { SEQNUM?: number }).SEQNUM;

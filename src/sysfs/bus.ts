@@ -7,7 +7,8 @@
 import { MdevError } from '../core/errno.js';
 import type { CoreDevice, MdevCoreApi } from '../core/model.js';
 import { KDir, type KLink } from '../kernfs/index.js';
-import { parseUeventWrite, writtenWord } from './driver-core.js';
+import { writtenWord } from './driver-core.js';
+import type { UeventFiles } from './uevent-files.js';
 import type { SysfsTree } from './tree.js';
 
 /** A device's `driver` link and the driver's link back to it. */
@@ -35,7 +36,7 @@ export class MdevBus {
   constructor(
     private readonly tree: SysfsTree,
     private readonly core: MdevCoreApi,
-    private readonly log: (m: string) => void,
+    private readonly uevents: UeventFiles,
   ) {
     this.dir = tree.bus.mkdir('mdev');
     this.devices = this.dir.mkdir('devices');
@@ -51,7 +52,7 @@ export class MdevBus {
         await this.core.probeDevice(this.#named(d));
       },
     });
-    this.dir.attr('uevent', 0o200, { store: parseUeventWrite });
+    uevents.addWriteOnly({ dir: this.dir, subsystem: 'bus' });
   }
 
   /** bus/mdev/drivers/<drv> for each registered driver, and no other. */
@@ -85,7 +86,7 @@ export class MdevBus {
         await this.core.unbindDevice(this.#named(d), name);
       },
     });
-    dir.attr('uevent', 0o200, { store: parseUeventWrite });
+    this.uevents.addWriteOnly({ dir, subsystem: 'drivers' });
     this.#driverDirs.set(name, dir);
     return dir;
   }
@@ -135,7 +136,7 @@ export class MdevBus {
         throw new MdevError('ENODEV');
       },
     });
-    b.attr('uevent', 0o200, { store: parseUeventWrite });
+    this.uevents.addWriteOnly({ dir: b, subsystem: 'bus' });
     return b;
   }
 }

@@ -13,9 +13,10 @@ import type { CoreDevice, MdevCoreApi } from '../core/model.js';
 import type { KDir, KLink, KNode } from '../kernfs/index.js';
 import type { PluginAttrs } from './attrs.js';
 import type { BoundRec, MdevBus } from './bus.js';
-import { addPower, addUevent } from './driver-core.js';
+import { addPower } from './driver-core.js';
 import type { GroupedRec, IommuGroups } from './iommu-groups.js';
 import { removeStore } from './stores.js';
+import type { UeventFiles } from './uevent-files.js';
 import type { VfioObjects, VfioRec } from './vfio-objects.js';
 
 /** What a device needs of its presented parent (parents.ts ParentRec). */
@@ -49,6 +50,7 @@ export class PresentedDevices {
     private readonly groups: IommuGroups,
     private readonly vfio: VfioObjects,
     private readonly attrs: PluginAttrs,
+    private readonly uevents: UeventFiles,
   ) {}
 
   uuids(): IterableIterator<string> {
@@ -123,7 +125,7 @@ export class PresentedDevices {
   #add(dev: CoreDevice, parent: DeviceHome): DeviceRec {
     const uuid = dev.uuid;
     const dir = parent.dir.mkdir(uuid);
-    addUevent(dir, () => {
+    this.uevents.add({ dir, subsystem: 'mdev' }, () => {
       const d = this.core.device(uuid);
       return d?.boundDriver ? `DRIVER=${d.boundDriver}\n` : '';
     });

@@ -1,34 +1,20 @@
 /**
  * The generic files the driver core gives every device, whatever its bus or
- * class: `uevent` (drivers/base/core.c uevent_show / uevent_store), `power/`
- * (drivers/base/power/sysfs.c, runtime PM never enabled) and a class char
- * device's `dev` and `subsystem` (device_add → device_create_file(dev_attr_dev)).
+ * class: `power/` (drivers/base/power/sysfs.c, runtime PM never enabled) and
+ * a class char device's `dev` and `subsystem` (device_add →
+ * device_create_file(dev_attr_dev)). Its `uevent` is uevent-files.ts's.
  */
 import { MdevError } from '../core/errno.js';
-import type { AttrOps, KAttr, KDir } from '../kernfs/index.js';
+import type { AttrOps, KDir } from '../kernfs/index.js';
+import type { UeventFiles } from './uevent-files.js';
 
 /** An attribute whose content never changes. */
 export const constant = (text: string): AttrOps => ({ show: () => text });
-
-/** kobject_synth_uevent's parse of a uevent write: an action word, optional args. */
-const UEVENT_ACTIONS = new Set(['add', 'remove', 'change', 'move', 'online', 'offline', 'bind', 'unbind']);
-export function parseUeventWrite(data: Buffer): void {
-  let s = data.toString('latin1');
-  if (s.endsWith('\n') || s.endsWith('\0')) s = s.slice(0, -1);
-  const sp = s.indexOf(' ');
-  const action = sp < 0 ? s : s.slice(0, sp);
-  if (!UEVENT_ACTIONS.has(action)) throw new MdevError('EINVAL', `uevent: unknown action '${action}'`);
-}
 
 /** The written text without one trailing newline (sysfs_streq's view of a word). */
 export function writtenWord(buf: Buffer): string {
   const s = buf.toString('latin1');
   return s.endsWith('\n') ? s.slice(0, -1) : s;
-}
-
-/** A device's `uevent`: its variables as KEY=value lines; a write synthesises an event. */
-export function addUevent(dir: KDir, vars: () => string): KAttr {
-  return dir.attr('uevent', 0o644, { show: vars, store: parseUeventWrite });
 }
 
 /** power/ of a device whose runtime PM is never enabled. */
@@ -58,9 +44,17 @@ export function addPower(dir: KDir): KDir {
 }
 
 /** A class device with a devt: dev, uevent (MAJOR, MINOR, DEVNAME), subsystem, power/. */
-export function addCharDevFiles(dir: KDir, major: number, minor: number, devname: string, cls: KDir): void {
+export function addCharDevFiles(
+  dir: KDir,
+  major: number,
+  minor: number,
+  devname: string,
+  cls: KDir,
+  uevents: UeventFiles,
+  subsystem: string,
+): void {
   dir.attr('dev', 0o444, constant(`${major}:${minor}\n`));
-  addUevent(dir, () => `MAJOR=${major}\nMINOR=${minor}\nDEVNAME=${devname}\n`);
+  uevents.add({ dir, subsystem }, () => `MAJOR=${major}\nMINOR=${minor}\nDEVNAME=${devname}\n`);
   dir.symlink('subsystem', cls);
   addPower(dir);
 }

@@ -18,10 +18,11 @@ import { KDir, type KNode } from '../kernfs/index.js';
 import type { PluginAttrs } from './attrs.js';
 import type { MdevBus } from './bus.js';
 import type { DeviceHome, DeviceRec, PresentedDevices } from './devices.js';
-import { addPower, addUevent } from './driver-core.js';
+import { addPower } from './driver-core.js';
 import type { IommuGroups } from './iommu-groups.js';
 import { createStore } from './stores.js';
 import type { SysfsTree } from './tree.js';
+import type { UeventFiles } from './uevent-files.js';
 
 interface TypeRec {
   type: MdevType;
@@ -50,6 +51,7 @@ export class PresentedParents {
     private readonly groups: IommuGroups,
     private readonly devices: PresentedDevices,
     private readonly attrs: PluginAttrs,
+    private readonly uevents: UeventFiles,
   ) {}
 
   get count(): number {
@@ -127,7 +129,8 @@ export class PresentedParents {
     }
 
     if (!dir.has('uevent')) {
-      own(addUevent(dir, () => (spec.driver ? `DRIVER=${spec.driver}\n` : '')));
+      const subsystem = spec.subsystem ? ('class' in spec.subsystem ? spec.subsystem.class : spec.subsystem.bus) : undefined;
+      own(this.uevents.add({ dir, subsystem }, () => (spec.driver ? `DRIVER=${spec.driver}\n` : '')));
     }
     if (!dir.has('power')) own(addPower(dir));
 

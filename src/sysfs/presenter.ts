@@ -26,6 +26,7 @@ import { PresentedDevices } from './devices.js';
 import { IommuGroups } from './iommu-groups.js';
 import { PresentedParents } from './parents.js';
 import { SysfsTree } from './tree.js';
+import { UeventFiles } from './uevent-files.js';
 import { VfioObjects } from './vfio-objects.js';
 
 export interface PresenterOptions {
@@ -47,10 +48,11 @@ export class SysfsPresenter extends CoreView {
     const log = (this.#log = opts.log ?? (() => {}));
     const tree = this.#tree;
     const attrs = new PluginAttrs(core.callTimeoutMs, log);
-    this.#bus = new MdevBus(tree, core, log);
+    const uevents = new UeventFiles(core);
+    this.#bus = new MdevBus(tree, core, uevents);
     this.#groups = new IommuGroups(tree, core);
-    this.#devices = new PresentedDevices(core, this.#bus, this.#groups, new VfioObjects(tree), attrs);
-    this.#parents = new PresentedParents(tree, core, this.#bus, this.#groups, this.#devices, attrs);
+    this.#devices = new PresentedDevices(core, this.#bus, this.#groups, new VfioObjects(tree, uevents), attrs, uevents);
+    this.#parents = new PresentedParents(tree, core, this.#bus, this.#groups, this.#devices, attrs, uevents);
   }
 
   get root(): KernfsRoot {

@@ -9,6 +9,7 @@ import { VFIO_DEV_MAJOR, VFIO_GROUP_MAJOR, type CoreDevice } from '../core/model
 import { KDir, type KLink } from '../kernfs/index.js';
 import { addCharDevFiles } from './driver-core.js';
 import type { SysfsTree } from './tree.js';
+import type { UeventFiles } from './uevent-files.js';
 
 /** What the VFIO objects keep of a device. */
 export interface VfioRec {
@@ -20,7 +21,10 @@ export interface VfioRec {
 }
 
 export class VfioObjects {
-  constructor(private readonly tree: SysfsTree) {}
+  constructor(
+    private readonly tree: SysfsTree,
+    private readonly uevents: UeventFiles,
+  ) {}
 
   /** The device's VFIO objects, as its vfioGroupMinor and vfioDevIndex say. */
   sync(rec: VfioRec, dev: CoreDevice): void {
@@ -35,7 +39,7 @@ export class VfioObjects {
         container.removeChild(name); // a stale one
         const dir = container.mkdir(name);
         const cls = this.tree.ensureImplicit(this.tree.classDir, 'vfio');
-        addCharDevFiles(dir, VFIO_GROUP_MAJOR, minor, `vfio/${name}`, cls);
+        addCharDevFiles(dir, VFIO_GROUP_MAJOR, minor, `vfio/${name}`, cls, this.uevents, 'vfio');
         cls.removeChild(name);
         rec.vfioGroup = { id: group, minor, dir, classLink: cls.symlink(name, dir) };
       }
@@ -55,7 +59,7 @@ export class VfioObjects {
         const glue = existing instanceof KDir ? existing : rec.dir.mkdir('vfio-dev');
         const dir = glue.mkdir(name);
         const cls = this.tree.ensureImplicit(this.tree.classDir, 'vfio-dev');
-        addCharDevFiles(dir, VFIO_DEV_MAJOR, k, `vfio/devices/${name}`, cls);
+        addCharDevFiles(dir, VFIO_DEV_MAJOR, k, `vfio/devices/${name}`, cls, this.uevents, 'vfio-dev');
         dir.symlink('device', rec.dir);
         cls.removeChild(name);
         rec.vfioDev = { k, glue, dir, classLink: cls.symlink(name, dir) };

@@ -101,7 +101,7 @@ export const VFIO_PCI_CONFIG_REGION_INDEX = 7;
 
 /** An uevent as the kernel would send it (keys and order as the kernel's). */
 export interface Uevent {
-  ACTION: 'add' | 'remove' | 'bind' | 'unbind' | 'change';
+  ACTION: 'add' | 'remove' | 'bind' | 'unbind' | 'change' | 'move' | 'online' | 'offline';
   /** '/devices/virtual/mtty/mtty/<uuid>' (leading slash, no /sys). */
   DEVPATH: string;
   SUBSYSTEM: string;
