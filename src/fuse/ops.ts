@@ -48,6 +48,7 @@ import {
   OpenBin,
   OpenDev,
   PAGE_SIZE,
+  readdirOrder,
 } from '../kernfs/index.js';
 
 /** A code, or a code and the values that follow it in the callback. */
@@ -195,8 +196,9 @@ export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operat
       const stats: Fuse.Stat[] = [{ mode: d.typeBits | d.mode, ino: d.ino }];
       const up = d.parent ?? d;
       stats.push({ mode: up.typeBits | up.mode, ino: up.ino });
-      for (const [name, c] of d.children) {
-        names.push(name);
+      // In kernfs order (hash, then name), as a real sysfs lists.
+      for (const c of readdirOrder(d)) {
+        names.push(c.name);
         stats.push({ mode: c.typeBits | c.mode, ino: c.ino });
       }
       return [0, names, stats];

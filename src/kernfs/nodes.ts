@@ -119,6 +119,7 @@ export abstract class KNode {
       p.children.delete(this.name);
       if (this.kind === 'dir') p.subdirs--;
       p.mtime = p.ctime = Date.now();
+      p.generation++;
     }
     this.kill();
   }
@@ -137,6 +138,8 @@ export abstract class KNode {
 export class KDir extends KNode {
   readonly kind = 'dir' as const;
   readonly children = new Map<string, KNode>();
+  /** Counts additions and removals of children (readdir.ts caches the listing order by it). */
+  generation = 0;
   /** Number of child directories (st_nlink = subdirs + 2, as kernfs). */
   subdirs = 0;
   private readonly inos: InoAllocator;
@@ -167,6 +170,7 @@ export class KDir extends KNode {
     this.children.set(node.name, node);
     if (node.kind === 'dir') this.subdirs++;
     this.mtime = this.ctime = Date.now();
+    this.generation++;
     return node;
   }
 
