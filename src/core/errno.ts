@@ -19,6 +19,7 @@ const LINUX_ERRNO = {
   EINVAL: 22,
   ENOTTY: 25,
   EFBIG: 27,
+  ENODATA: 61,
   ENOSPC: 28,
   EROFS: 30,
   ERANGE: 34,

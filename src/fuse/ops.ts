@@ -32,6 +32,7 @@
  * - chmod/chown/utimens change the node's attributes, as sysfs allows root to
  *   (kernfs_iop_setattr); a re-created node starts again from its defaults.
  */
+import { constants as fsConstants } from 'node:fs';
 import type Fuse from 'fuse-native';
 import { errnoNumber, toMdevError, MdevError } from '../core/errno.js';
 import {
@@ -49,6 +50,9 @@ import {
   OpenDev,
   PAGE_SIZE,
   readdirOrder,
+  getXattr,
+  listXattrs,
+  setXattr,
 } from '../kernfs/index.js';
 
 /** A code, or a code and the values that follow it in the callback. */
@@ -61,6 +65,8 @@ export interface OpsOptions {
 }
 
 const EIO = -5;
+/** open(2)'s O_DIRECT, whose value differs by architecture. */
+const O_DIRECT = fsConstants.O_DIRECT;
 
 /** Any thrown value → a negative errno in -1..-511. */
 export function toNegErrno(e: unknown): number {
@@ -204,14 +210,17 @@ export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operat
       return [0, names, stats];
     },
 
-    opendir: (path: string): Result => {
+    opendir: (path: string, flags: number): Result => {
       if (!(lookup(path) instanceof KDir)) fail('ENOTDIR');
+      if (flags & O_DIRECT) fail('EINVAL');
       return [0, 0];
     },
     releasedir: (): Result => 0,
 
     open: (path: string, flags: number): Result | Promise<Result> => {
       const n = lookup(path);
+      // do_dentry_open(): no kernfs file can do direct I/O (FMODE_CAN_ODIRECT).
+      if (flags & O_DIRECT) fail('EINVAL');
       if (n instanceof KDevFile) return openDev(n, flags).then(h => [0, allocFd(h)]);
       if (n instanceof KBinAttr) return [0, allocFd(openBin(n, flags))];
       return [0, allocFd(openAttr(n, flags))];
@@ -243,6 +252,19 @@ export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operat
       return 0;
     },
     fsync: (): Result => 0,
+    // kernfs's directory file_operations have no fsync: EINVAL (vfs_fsync_range).
+    fsyncdir: (): Result => fail('EINVAL'),
+
+    getxattr: (path: string, name: string): Result => [0, getXattr(lookup(path), name)],
+    listxattr: (path: string): Result => [0, listXattrs(lookup(path))],
+    setxattr: (path: string, name: string, value: Buffer, _position: number, flags: number): Result => {
+      setXattr(lookup(path), name, Buffer.from(value), flags);
+      return 0;
+    },
+    removexattr: (path: string, name: string): Result => {
+      setXattr(lookup(path), name, undefined);
+      return 0;
+    },
 
     // O_TRUNC and truncate(2) are accepted and ignored, as sysfs does.
     truncate: (path: string): Result => {

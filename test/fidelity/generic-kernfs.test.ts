@@ -1,0 +1,105 @@
+// Generic kernfs behaviour that every sysfs file shows, whatever its driver:
+// O_DIRECT (do_dentry_open: no FMODE_CAN_ODIRECT → EINVAL), extended
+// attributes (fs/kernfs/inode.c: trusted.* and security.* stored, user.*
+// readable but not settable on sysfs, other namespaces EOPNOTSUPP), fsync on a
+// directory (kernfs dir fops have none → EINVAL) and on a file (noop_fsync).
+// The probes that change nothing run on this machine's real /sys too, and
+// must answer the same (first checked on Linux 6.18.44).
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { statfsSync } from 'node:fs';
+import path from 'node:path';
+import { mdevfsMount, startDaemon } from '../helpers/daemon.js';
+import { PYTHON } from '../helpers/util.js';
+
+const PROBE = String.raw`
+import errno, json, os, sys
+f, d, writes = sys.argv[1], sys.argv[2], sys.argv[3] == '1'
+out = {}
+def tr(name, fn):
+    try:
+        r = fn()
+        out[name] = 'ok' if r is None else r
+    except OSError as e:
+        out[name] = errno.errorcode[e.errno]
+def close(fd): os.close(fd)
+tr('open O_DIRECT', lambda: close(os.open(f, os.O_RDONLY | os.O_DIRECT)))
+tr('opendir O_DIRECT', lambda: close(os.open(d, os.O_RDONLY | os.O_DIRECTORY | os.O_DIRECT)))
+tr('getxattr user', lambda: os.getxattr(f, 'user.mdevfs').decode())
+tr('getxattr security', lambda: os.getxattr(f, 'security.mdevfs').decode())
+tr('getxattr other namespace', lambda: os.getxattr(f, 'mdevfs.x').decode())
+tr('listxattr', lambda: os.listxattr(f))
+tr('setxattr user', lambda: os.setxattr(f, 'user.mdevfs', b'1'))
+tr('removexattr user', lambda: os.removexattr(f, 'user.mdevfs'))
+def fsync(p, flags):
+    fd = os.open(p, flags)
+    try: os.fsync(fd)
+    finally: os.close(fd)
+tr('fsync dir', lambda: fsync(d, os.O_RDONLY | os.O_DIRECTORY))
+tr('fsync file', lambda: fsync(f, os.O_RDONLY))
+if writes:
+    tr('set trusted', lambda: os.setxattr(f, 'trusted.mdevfs', b'v'))
+    tr('set security', lambda: os.setxattr(f, 'security.mdevfs', b's'))
+    tr('get trusted', lambda: os.getxattr(f, 'trusted.mdevfs').decode())
+    tr('list after', lambda: sorted(os.listxattr(f)))
+    tr('create existing', lambda: os.setxattr(f, 'trusted.mdevfs', b'w', os.XATTR_CREATE))
+    tr('replace missing', lambda: os.setxattr(f, 'trusted.none', b'w', os.XATTR_REPLACE))
+    tr('remove', lambda: os.removexattr(f, 'trusted.mdevfs'))
+    tr('remove again', lambda: os.removexattr(f, 'trusted.mdevfs'))
+    tr('other file has none', lambda: os.listxattr(d))
+print(json.dumps(out))
+`;
+
+function probe(file: string, dir: string, writes: boolean): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    execFile(PYTHON, ['-c', PROBE, file, dir, writes ? '1' : '0'], { timeout: 20_000 }, (err, stdout) =>
+      err ? reject(err) : resolve(JSON.parse(stdout) as Record<string, unknown>),
+    );
+  });
+}
+
+// Python names errno 95 (EOPNOTSUPP) ENOTSUP.
+const READ_ONLY = {
+  'open O_DIRECT': 'EINVAL',
+  'opendir O_DIRECT': 'EINVAL',
+  'getxattr user': 'ENODATA',
+  'getxattr security': 'ENODATA',
+  'getxattr other namespace': 'ENOTSUP',
+  listxattr: [],
+  'setxattr user': 'ENOTSUP',
+  'removexattr user': 'ENOTSUP',
+  'fsync dir': 'EINVAL',
+  'fsync file': 'ok',
+};
+
+const realSysfs = (() => {
+  try {
+    return statfsSync('/sys').type === 0x62656572;
+  } catch {
+    return false;
+  }
+})();
+
+t.test('the kernel answers so (this machine, nothing written)', { skip: realSysfs ? false : '/sys is not sysfs here' }, async t => {
+  t.same(await probe('/sys/kernel/uevent_seqnum', '/sys/kernel', false), READ_ONLY);
+});
+
+for (const profile of ['modern', 'legacy']) {
+  t.test(`${profile}: mdevfs answers the same, and keeps trusted and security xattrs per node`, async t => {
+    const d = await startDaemon(t, { command: mdevfsMount('--profile', profile) });
+    const dir = d.p('devices/virtual/mtty/mtty');
+    const file = path.join(dir, 'mdev_supported_types/mtty-1/name');
+    t.same(await probe(file, dir, true), {
+      ...READ_ONLY,
+      'set trusted': 'ok',
+      'set security': 'ok',
+      'get trusted': 'v',
+      'list after': ['security.mdevfs', 'trusted.mdevfs'],
+      'create existing': 'EEXIST',
+      'replace missing': 'ENODATA',
+      remove: 'ok',
+      'remove again': 'ENODATA',
+      'other file has none': [],
+    });
+  });
+}
