@@ -46,6 +46,6 @@ export function setXattr(node: KNode, name: string, value: Buffer | undefined, f
     store!.delete(name);
     return;
   }
-  if (!store) stores.set(node, (store = new Map()));
+  if (!store) stores.set(node, (store = new Map<string, Buffer>()));
   store.set(name, Buffer.from(value));
 }

@@ -53,7 +53,7 @@ print(json.dumps(out))
 function probe(file: string, dir: string, writes: boolean): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     execFile(PYTHON, ['-c', PROBE, file, dir, writes ? '1' : '0'], { timeout: 20_000 }, (err, stdout) =>
-      err ? reject(err) : resolve(JSON.parse(stdout) as Record<string, unknown>),
+      err ? reject(new Error(`probe failed: ${err.message}`)) : resolve(JSON.parse(stdout) as Record<string, unknown>),
     );
   });
 }
