@@ -25,8 +25,10 @@
  * default drivers (their apmask/aqmask bits cleared) for pass-through, as in
  * mdevctl's vfio_ap test fixture (adapters 5,6; domains 0xab,4). So queue
  * 03.0010 is zcrypt's, while 03.00ab and 05.0010 may be assigned.
- * Not emulated: guest_matrix (the matrix filtered by the host's queues), and
- * the EBUSY/EAGAIN of assignments racing a starting guest.
+ * guest_matrix (today's kernel only) shows the matrix the guest would get:
+ * here every assignable queue exists and is bound to vfio_ap, so it equals
+ * `matrix`. Not emulated: ap_config (6.10), and the EBUSY/EAGAIN of
+ * assignments racing a starting guest.
  */
 import { MdevError, type MdevDevice, type ParentOps, type VendorPlugin } from 'mdevfs';
 
@@ -91,6 +93,15 @@ const matrix = (dev: ApMdev): Matrix => dev.drvdata!;
 const sorted = (s: Set<number>): number[] => [...s].sort((a, b) => a - b);
 const hex = (n: number, w: number): string => n.toString(16).padStart(w, '0');
 const intersects = (a: Set<number>, b: Set<number>): boolean => [...a].some(x => b.has(x));
+
+/** vfio_ap_mdev_matrix_show: the cross product "%02x.%04x", or whichever half is set. */
+function matrixShow(m: Matrix): string {
+  const apids = sorted(m.apm);
+  const apqis = sorted(m.aqm);
+  if (apids.length && apqis.length) return apids.flatMap(a => apqis.map(q => `${hex(a, 2)}.${hex(q, 4)}\n`)).join('');
+  if (apids.length) return apids.map(a => `${hex(a, 2)}.\n`).join('');
+  return apqis.map(q => `.${hex(q, 4)}\n`).join('');
+}
 
 export function createVfioApPlugin(host: ApHostConfig = DEFAULT_AP_HOST): VendorPlugin {
   return {
@@ -184,19 +195,12 @@ export function createVfioApPlugin(host: ApHostConfig = DEFAULT_AP_HOST): Vendor
                     .map(id => `${hex(id, 4)}\n`)
                     .join(''),
               },
-              {
-                name: 'matrix',
-                // vfio_ap_mdev_matrix_show: the cross product, or whichever half is set.
-                show(dev) {
-                  const apids = sorted(matrix(dev).apm);
-                  const apqis = sorted(matrix(dev).aqm);
-                  if (apids.length && apqis.length) {
-                    return apids.flatMap(a => apqis.map(q => `${hex(a, 2)}.${hex(q, 4)}\n`)).join('');
-                  }
-                  if (apids.length) return apids.map(a => `${hex(a, 2)}.\n`).join('');
-                  return apqis.map(q => `.${hex(q, 4)}\n`).join('');
-                },
-              },
+              { name: 'matrix', show: dev => matrixShow(matrix(dev)) },
+              // Today's guest matrix (shadow_apcb after vfio_ap_mdev_filter_matrix):
+              // the assigned APQNs whose queues are bound to vfio_ap. In this
+              // model every assignable queue exists and is, so it equals the
+              // matrix. 4.10 had no such file.
+              ...(legacy ? [] : [{ name: 'guest_matrix', show: (dev: ApMdev) => matrixShow(matrix(dev)) }]),
             ],
           },
         ],

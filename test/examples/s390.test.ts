@@ -60,7 +60,7 @@ t.test('vfio_ap: assigning adapters, domains and control domains', async t => {
     const attr = mdevAttr(a, undefined, name);
     t.ok(attr.store && !attr.show, `${name} is write-only (0200)`);
   }
-  for (const name of ['matrix', 'control_domains']) {
+  for (const name of ['matrix', 'guest_matrix', 'control_domains']) {
     const attr = mdevAttr(a, undefined, name);
     t.ok(attr.show && !attr.store, `${name} is read-only (0444)`);
   }
@@ -109,13 +109,15 @@ t.test('vfio_ap: assigning adapters, domains and control domains', async t => {
   t.equal(await show(a, 'matrix'), '05.0004\n06.0004\n');
   await store(b, 'assign_adapter', '5');
   t.equal(await show(b, 'matrix'), '03.00ab\n05.00ab\n');
+  t.equal(await show(b, 'guest_matrix'), '03.00ab\n05.00ab\n', 'every assigned queue is bound to vfio_ap: the guest gets them all');
   await core.shutdown();
 });
 
 t.test('vfio_ap legacy profile: own counter', async t => {
   const core = await coreWith(vfioAp, 'legacy');
-  await core.create(typeOf(core, 'matrix', 'vfio_ap-passthrough'), uuid(1));
+  const dev = await core.create(typeOf(core, 'matrix', 'vfio_ap-passthrough'), uuid(1));
   t.same(availability(core, 'matrix'), { 'vfio_ap-passthrough': 65535 });
+  t.throws(() => mdevAttr(dev, undefined, 'guest_matrix'), 'no guest_matrix in 4.10');
   await core.shutdown();
 });
 
