@@ -23,7 +23,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fstatSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readlink } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { errorMessage } from '../core/errno.js';
 import { UserError } from '../daemon/errors.js';
@@ -32,7 +32,9 @@ import { serveTree, type Serving } from '../daemon/serve-tree.js';
 import { InnerControl, RELAYED_SIGNALS } from './control.js';
 import { STAGED_TREE_DIR, STAGING_MOUNT, applyMount, planMounts, removeMount } from './mounts.js';
 import { STAGED_DEV_SCRATCH, STAGED_VFIO_DIR, mountDevVfio, type DevVfio } from './dev-vfio.js';
-import { EXIT_NOT_FOUND, EXIT_RUN_FAILED, signalStatus, type NamespaceMount, type RunOptions } from './options.js';
+import { EXIT_NOT_FOUND, EXIT_RUN_FAILED, VERIFY_SYSFS_ENV, signalStatus, type NamespaceMount, type RunOptions } from './options.js';
+import { STAGED_RUN_SCRATCH, mountPrivateRun, type PrivateRun } from './run-udev.js';
+import { loopbackUp } from './loopback.js';
 
 /** How long a forwarded SIGTERM/SIGHUP gives the command before SIGKILL. */
 export const SIGNAL_GRACE_MS = 5000;
@@ -51,9 +53,14 @@ const GATE_SCRIPT = [
   'exec "$@"',
 ].join('\n');
 
-function startGate(command: readonly string[], stderrFd: number | undefined): { child: ChildProcess; go(): void; cancel(): void } {
+function startGate(
+  command: readonly string[],
+  stderrFd: number | undefined,
+  env: NodeJS.ProcessEnv,
+): { child: ChildProcess; go(): void; cancel(): void } {
   const child = spawn('/bin/sh', ['-c', GATE_SCRIPT, 'mdevfs', ...command], {
     stdio: ['inherit', 'inherit', stderrFd ?? 'inherit', 'pipe'],
+    env,
   });
   const ctl = child.stdio[3] as Writable | null;
   ctl?.on('error', () => {
@@ -82,6 +89,23 @@ function usableFd(fd: number | undefined): number | undefined {
 }
 
 /**
+ * Refuse to broadcast where the host's listeners would hear it: the network
+ * namespace must be another than the caller's. Then bring its `lo` up (a new
+ * one starts with `lo` down).
+ */
+async function checkPrivateNetwork(callerNetns: string | undefined): Promise<void> {
+  const own = await readlink('/proc/self/ns/net');
+  if (!callerNetns || own === callerNetns) {
+    throw new UserError('internal error: udev broadcast asked for outside a private network namespace; not broadcasting');
+  }
+  try {
+    await loopbackUp();
+  } catch (e) {
+    throw new UserError(`cannot bring up lo in the run's network namespace: ${errorMessage(e)}`);
+  }
+}
+
+/**
  * Run; resolves with the exit status. The caller reports it on the control
  * channel and exits with it (see inner-main.ts).
  */
@@ -91,6 +115,7 @@ export async function runInner(o: RunOptions): Promise<number> {
 
   let serving: Serving | undefined;
   let devVfio: DevVfio | undefined;
+  let privateRun: PrivateRun | undefined;
   const done: NamespaceMount[] = [];
   let child: ChildProcess | undefined;
   let phase: 'setup' | 'running' | 'teardown' = 'setup';
@@ -161,6 +186,7 @@ export async function runInner(o: RunOptions): Promise<number> {
     phase = 'teardown';
     if (graceTimer) clearTimeout(graceTimer);
     await devVfio?.remove();
+    await privateRun?.remove();
     for (const m of [...done].reverse()) {
       if (!(await removeMount(m))) vlog(`mdevfs: could not unmount ${m.target} (it goes with the namespace)`);
     }
@@ -178,7 +204,7 @@ export async function runInner(o: RunOptions): Promise<number> {
   // The command's process is forked now, before the tree is mounted, so it
   // does not inherit the daemon's /dev/fuse descriptor (libfuse opens it
   // without O_CLOEXEC). It waits on fd 3 until the mounts are in place.
-  const gate = startGate(o.command, usableFd(o.stderrFd));
+  const gate = startGate(o.command, usableFd(o.stderrFd), o.udev ? { ...process.env, ...VERIFY_SYSFS_ENV } : process.env);
   gate.child.on('error', e => {
     log(`mdevfs: cannot start /bin/sh for the command: ${e.message}`);
     resolveChild(EXIT_RUN_FAILED);
@@ -192,6 +218,7 @@ export async function runInner(o: RunOptions): Promise<number> {
     await mkdir(STAGED_TREE_DIR);
     await mkdir(STAGED_VFIO_DIR);
     await mkdir(STAGED_DEV_SCRATCH);
+    if (o.udevBroadcast) await checkPrivateNetwork(o.callerNetns);
     // serveTree loads the plugins as mount does: the samples unless --driver or --config.
     serving = await serveTree(STAGED_TREE_DIR, {
       driver: o.driver,
@@ -204,6 +231,7 @@ export async function runInner(o: RunOptions): Promise<number> {
       callTimeout: o.callTimeout,
       vfioDir: STAGED_VFIO_DIR,
       uevents: o.uevents,
+      udevBroadcast: !!o.udevBroadcast,
     });
     // From here on a stray exception is logged, not fatal (as in mount).
     logStrayErrors(o.verbose);
@@ -213,6 +241,13 @@ export async function runInner(o: RunOptions): Promise<number> {
         devVfio = await mountDevVfio(serving.vfio.mounted.mountpoint, STAGED_DEV_SCRATCH);
       } catch (e) {
         log(`mdevfs: no /dev/vfio in this run: ${errorMessage(e)}`);
+      }
+    }
+    if (o.udev) {
+      try {
+        privateRun = await mountPrivateRun(STAGED_RUN_SCRATCH);
+      } catch (e) {
+        throw new UserError(`cannot make the private /run/udev: ${errorMessage(e)}`);
       }
     }
     for (const m of planMounts({ treeDir: serving.mounted.mountpoint, keepEtc: o.keepEtc, extra: o.mounts })) {
