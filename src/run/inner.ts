@@ -8,9 +8,11 @@
  * 2. put a staging tmpfs over /sys, load the plugins and mount the tree on a
  *    directory in it (nothing is created on the host);
  * 3. put the VFIO device files at /dev/vfio (an overlay over /dev, see
- *    ./dev-vfio.ts), bind the tree over /sys, a scratch tmpfs over
+ *    ./dev-vfio.ts), with udev a private /run with /run/udev (./run-udev.ts;
+ *    for the broadcast, lo up first), bind the tree over /sys, a scratch tmpfs over
  *    /etc/mdevctl.d (unless --keep-etc), then any extra mounts (RunOptions.mounts);
- * 4. open the gate: the command runs with inherited stdio;
+ * 4. open the gate: the command runs with inherited stdio (and, with udev,
+ *    SYSTEMD_DEVICE_VERIFY_SYSFS=0);
  * 5. when it exits: unmount, shut the plugins down, exit with its status
  *    (128+signo for a signal).
  *
