@@ -27,4 +27,6 @@ export interface ServeOptions {
    * inside its private network namespace: elsewhere the host's listeners would hear it.
    */
   udevBroadcast?: boolean;
+  /** Keep udevd's database in this directory (/run/udev/data inside `mdevfs run`). */
+  udevDatabase?: string;
 }

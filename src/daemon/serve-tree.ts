@@ -21,6 +21,7 @@ import type { ServeOptions } from './options.js';
 import { loadPlugins } from './plugins.js';
 import { openUeventLog, type UeventLog } from './uevent-log.js';
 import { UdevBroadcaster, netlinkUdevSink } from '../udev/broadcast.js';
+import { UdevDatabase } from '../udev/database.js';
 
 /** A served tree. Unmount with `mounted.unmount()`, then `shutdown()`. */
 export interface Serving {
@@ -139,8 +140,13 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
   const core = new MdevCore({ profile: opts.profile, callTimeoutMs: opts.callTimeout });
   core.on('log', m => vlog(`mdevfs: ${m}`));
   if (ueventLog) core.on('uevent', ev => ueventLog.write(ev));
-  // In the core's order, synchronously: the message is on the wire before
-  // the write(2) that caused it returns.
+  // In the core's order, synchronously: the database entry is written and
+  // then the message is on the wire (as udevd does), before the write(2)
+  // that caused it returns.
+  if (opts.udevDatabase !== undefined) {
+    const db = new UdevDatabase(opts.udevDatabase, m => log(`mdevfs: ${m}`));
+    core.on('uevent', ev => db.handle(ev));
+  }
   if (udev) core.on('uevent', ev => udev.handle(ev));
   if (opts.verbose) {
     core.on('uevent', ev => {

@@ -35,7 +35,7 @@ import { InnerControl, RELAYED_SIGNALS } from './control.js';
 import { STAGED_TREE_DIR, STAGING_MOUNT, applyMount, planMounts, removeMount } from './mounts.js';
 import { STAGED_DEV_SCRATCH, STAGED_VFIO_DIR, mountDevVfio, type DevVfio } from './dev-vfio.js';
 import { EXIT_NOT_FOUND, EXIT_RUN_FAILED, VERIFY_SYSFS_ENV, signalStatus, type NamespaceMount, type RunOptions } from './options.js';
-import { STAGED_RUN_SCRATCH, mountPrivateRun, type PrivateRun } from './run-udev.js';
+import { STAGED_RUN_SCRATCH, UDEV_DATA, mountPrivateRun, type PrivateRun } from './run-udev.js';
 import { loopbackUp } from './loopback.js';
 
 /** How long a forwarded SIGTERM/SIGHUP gives the command before SIGKILL. */
@@ -221,6 +221,14 @@ export async function runInner(o: RunOptions): Promise<number> {
     await mkdir(STAGED_VFIO_DIR);
     await mkdir(STAGED_DEV_SCRATCH);
     if (o.udevBroadcast) await checkPrivateNetwork(o.callerNetns);
+    // Before the plugins load: the udev database lives there.
+    if (o.udev) {
+      try {
+        privateRun = await mountPrivateRun(STAGED_RUN_SCRATCH);
+      } catch (e) {
+        throw new UserError(`cannot make the private /run/udev: ${errorMessage(e)}`);
+      }
+    }
     // serveTree loads the plugins as mount does: the samples unless --driver or --config.
     serving = await serveTree(STAGED_TREE_DIR, {
       driver: o.driver,
@@ -234,6 +242,7 @@ export async function runInner(o: RunOptions): Promise<number> {
       vfioDir: STAGED_VFIO_DIR,
       uevents: o.uevents,
       udevBroadcast: !!o.udevBroadcast,
+      ...(o.udev ? { udevDatabase: UDEV_DATA } : {}),
     });
     // From here on a stray exception is logged, not fatal (as in mount).
     logStrayErrors(o.verbose);
@@ -243,13 +252,6 @@ export async function runInner(o: RunOptions): Promise<number> {
         devVfio = await mountDevVfio(serving.vfio.mounted.mountpoint, STAGED_DEV_SCRATCH);
       } catch (e) {
         log(`mdevfs: no /dev/vfio in this run: ${errorMessage(e)}`);
-      }
-    }
-    if (o.udev) {
-      try {
-        privateRun = await mountPrivateRun(STAGED_RUN_SCRATCH);
-      } catch (e) {
-        throw new UserError(`cannot make the private /run/udev: ${errorMessage(e)}`);
       }
     }
     for (const m of planMounts({ treeDir: serving.mounted.mountpoint, keepEtc: o.keepEtc, extra: o.mounts })) {

@@ -9,7 +9,7 @@
  *   exists (systemd device-monitor.c device_monitor_new_full(): "The udev
  *   service seems not to be active"; only access(F_OK) is checked), and
  *   `udevadm settle` returns at once when it exists and nothing is queued;
- * - `/run/udev/data/`: the udev database (./udev-db.ts fills it).
+ * - `/run/udev/data/`: the udev database (the daemon keeps it: src/udev/database.ts).
  *
  * Asynchronous, with mount(8): the caller is the FUSE daemon (docs/fuse.md#self-deadlock).
  */

@@ -159,6 +159,10 @@ t.test('the namespace: lo only, and up; /run/udev/control; SYSTEMD_DEVICE_VERIFY
     { sh: 'echo "$SYSTEMD_DEVICE_VERIFY_SYSFS"; stat -c %F /run/udev/control; ls -A /run/udev' },
     { sh: 'ls -A /run' },
     { sh: `echo ${U} > ${TYPE}/create && udevadm info /sys/bus/mdev/devices/${U}` },
+    {
+      sh: `echo "c$(cat /sys/devices/virtual/vfio/0/dev) c$(cat /sys${DEV}/vfio-dev/vfio0/dev)"; cd /run/udev/data && stat -c '%n %a %s' * | sort`,
+    },
+    { sh: `echo 1 > /sys/bus/mdev/devices/${U}/remove && ls -A /run/udev/data` },
   ]);
   t.not(r[0]!.out.trim(), hostNet, 'a network namespace of its own');
   t.equal(r[1]!.out, "['lo']\n", 'only lo');
@@ -176,6 +180,13 @@ t.test('the namespace: lo only, and up; /run/udev/control; SYSTEMD_DEVICE_VERIFY
   t.equal(r[6]!.code, 0, r[6]!.err);
   t.match(r[6]!.out, new RegExp(`^P: ${DEV}\\n`), 'a late reader finds the device by its syspath (sd-device accepts the FUSE /sys)');
   t.match(r[6]!.out, /E: SUBSYSTEM=mdev\nE: DRIVER=mtty\n/);
+  const [group, cdev] = r[7]!.out.split('\n')[0]!.split(' ');
+  t.equal(
+    r[7]!.out,
+    `${group} ${cdev}\n${[`${cdev} 644 0`, `${group} 644 0`].sort().join('\n')}\n`,
+    "udev database: an empty c<major>:<minor> entry per char device (none for the mdev), as a rule-less udevd's",
+  );
+  t.equal(r[8]!.out, '', 'entries removed with their devices');
 });
 
 t.test('--host-network keeps the host network and the udev files; --no-udev has none of it', async t => {

@@ -3,6 +3,7 @@
 // device. The same bytes are checked against systemd's libudev (udevadm
 // monitor, with its BPF subsystem filter) in test/run/udev.test.ts.
 import t from 'tap';
+import path from 'node:path';
 import type { Uevent } from '../../src/core/api.js';
 import { murmurHash2, stringHash32 } from '../../src/udev/murmur.js';
 import { HEADER_SIZE, UDEV_MONITOR_MAGIC, decodeUdevMessage, encodeUdevMessage } from '../../src/udev/wire.js';
@@ -85,4 +86,26 @@ t.test('USEC_INITIALIZED: set on the first event of a device, kept until its rem
     ['1', '2', '3', '4'],
     'in order',
   );
+});
+
+t.test("udev database: a rule-less udevd's entries", async t => {
+  const { mkdtemp, readdir, stat, rm } = await import('node:fs/promises');
+  const os = await import('node:os');
+  const { UdevDatabase, udevDeviceId } = await import('../../src/udev/database.js');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'mdevfs-udevdb-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const logs: string[] = [];
+  const db = new UdevDatabase(dir, m => logs.push(m));
+  const mdev: Uevent = { ACTION: 'add', DEVPATH: '/devices/virtual/mtty/mtty/x', SUBSYSTEM: 'mdev', SEQNUM: 1 };
+  t.equal(udevDeviceId(mdev), undefined, 'no device number: no entry');
+  t.equal(udevDeviceId(add), 'c511:0');
+  db.handle(mdev);
+  db.handle(add);
+  t.same(await readdir(dir), ['c511:0']);
+  const st = await stat(path.join(dir, 'c511:0'));
+  t.equal(st.size, 0, 'empty: no rule gave it information');
+  t.equal(st.mode & 0o7777, 0o644);
+  db.handle({ ...add, ACTION: 'remove', SEQNUM: 6 });
+  t.same(await readdir(dir), [], 'gone with the device');
+  t.same(logs, []);
 });
