@@ -22,7 +22,7 @@ export function registerRun(program: Command): void {
   const cmd = program
     .command('run')
     .description(
-      "run a command with the emulated tree as its /sys (a scratch /etc/mdevctl.d, and the VFIO device files at /dev/vfio), in a private mount namespace; exits with the command's status",
+      "run a command with the emulated tree as its /sys (a scratch /etc/mdevctl.d, the VFIO device files at /dev/vfio, and udev's events and files), in private mount, pid and network namespaces; exits with the command's status",
     )
     .usage('[options] -- <command> [args...]')
     .argument('<command...>', 'the command and its arguments')
