@@ -21,4 +21,12 @@ export interface ServeOptions {
   vfioDir?: string;
   /** Write every uevent to this file, one JSON line each. */
   uevents?: string;
+  /**
+   * Multicast every uevent as udevd would, on the udev netlink group of this
+   * process's network namespace (src/udev). Only `mdevfs run` sets it, from
+   * inside its private network namespace: elsewhere the host's listeners would hear it.
+   */
+  udevBroadcast?: boolean;
+  /** Keep udevd's database in this directory (/run/udev/data inside `mdevfs run`). */
+  udevDatabase?: string;
 }

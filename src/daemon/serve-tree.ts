@@ -20,6 +20,8 @@ import { stderrLine } from './log.js';
 import type { ServeOptions } from './options.js';
 import { loadPlugins } from './plugins.js';
 import { openUeventLog, type UeventLog } from './uevent-log.js';
+import { UdevBroadcaster, netlinkUdevSink } from '../udev/broadcast.js';
+import { UdevDatabase } from '../udev/database.js';
 
 /** A served tree. Unmount with `mounted.unmount()`, then `shutdown()`. */
 export interface Serving {
@@ -31,6 +33,8 @@ export interface Serving {
   vfio?: { presenter: VfioDevPresenter; mounted: Mounted };
   /** A stale mount was found on the mount point and cleared. */
   recoveredStale: boolean;
+  /** The udev broadcast, when `udevBroadcast` was asked for. */
+  udev?: UdevBroadcaster;
   /** Stop presenting and unload every plugin (call after unmounting). */
   shutdown(): Promise<void>;
 }
@@ -123,9 +127,27 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
     plugins = [...plugins, ...configPlugins];
   }
 
+  let udev: UdevBroadcaster | undefined;
+  if (opts.udevBroadcast) {
+    try {
+      udev = new UdevBroadcaster(netlinkUdevSink(m => log(`mdevfs: ${m}`)));
+    } catch (e) {
+      await ueventLog?.close();
+      throw new UserError(`cannot open the udev netlink socket: ${firstLine(errorMessage(e))}`);
+    }
+  }
+
   const core = new MdevCore({ profile: opts.profile, callTimeoutMs: opts.callTimeout });
   core.on('log', m => vlog(`mdevfs: ${m}`));
   if (ueventLog) core.on('uevent', ev => ueventLog.write(ev));
+  // In the core's order, synchronously: the database entry is written and
+  // then the message is on the wire (as udevd does), before the write(2)
+  // that caused it returns.
+  if (opts.udevDatabase !== undefined) {
+    const db = new UdevDatabase(opts.udevDatabase, m => log(`mdevfs: ${m}`));
+    core.on('uevent', ev => db.handle(ev));
+  }
+  if (udev) core.on('uevent', ev => udev.handle(ev));
   if (opts.verbose) {
     core.on('uevent', ev => {
       const kv = Object.entries(ev)
@@ -143,6 +165,7 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
     // Closes every VFIO handle still open through the device files, too.
     await core.shutdown();
     await ueventLog?.close();
+    udev?.close();
   };
 
   for (const p of plugins) {
@@ -176,5 +199,5 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
       throw asUserError(e);
     }
   }
-  return { core, presenter, mounted, vfio, recoveredStale: pre.tree.recoveredStale, shutdown };
+  return { core, presenter, mounted, vfio, udev, recoveredStale: pre.tree.recoveredStale, shutdown };
 }

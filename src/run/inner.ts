@@ -8,9 +8,11 @@
  * 2. put a staging tmpfs over /sys, load the plugins and mount the tree on a
  *    directory in it (nothing is created on the host);
  * 3. put the VFIO device files at /dev/vfio (an overlay over /dev, see
- *    ./dev-vfio.ts), bind the tree over /sys, a scratch tmpfs over
+ *    ./dev-vfio.ts), with udev a private /run with /run/udev (./run-udev.ts;
+ *    for the broadcast, lo up first), bind the tree over /sys, a scratch tmpfs over
  *    /etc/mdevctl.d (unless --keep-etc), then any extra mounts (RunOptions.mounts);
- * 4. open the gate: the command runs with inherited stdio;
+ * 4. open the gate: the command runs with inherited stdio (and, with udev,
+ *    SYSTEMD_DEVICE_VERIFY_SYSFS=0);
  * 5. when it exits: unmount, shut the plugins down, exit with its status
  *    (128+signo for a signal).
  *
@@ -23,7 +25,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fstatSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readlink } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { errorMessage } from '../core/errno.js';
 import { UserError } from '../daemon/errors.js';
@@ -32,7 +34,9 @@ import { serveTree, type Serving } from '../daemon/serve-tree.js';
 import { InnerControl, RELAYED_SIGNALS } from './control.js';
 import { STAGED_TREE_DIR, STAGING_MOUNT, applyMount, planMounts, removeMount } from './mounts.js';
 import { STAGED_DEV_SCRATCH, STAGED_VFIO_DIR, mountDevVfio, type DevVfio } from './dev-vfio.js';
-import { EXIT_NOT_FOUND, EXIT_RUN_FAILED, signalStatus, type NamespaceMount, type RunOptions } from './options.js';
+import { EXIT_NOT_FOUND, EXIT_RUN_FAILED, VERIFY_SYSFS_ENV, signalStatus, type NamespaceMount, type RunOptions } from './options.js';
+import { STAGED_RUN_SCRATCH, UDEV_DATA, mountPrivateRun, type PrivateRun } from './run-udev.js';
+import { loopbackUp } from './loopback.js';
 
 /** How long a forwarded SIGTERM/SIGHUP gives the command before SIGKILL. */
 export const SIGNAL_GRACE_MS = 5000;
@@ -51,9 +55,14 @@ const GATE_SCRIPT = [
   'exec "$@"',
 ].join('\n');
 
-function startGate(command: readonly string[], stderrFd: number | undefined): { child: ChildProcess; go(): void; cancel(): void } {
+function startGate(
+  command: readonly string[],
+  stderrFd: number | undefined,
+  env: NodeJS.ProcessEnv,
+): { child: ChildProcess; go(): void; cancel(): void } {
   const child = spawn('/bin/sh', ['-c', GATE_SCRIPT, 'mdevfs', ...command], {
     stdio: ['inherit', 'inherit', stderrFd ?? 'inherit', 'pipe'],
+    env,
   });
   const ctl = child.stdio[3] as Writable | null;
   ctl?.on('error', () => {
@@ -82,6 +91,23 @@ function usableFd(fd: number | undefined): number | undefined {
 }
 
 /**
+ * Refuse to broadcast where the host's listeners would hear it: the network
+ * namespace must be another than the caller's. Then bring its `lo` up (a new
+ * one starts with `lo` down).
+ */
+async function checkPrivateNetwork(callerNetns: string | undefined): Promise<void> {
+  const own = await readlink('/proc/self/ns/net');
+  if (!callerNetns || own === callerNetns) {
+    throw new UserError('internal error: udev broadcast asked for outside a private network namespace; not broadcasting');
+  }
+  try {
+    await loopbackUp();
+  } catch (e) {
+    throw new UserError(`cannot bring up lo in the run's network namespace: ${errorMessage(e)}`);
+  }
+}
+
+/**
  * Run; resolves with the exit status. The caller reports it on the control
  * channel and exits with it (see inner-main.ts).
  */
@@ -91,6 +117,7 @@ export async function runInner(o: RunOptions): Promise<number> {
 
   let serving: Serving | undefined;
   let devVfio: DevVfio | undefined;
+  let privateRun: PrivateRun | undefined;
   const done: NamespaceMount[] = [];
   let child: ChildProcess | undefined;
   let phase: 'setup' | 'running' | 'teardown' = 'setup';
@@ -161,6 +188,7 @@ export async function runInner(o: RunOptions): Promise<number> {
     phase = 'teardown';
     if (graceTimer) clearTimeout(graceTimer);
     await devVfio?.remove();
+    await privateRun?.remove();
     for (const m of [...done].reverse()) {
       if (!(await removeMount(m))) vlog(`mdevfs: could not unmount ${m.target} (it goes with the namespace)`);
     }
@@ -178,7 +206,7 @@ export async function runInner(o: RunOptions): Promise<number> {
   // The command's process is forked now, before the tree is mounted, so it
   // does not inherit the daemon's /dev/fuse descriptor (libfuse opens it
   // without O_CLOEXEC). It waits on fd 3 until the mounts are in place.
-  const gate = startGate(o.command, usableFd(o.stderrFd));
+  const gate = startGate(o.command, usableFd(o.stderrFd), o.udev ? { ...process.env, ...VERIFY_SYSFS_ENV } : process.env);
   gate.child.on('error', e => {
     log(`mdevfs: cannot start /bin/sh for the command: ${e.message}`);
     resolveChild(EXIT_RUN_FAILED);
@@ -192,6 +220,15 @@ export async function runInner(o: RunOptions): Promise<number> {
     await mkdir(STAGED_TREE_DIR);
     await mkdir(STAGED_VFIO_DIR);
     await mkdir(STAGED_DEV_SCRATCH);
+    if (o.udevBroadcast) await checkPrivateNetwork(o.callerNetns);
+    // Before the plugins load: the udev database lives there.
+    if (o.udev) {
+      try {
+        privateRun = await mountPrivateRun(STAGED_RUN_SCRATCH);
+      } catch (e) {
+        throw new UserError(`cannot make the private /run/udev: ${errorMessage(e)}`);
+      }
+    }
     // serveTree loads the plugins as mount does: the samples unless --driver or --config.
     serving = await serveTree(STAGED_TREE_DIR, {
       driver: o.driver,
@@ -204,6 +241,8 @@ export async function runInner(o: RunOptions): Promise<number> {
       callTimeout: o.callTimeout,
       vfioDir: STAGED_VFIO_DIR,
       uevents: o.uevents,
+      udevBroadcast: !!o.udevBroadcast,
+      ...(o.udev ? { udevDatabase: UDEV_DATA } : {}),
     });
     // From here on a stray exception is logged, not fatal (as in mount).
     logStrayErrors(o.verbose);

@@ -47,6 +47,20 @@ export interface RunOptions {
   /** Write every uevent to this file (an absolute path), one JSON line each (mount --uevents). */
   uevents?: string;
   /**
+   * Emulate udev as user space sees it (./run-udev.ts): a private /run/udev
+   * with `control` and the database, and SYSTEMD_DEVICE_VERIFY_SYSFS=0 in the
+   * command's environment. Absent: off.
+   */
+  udev?: boolean;
+  /**
+   * Also multicast every uevent on the udev netlink group (src/udev). The
+   * outer then adds a network namespace (unshare --net), and the inner
+   * refuses to broadcast unless its network namespace differs from `callerNetns`.
+   */
+  udevBroadcast?: boolean;
+  /** The outer's /proc/self/ns/net link ("net:[4026531840]"). */
+  callerNetns?: string;
+  /**
    * The status channel to the outer (fd 3): "R" when the command starts,
    * "E<status>\n" just before the inner exits. Without "R" the namespace never
    * came up; without "E" the inner died (killed) instead of finishing.
@@ -74,6 +88,9 @@ export function signalStatus(signal: NodeJS.Signals | number): number {
   const n = (osConstants.signals as Record<string, number | undefined>)[signal];
   return 128 + (n ?? 0);
 }
+
+/** The environment variable systemd's sd-device needs to accept a /sys that is not sysfs (sd-device.c device_set_syspath()). */
+export const VERIFY_SYSFS_ENV = { SYSTEMD_DEVICE_VERIFY_SYSFS: '0' } as const;
 
 export function encodeRunOptions(o: RunOptions): string {
   return JSON.stringify(o);

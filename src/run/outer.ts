@@ -3,7 +3,10 @@
  * unshare(1), and starts
  *
  *   [setpriv --pdeathsig KILL --] unshare --mount --pid --fork --propagation private
- *     --mount-proc --kill-child -- node <inner-main.js> <json RunOptions>
+ *     --mount-proc --kill-child [--net] -- node <inner-main.js> <json RunOptions>
+
+ * (--net with the udev broadcast, the default: the command then has only its
+ * own loopback, and the broadcast reaches no listener outside the run)
  *
  * with stdin and stdout inherited (stderr: see the spawn below). The inner
  * (./inner.ts) is PID 1 of the new pid namespace. Process chain and who cleans up what:
@@ -42,6 +45,8 @@ export function innerMainPath(): string {
 
 /** The unshare(1) argument list that makes the run's namespace (exported for tests and docs). */
 export const UNSHARE_ARGS = ['--mount', '--pid', '--fork', '--propagation', 'private', '--mount-proc', '--kill-child'];
+/** Added for a udev broadcast: a network namespace of the run's own, so no host listener hears it. */
+export const UNSHARE_NET_ARG = '--net';
 
 /** Whether this process is in the foreground process group of its controlling terminal. */
 async function inTerminalForeground(): Promise<boolean> {
@@ -103,11 +108,13 @@ export async function runOuter(o: OuterOptions): Promise<number> {
     config: o.config.map(f => path.resolve(f)),
     statusFd: 3,
     stderrFd: 4,
+    ...(o.udevBroadcast ? { callerNetns: await fsp.readlink('/proc/self/ns/net') } : {}),
   };
   const argv = [
     ...(setpriv ? [setpriv, '--pdeathsig', 'KILL', '--'] : []),
     unshare,
     ...UNSHARE_ARGS,
+    ...(o.udevBroadcast ? [UNSHARE_NET_ARG] : []),
     '--',
     // Our node flags (e.g. tsx's loader when run from source), but not a second debugger on the same port.
     process.execPath,

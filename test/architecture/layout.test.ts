@@ -18,6 +18,7 @@ const RANK: Record<string, number> = {
   devfs: 2,
   sysfs: 2,
   config: 2,
+  udev: 2,
   kernfs: 1,
   core: 0,
 };

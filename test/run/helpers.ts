@@ -109,7 +109,8 @@ export function mdevfsRun(
 // Many commands in one namespace: a python3 driver runs each step in turn and
 // prints one JSON document with every step's status, stdout and stderr.
 
-export type Step = { sh: string; input?: string } | { argv: string[]; input?: string };
+/** A step; with `timeout` (seconds) a step still running then is killed and reports code 124, as timeout(1). */
+export type Step = ({ sh: string } | { argv: string[] }) & { input?: string; timeout?: number };
 
 export interface StepResult {
   code: number;
@@ -122,10 +123,29 @@ import json, subprocess, sys
 res = []
 for st in json.loads(sys.argv[1]):
     argv = ['/bin/sh', '-c', st['sh']] if 'sh' in st else st['argv']
-    p = subprocess.run(argv, input=st.get('input', '').encode(), capture_output=True)
-    res.append({'code': p.returncode, 'out': p.stdout.decode('utf-8', 'replace'), 'err': p.stderr.decode('utf-8', 'replace')})
+    try:
+        p = subprocess.run(argv, input=st.get('input', '').encode(), capture_output=True, timeout=st.get('timeout'))
+        res.append({'code': p.returncode, 'out': p.stdout.decode('utf-8', 'replace'), 'err': p.stderr.decode('utf-8', 'replace')})
+    except subprocess.TimeoutExpired as e:
+        dec = lambda b: (b or b'').decode('utf-8', 'replace')
+        res.append({'code': 124, 'out': dec(e.stdout), 'err': dec(e.stderr) + 'timed out after %ss' % st['timeout']})
 sys.stdout.write(json.dumps(res))
 `;
+
+/** The argv that runs `steps` in order and prints their results as JSON (what runSteps runs inside the namespace). */
+export function stepsCommand(steps: Step[]): string[] {
+  return [PYTHON, '-c', STEPS_PY, JSON.stringify(steps)];
+}
+
+/** Parse what stepsCommand printed. */
+export function parseSteps(r: RunResult): StepResult[] {
+  if (r.code !== 0) throw new Error(`mdevfs run failed (${r.code ?? r.signal}): ${r.stderr}`);
+  try {
+    return JSON.parse(r.stdout) as StepResult[];
+  } catch {
+    throw new Error(`unparsable step output: ${r.stdout}\nstderr: ${r.stderr}`);
+  }
+}
 
 /** Run `steps` in order inside one `mdevfs run [runArgs] -- python3 …`. */
 export async function runSteps(t: Teardownable, steps: Step[], runArgs: string[] = []): Promise<{ results: StepResult[]; run: RunResult }> {

@@ -10,6 +10,9 @@ import { addServeOptions, type SharedServeOptions } from '../serve-options.js';
 
 interface RunCommandOptions extends SharedServeOptions {
   keepEtc?: boolean;
+  /** false with --no-udev. */
+  udev: boolean;
+  hostNetwork?: boolean;
 }
 
 export function registerRun(program: Command): void {
@@ -19,19 +22,36 @@ export function registerRun(program: Command): void {
   const cmd = program
     .command('run')
     .description(
-      "run a command with the emulated tree as its /sys (a scratch /etc/mdevctl.d, and the VFIO device files at /dev/vfio), in a private mount namespace; exits with the command's status",
+      "run a command with the emulated tree as its /sys (a scratch /etc/mdevctl.d, the VFIO device files at /dev/vfio, and udev's events and files), in private mount, pid and network namespaces; exits with the command's status",
     )
     .usage('[options] -- <command> [args...]')
     .argument('<command...>', 'the command and its arguments')
     .passThroughOptions();
   addServeOptions(cmd)
     .option('--keep-etc', "do not hide the host's /etc/mdevctl.d behind a scratch tmpfs (mdevctl define then writes to the host)")
+    .option(
+      '--no-udev',
+      'no udev emulation: no uevents on the udev netlink group, no private /run/udev, no SYSTEMD_DEVICE_VERIFY_SYSFS=0 (libudev and libvirt then see no mdev device); the command keeps the host network',
+    )
+    .option(
+      '--host-network',
+      "keep the host's network namespace (by default the command has only its own loopback); udev events are then not broadcast (the host's listeners would hear them), while /run/udev and SYSTEMD_DEVICE_VERIFY_SYSFS=0 stay",
+    )
     .addHelpText(
       'after',
       `
 Exit status: the command's (128+N if signal N ended it); 125 if mdevfs run
 itself failed, 126/127 if the command could not be executed / was not found.
 Needs root (mount namespaces) and unshare(1) from util-linux.
+
+udev (unless --no-udev): every uevent is multicast as udevd would, on the
+udev netlink group, from a private network namespace: the command has only
+a loopback interface (lo, up) and no route to the host's network; use
+--host-network for a command that needs it (events are then not broadcast).
+/run is a tmpfs with the host's entries bound back and a private /run/udev
+(control file, database); SYSTEMD_DEVICE_VERIFY_SYSFS=0 is set for the
+command, which systemd's libudev needs to accept a /sys that is not sysfs
+(sudo and setuid programs drop it from the environment).
 
 Example:
   mdevfs run -- mdevctl types
@@ -47,6 +67,8 @@ Example:
         allowOther: !!opts.allowOther,
         callTimeout: opts.callTimeout,
         mounts: [],
+        udev: opts.udev,
+        udevBroadcast: opts.udev && !opts.hostNetwork,
         ...(opts.uevents !== undefined ? { uevents: path.resolve(opts.uevents) } : {}),
         command,
       });

@@ -1,0 +1,261 @@
+// Debian's real libvirtd (node-device driver only, private state: see
+// libvirt-sandbox.sh) inside a plain `mdevfs run`: it lists the mtty parent
+// (libvirt 9.0 names it mtty_mtty; of the class-device samples it knows only
+// the subsystem mtty), its types and its mdevs, by enumeration and by the
+// udev events; nodedev-create/define/start/undefine work through mdevctl;
+// python3-libvirt answers Nova's questions. Every libvirt call is bounded;
+// libvirtd dies with the run (the sandbox stops it, and the run's PID 1
+// takes whatever is left). Nothing of the host's libvirt or /run changes.
+import t from 'tap';
+import { existsSync, promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { REPO } from '../helpers/daemon.js';
+import { PYTHON, uuid } from '../helpers/util.js';
+import {
+  NVIDIA,
+  mdevfsRun,
+  parseSteps,
+  runSteps,
+  snapshot,
+  stepsCommand,
+  unmountLeftovers,
+  type Step,
+  type StepResult,
+} from '../run/helpers.js';
+
+t.teardown(unmountLeftovers);
+
+const SANDBOX = path.join(REPO, 'test/clients/libvirt-sandbox.sh');
+const NOVA = path.join(REPO, 'test/clients/libvirt_nova.py');
+const URI = 'nodedev:///system';
+const MTTY = '/sys/class/mdev_bus/mtty/mdev_supported_types';
+const missing = ['/usr/sbin/libvirtd', '/usr/bin/virsh'].filter(f => !existsSync(f));
+/** Every test is skipped, with this reason, where libvirt is not installed (.ci/run installs it). */
+const skip =
+  missing.length > 0
+    ? `libvirt is not installed (${missing.join(', ')}): apt-get install libvirt-daemon libvirt-clients python3-libvirt`
+    : false;
+
+const HOST_DIRS = ['/etc/libvirt', '/var/lib/libvirt', '/var/cache/libvirt', '/var/log/libvirt', '/run/libvirt', '/run/udev'];
+const hostBefore = Promise.all(HOST_DIRS.map(d => snapshot(d)));
+const hostRunBefore = fsp.readdir('/run').then(e => e.sort());
+
+/** libvirt's name for a mediated device of the mtty parent. */
+const mdevName = (u: string) => `mdev_${u.replace(/-/g, '_')}_mtty`;
+/** A bounded virsh call. */
+const virsh = (...args: string[]): Step => ({ argv: ['virsh', '-c', URI, ...args], timeout: 20 });
+/** Poll (≤ 15 s) until `virsh nodedev-list <args>` does (or, with `absent`, does not) list `name`; prints the tries. */
+const untilListed = (name: string, args: string, absent = false): Step => ({
+  sh: `i=0; while [ $i -lt 150 ]; do
+         if timeout 5 virsh -c ${URI} nodedev-list ${args} | grep -qx '${name}'; then f=1; else f=0; fi
+         [ $f = ${absent ? 0 : 1} ] && { echo "after $i"; exit 0; }
+         i=$((i+1)); sleep 0.1
+       done; echo "not ${absent ? 'gone' : 'listed'} after 15 s"; exit 1`,
+  timeout: 30,
+});
+
+/** Run `steps` inside `mdevfs run [runArgs] -- [sh -c before &&] libvirt-sandbox.sh python3 …`. */
+async function withLibvirt(steps: Step[], o: { runArgs?: string[]; before?: string } = {}): Promise<StepResult[]> {
+  const inner = ['sh', SANDBOX, ...stepsCommand(steps)];
+  const cmd = o.before ? ['sh', '-c', `${o.before} && exec "$@"`, 'before', ...inner] : inner;
+  return parseSteps(await mdevfsRun(t, [...(o.runArgs ?? []), '--', ...cmd], { timeoutMs: 200_000 }));
+}
+
+/** The types of a parent's XML: id → [name, deviceAPI, availableInstances]. */
+function xmlTypes(xml: string): Record<string, [string, string, number]> {
+  const out: Record<string, [string, string, number]> = {};
+  for (const m of xml.matchAll(
+    /<type id='([^']+)'>\s*<name>([^<]*)<\/name>\s*<deviceAPI>([^<]*)<\/deviceAPI>\s*<availableInstances>(\d+)</g,
+  )) {
+    out[m[1]!] = [m[2]!, m[3]!, Number(m[4])];
+  }
+  return out;
+}
+
+/** The same from the tree: `id|name|device_api|available_instances` lines. */
+const TREE_TYPES = (dir: string): Step => ({
+  sh: `for d in ${dir}/*/; do printf '%s|%s|%s|%s\\n' "$(basename $d)" "$(cat $d/name)" "$(cat $d/device_api)" "$(cat $d/available_instances)"; done`,
+});
+function treeTypes(out: string): Record<string, [string, string, number]> {
+  const o: Record<string, [string, string, number]> = {};
+  for (const l of out.split('\n').filter(Boolean)) {
+    const [id, name, api, n] = l.split('|');
+    o[id!] = [name!, api!, Number(n)];
+  }
+  return o;
+}
+
+t.test('libvirtd lists mtty_mtty, its types and mdevs, hears hot-plug in seconds; python3-libvirt as Nova', { skip }, async t => {
+  const [u0, u1] = [uuid(0x1001), uuid(0x1002)];
+  const r = await withLibvirt(
+    [
+      virsh('nodedev-list', '--cap', 'mdev_types'),
+      virsh('nodedev-list', '--cap', 'mdev'),
+      virsh('nodedev-dumpxml', 'mtty_mtty'),
+      TREE_TYPES(MTTY),
+      virsh('nodedev-dumpxml', mdevName(u0)),
+      { sh: 'readlink /sys/bus/mdev/devices/' + u0 + '/iommu_group' },
+      // Events: a listener, then a create and a remove written to sysfs directly.
+      {
+        sh: `timeout 40 virsh -c ${URI} nodedev-event --event lifecycle --loop --timeout 30 >/run/mdevfs-ev.out 2>&1 </dev/null & echo $! >/run/mdevfs-ev.pid; sleep 1`,
+      },
+      { sh: `echo ${u1} > ${MTTY}/mtty-2/create` },
+      untilListed(mdevName(u1), '--cap mdev'),
+      virsh('nodedev-dumpxml', 'mtty_mtty'),
+      TREE_TYPES(MTTY),
+      { sh: `echo 1 > /sys/bus/mdev/devices/${u1}/remove` },
+      untilListed(mdevName(u1), '--cap mdev', true),
+      {
+        sh: `i=0; until grep -q Deleted /run/mdevfs-ev.out || [ $i -ge 50 ]; do sleep 0.1; i=$((i+1)); done; kill $(cat /run/mdevfs-ev.pid); cat /run/mdevfs-ev.out`,
+        timeout: 15,
+      },
+      { argv: ['timeout', '30', PYTHON, NOVA, URI], timeout: 40 },
+    ],
+    { before: `echo ${u0} > ${MTTY}/mtty-1/create` },
+  );
+  for (const [i, s] of r.entries()) t.equal(s.code, 0, `step ${i}: ${s.err}`);
+  t.equal(r[0]!.out.trim(), 'mtty_mtty', 'the one mdev parent libvirt 9.0 recognises among the samples');
+  t.equal(r[1]!.out.trim(), mdevName(u0), 'a device made before libvirtd started: found by enumeration');
+  const types = xmlTypes(r[2]!.out);
+  t.same(types, treeTypes(r[3]!.out), "parent XML: every type's name, deviceAPI and availableInstances equal the tree's");
+  t.same(Object.keys(types), ['mtty-1', 'mtty-2']);
+  t.match(r[2]!.out, /<path>\/sys\/devices\/virtual\/mtty\/mtty<\/path>/);
+  const group = path.basename(r[5]!.out.trim());
+  t.match(r[4]!.out, new RegExp(`<parent>mtty_mtty</parent>`), 'mdev XML: parent');
+  t.match(r[4]!.out, /<capability type='mdev'>[\s\S]*<type id='mtty-1'\/>/, 'mdev XML: type');
+  t.match(r[4]!.out, new RegExp(`<uuid>${u0}</uuid>`), 'mdev XML: uuid');
+  t.match(r[4]!.out, new RegExp(`<iommuGroup number='${group}'/>`), 'mdev XML: IOMMU group');
+  t.match(r[8]!.out, /^after \d+\n$/, `hot-plugged device listed (${r[8]!.out.trim()} polls of 0.1 s)`);
+  t.comment(`listed ${r[8]!.out.trim()} polls after the create; gone ${r[12]!.out.trim()} polls after the remove`);
+  t.same(xmlTypes(r[9]!.out), treeTypes(r[10]!.out), 'availableInstances follow the tree after a create');
+  t.equal(xmlTypes(r[9]!.out)['mtty-2']![2], types['mtty-2']![2] - 1);
+  t.match(r[12]!.out, /^after \d+\n$/, 'removed device gone');
+  t.match(r[13]!.out, new RegExp(`event 'lifecycle' for node device ${mdevName(u1)}: Created`), 'nodedev-event: created');
+  t.match(r[13]!.out, new RegExp(`event 'lifecycle' for node device ${mdevName(u1)}: Deleted`), 'nodedev-event: deleted');
+  const nova = JSON.parse(r[14]!.out) as {
+    listDevices: string[];
+    mdevTypesParents: string[];
+    mdevs: string[];
+    types: Record<string, Record<string, { name: string; deviceAPI: string; availableInstances: number }>>;
+  };
+  t.same(nova.listDevices, ['mtty_mtty'], "listDevices('mdev_types')");
+  t.same(nova.mdevTypesParents, ['mtty_mtty'], 'listAllDevices(CAP_MDEV_TYPES)');
+  t.same(nova.mdevs, [mdevName(u0)], 'listAllDevices(CAP_MDEV)');
+  t.same(
+    Object.fromEntries(Object.entries(nova.types.mtty_mtty!).map(([id, v]) => [id, [v.name, v.deviceAPI, v.availableInstances]])),
+    treeTypes(r[3]!.out),
+    'types as Nova reads them',
+  );
+});
+
+t.test('nodedev-create (≤ 15 s), nodedev-define, nodedev-start, nodedev-undefine', { skip }, async t => {
+  const [u2, u3] = [uuid(0x2001), uuid(0x2002)];
+  const xml = (u: string, type: string) =>
+    `<device><parent>mtty_mtty</parent><capability type='mdev'><type id='${type}'/><uuid>${u}</uuid></capability></device>`;
+  const r = await withLibvirt([
+    { sh: `cat > /run/mdevfs-c.xml`, input: xml(u2, 'mtty-1') },
+    { ...virsh('nodedev-create', '/run/mdevfs-c.xml'), timeout: 15 },
+    { sh: `test -e /sys/bus/mdev/devices/${u2} && echo present` },
+    untilListed(mdevName(u2), '--cap mdev'),
+    { sh: `cat > /run/mdevfs-d.xml`, input: xml(u3, 'mtty-2') },
+    virsh('nodedev-define', '/run/mdevfs-d.xml'),
+    untilListed(mdevName(u3), '--cap mdev --inactive'),
+    { sh: `find /etc/mdevctl.d -name ${u3}` },
+    virsh('nodedev-start', mdevName(u3)),
+    { sh: `test -e /sys/bus/mdev/devices/${u3} && echo present; cat /sys/bus/mdev/devices/${u3}/mdev_type/name` },
+    untilListed(mdevName(u3), '--cap mdev'),
+    virsh('nodedev-undefine', mdevName(u3)),
+    { sh: `find /etc/mdevctl.d -name ${u3}` },
+  ]);
+  t.equal(r[1]!.code, 0, `nodedev-create within 15 s: ${r[1]!.out}${r[1]!.err}`);
+  t.match(r[1]!.out, new RegExp(`Node device ${mdevName(u2)} created`));
+  t.equal(r[2]!.out, 'present\n', 'the device exists in the tree');
+  t.equal(r[3]!.code, 0, 'and in libvirt');
+  t.equal(r[5]!.code, 0, `nodedev-define: ${r[5]!.err}`);
+  t.equal(r[6]!.code, 0, `defined device listed as inactive: ${r[6]!.out}`);
+  t.match(r[7]!.out, new RegExp(`^/etc/mdevctl.d/mtty/${u3}\\n$`), "mdevctl's config, in the run's scratch /etc/mdevctl.d");
+  t.equal(r[8]!.code, 0, `nodedev-start: ${r[8]!.err}`);
+  t.equal(r[9]!.out, 'present\nDual port serial\n', 'started in the tree');
+  t.equal(r[10]!.code, 0, 'listed as active');
+  t.equal(r[11]!.code, 0, `nodedev-undefine: ${r[11]!.err}`);
+  t.equal(r[12]!.out, '', 'its config is gone');
+});
+
+t.test('nodedev-destroy', { skip }, async t => {
+  // libvirt holds /dev/vfio/<group> open while mdevctl stop writes `remove`
+  // (node_device_driver.c nodeDeviceDestroy). In the kernel opening the group
+  // file only claims the group (a second open gets EBUSY); where opening it
+  // opens the device, `remove` waits for the close and libvirtd deadlocks.
+  const u = uuid(0x3001);
+  const probe = await runSteps(t, [
+    { sh: `echo ${u} > ${MTTY}/mtty-1/create` },
+    {
+      argv: [
+        PYTHON,
+        '-c',
+        `import os\ng = os.path.basename(os.readlink('/sys/bus/mdev/devices/${u}/iommu_group'))\na = os.open('/dev/vfio/' + g, os.O_RDWR)\ntry:\n    os.open('/dev/vfio/' + g, os.O_RDWR); print('shared')\nexcept OSError as e:\n    print(os.strerror(e.errno))`,
+      ],
+      timeout: 10,
+    },
+  ]);
+  if (probe.results[1]!.out.trim() !== 'Device or resource busy') {
+    t.plan(
+      0,
+      `a second open of /dev/vfio/<group> does not fail with EBUSY (${probe.results[1]!.out.trim() || probe.results[1]!.err}): the group file still opens the device, so nodedev-destroy would deadlock libvirtd until the /dev/vfio group semantics land`,
+    );
+    return;
+  }
+  const r = await withLibvirt(
+    [virsh('nodedev-destroy', mdevName(u)), { sh: `test -e /sys/bus/mdev/devices/${u} && echo present || echo gone` }],
+    {
+      before: `echo ${u} > ${MTTY}/mtty-1/create`,
+    },
+  );
+  t.equal(r[0]!.code, 0, `nodedev-destroy: ${r[0]!.out}${r[0]!.err}`);
+  t.equal(r[1]!.out, 'gone\n');
+});
+
+t.test("NVIDIA example: libvirt lists the PCI parents and their types (needs the PCI parents' config file)", { skip }, async t => {
+  const probe = await runSteps(
+    t,
+    [{ sh: 'ls -d /sys/class/mdev_bus/*/ | head -n1; ls /sys/bus/pci/devices/*/config 2>/dev/null | head -n1' }],
+    ['--driver', NVIDIA],
+  );
+  const [parentDir, config] = probe.results[0]!.out.split('\n');
+  if (!config) {
+    t.plan(
+      0,
+      'no /sys/bus/pci/devices/<addr>/config in the tree: libvirt drops a PCI parent whose config space it cannot read (virPCIDeviceNew); enable with the binary-attribute change',
+    );
+    return;
+  }
+  const addr = path.basename(parentDir!);
+  const name = `pci_${addr.replace(/[:.]/g, '_')}`;
+  const r = await withLibvirt(
+    [
+      virsh('nodedev-list', '--cap', 'mdev_types'),
+      virsh('nodedev-dumpxml', name),
+      TREE_TYPES(`/sys/class/mdev_bus/${addr}/mdev_supported_types`),
+    ],
+    {
+      runArgs: ['--driver', NVIDIA],
+    },
+  );
+  t.equal(r[0]!.code, 0, r[0]!.err);
+  t.match(r[0]!.out, new RegExp(`^${name}$`, 'm'), `${name} listed`);
+  t.same(xmlTypes(r[1]!.out), treeTypes(r[2]!.out), "its types equal the tree's");
+});
+
+t.test("the host's libvirt and /run are untouched", { skip }, async t => {
+  const after = await Promise.all(HOST_DIRS.map(d => snapshot(d)));
+  const before = await hostBefore;
+  for (const [i, d] of HOST_DIRS.entries()) t.equal(after[i], before[i], d);
+  t.same((await fsp.readdir('/run')).sort(), await hostRunBefore, '/run: no entry added or removed');
+  const procs = (await fsp.readdir('/proc')).filter(p => /^\d+$/.test(p));
+  const libvirtd: string[] = [];
+  for (const p of procs) {
+    const comm = await fsp.readFile(`/proc/${p}/comm`, 'utf8').catch(() => '');
+    if (comm.trim() === 'libvirtd') libvirtd.push(p);
+  }
+  t.same(libvirtd, [], 'no libvirtd left running');
+});
