@@ -15,7 +15,6 @@ import {
   NVIDIA,
   mdevfsRun,
   parseSteps,
-  runSteps,
   snapshot,
   stepsCommand,
   unmountLeftovers,
