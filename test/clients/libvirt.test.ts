@@ -11,16 +11,7 @@ import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { REPO } from '../helpers/daemon.js';
 import { PYTHON, uuid } from '../helpers/util.js';
-import {
-  NVIDIA,
-  mdevfsRun,
-  parseSteps,
-  snapshot,
-  stepsCommand,
-  unmountLeftovers,
-  type Step,
-  type StepResult,
-} from '../run/helpers.js';
+import { NVIDIA, mdevfsRun, parseSteps, snapshot, stepsCommand, unmountLeftovers, type Step, type StepResult } from '../run/helpers.js';
 
 t.teardown(unmountLeftovers);
 
