@@ -8,7 +8,15 @@
  * mdevfs's pciConfigSpace from the same identity: libvirt's node-device
  * driver walks its capability list to the PCI Express link.
  */
-import { pciConfigAttribute, pciConfigSpace, type Attribute, type Parent, type ParentDeviceSpec, type PcieLink } from 'mdevfs';
+import {
+  pciConfigAttribute,
+  pciConfigSpace,
+  type Attribute,
+  type Parent,
+  type ParentDeviceSpec,
+  type PciConfigSpec,
+  type PcieLink,
+} from 'mdevfs';
 
 /** One BAR (or ROM) as pci_dev->resource[] holds it. */
 export interface PciResource {
@@ -30,20 +38,17 @@ export const PCI_RES_IO = 0x00040101;
 /** IORESOURCE_MEM | PREFETCH | READONLY | SIZEALIGN. */
 export const PCI_RES_ROM = 0x00046200;
 
-export interface PciFunction {
+/** A PCI function: its identity (as its config space holds it) and where it sits. */
+export interface PciFunction extends Pick<
+  PciConfigSpec,
+  'vendor' | 'device' | 'subsystemVendor' | 'subsystemDevice' | 'classCode' | 'revision'
+> {
   /** Domain:bus:device.function, e.g. '0000:3b:00.0'. */
   address: string;
   /** The directory that holds the function below /sys: 'devices/pci0000:3a/0000:3a:00.0' (behind a root port). */
   under: string;
   /** The bound PCI driver ('nvidia', 'i915'); also the mdev type prefix. */
   driver: string;
-  vendor: number;
-  device: number;
-  subsystemVendor: number;
-  subsystemDevice: number;
-  /** 24-bit class code: 0x030200 3D controller, 0x030000 VGA controller. */
-  classCode: number;
-  revision: number;
   /** -1 on single-node hosts. */
   numaNode: number;
   irq: number;
