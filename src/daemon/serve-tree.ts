@@ -35,6 +35,8 @@ export interface Serving {
   recoveredStale: boolean;
   /** The udev broadcast, when `udevBroadcast` was asked for. */
   udev?: UdevBroadcaster;
+  /** Stop writing the udev database and broadcasting (before the private /run goes). */
+  stopUdev(): void;
   /** Stop presenting and unload every plugin (call after unmounting). */
   shutdown(): Promise<void>;
 }
@@ -138,14 +140,16 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
   }
 
   const core = new MdevCore({ profile: opts.profile, callTimeoutMs: opts.callTimeout });
+  let db: UdevDatabase | undefined;
   core.on('log', m => vlog(`mdevfs: ${m}`));
   if (ueventLog) core.on('uevent', ev => ueventLog.write(ev));
   // In the core's order, synchronously: the database entry is written and
   // then the message is on the wire (as udevd does), before the write(2)
   // that caused it returns.
   if (opts.udevDatabase !== undefined) {
-    const db = new UdevDatabase(opts.udevDatabase, m => log(`mdevfs: ${m}`));
-    core.on('uevent', ev => db.handle(ev));
+    db = new UdevDatabase(opts.udevDatabase, m => log(`mdevfs: ${m}`));
+    const database = db;
+    core.on('uevent', ev => database.handle(ev));
   }
   if (udev) core.on('uevent', ev => udev.handle(ev));
   if (opts.verbose) {
@@ -199,5 +203,9 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
       throw asUserError(e);
     }
   }
-  return { core, presenter, mounted, vfio, udev, recoveredStale: pre.tree.recoveredStale, shutdown };
+  const stopUdev = (): void => {
+    db?.close();
+    udev?.close();
+  };
+  return { core, presenter, mounted, vfio, udev, recoveredStale: pre.tree.recoveredStale, shutdown, stopUdev };
 }

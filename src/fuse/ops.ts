@@ -50,9 +50,6 @@ import {
   OpenDev,
   PAGE_SIZE,
   readdirOrder,
-  getXattr,
-  listXattrs,
-  setXattr,
 } from '../kernfs/index.js';
 
 /** A code, or a code and the values that follow it in the callback. */
@@ -254,17 +251,9 @@ export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operat
     fsync: (): Result => 0,
     // kernfs's directory file_operations have no fsync: EINVAL (vfs_fsync_range).
     fsyncdir: (): Result => fail('EINVAL'),
-
-    getxattr: (path: string, name: string): Result => [0, getXattr(lookup(path), name)],
-    listxattr: (path: string): Result => [0, listXattrs(lookup(path))],
-    setxattr: (path: string, name: string, value: Buffer, _position: number, flags: number): Result => {
-      setXattr(lookup(path), name, Buffer.from(value), flags);
-      return 0;
-    },
-    removexattr: (path: string, name: string): Result => {
-      setXattr(lookup(path), name, undefined);
-      return 0;
-    },
+    // No xattr ops on purpose: answered, every `ls -l` entry and every write
+    // (the kernel asks for security.capability) would cost a FUSE round trip;
+    // unanswered, the kernel stops asking and says EOPNOTSUPP (docs/abi.md#where-mdevfs-differs).
 
     // O_TRUNC and truncate(2) are accepted and ignored, as sysfs does.
     truncate: (path: string): Result => {

@@ -3,4 +3,3 @@ export * from './nodes.js';
 export * from './bin.js';
 export * from './open.js';
 export * from './readdir.js';
-export * from './xattr.js';

@@ -187,6 +187,8 @@ export async function runInner(o: RunOptions): Promise<number> {
   const teardown = async () => {
     phase = 'teardown';
     if (graceTimer) clearTimeout(graceTimer);
+    // Before the private /run goes: the last removes must not reach the host's.
+    serving?.stopUdev();
     await devVfio?.remove();
     await privateRun?.remove();
     for (const m of [...done].reverse()) {

@@ -57,6 +57,8 @@ export class UdevBroadcaster {
   }
 
   /** Messages handed to the sink so far. */
+  #closed = false;
+
   get sent(): number {
     return this.#sent;
   }
@@ -66,6 +68,7 @@ export class UdevBroadcaster {
   }
 
   handle(ev: Uevent): void {
+    if (this.#closed) return;
     let usec = this.#initialized.get(ev.DEVPATH);
     if (usec === undefined) {
       usec = monotonicUsec();
@@ -78,7 +81,10 @@ export class UdevBroadcaster {
     for (const l of this.#listeners) l(ev.ACTION, props);
   }
 
+  /** Idempotent; nothing is sent after it. */
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     this.#sink.close();
   }
 }

@@ -15,7 +15,7 @@
  * before the netlink send and writes synchronously (the directory is a
  * tmpfs of the run's, never the FUSE tree).
  */
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Uevent } from '../core/api.js';
 
@@ -30,17 +30,35 @@ export class UdevDatabase {
   readonly #dir: string;
   readonly #log: (m: string) => void;
 
+  /** The file system the directory was on when the run made it: its private tmpfs. */
+  readonly #dev: number;
+  #closed = false;
+
   constructor(dir: string, log: (m: string) => void) {
     this.#dir = dir;
     this.#log = log;
+    this.#dev = statSync(dir).dev;
+  }
+
+  /** No more writes: the run is tearing down its private /run. */
+  close(): void {
+    this.#closed = true;
   }
 
   /** A core 'uevent' listener. Failures are logged, never thrown. */
   handle(ev: Uevent): void {
+    if (this.#closed) return;
     const id = udevDeviceId(ev);
     if (id === undefined) return;
     const file = path.join(this.#dir, id);
     try {
+      // Never write through to whatever /run is once the private one is gone
+      // (the daemon is root, and the host's /run/udev/data is udevd's).
+      if (statSync(this.#dir).dev !== this.#dev) {
+        this.#closed = true;
+        this.#log(`udev database ${this.#dir}: no longer the run's private directory; not written any more`);
+        return;
+      }
       if (ev.ACTION === 'remove') {
         rmSync(file, { force: true });
       } else {
