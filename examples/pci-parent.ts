@@ -109,14 +109,8 @@ export function pciParent(f: PciFunction): ParentDeviceSpec {
     ro('irq', `${f.irq}\n`),
     ro('local_cpulist', `${f.localCpulist}\n`),
     ro('resource', resourceFile(f.resources)),
-    {
-      name: 'uevent',
-      mode: 0o644,
-      show: () => pciUevent(f),
-      store: () => {
-        /* a write only re-sends the event */
-      },
-    },
+    // Its variables; a write to it is mdevfs's (the driver core's uevent_store).
+    { name: 'uevent', mode: 0o644, show: () => pciUevent(f) },
   ];
   if (f.sriov) {
     // Read-only here: mdevfs creates no VFs (the kernel's sriov_numvfs is 0664).

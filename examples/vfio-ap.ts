@@ -25,9 +25,11 @@
  * default drivers (their apmask/aqmask bits cleared) for pass-through, as in
  * mdevctl's vfio_ap test fixture (adapters 5,6; domains 0xab,4). So queue
  * 03.0010 is zcrypt's, while 03.00ab and 05.0010 may be assigned.
- * guest_matrix (today's kernel only) shows the matrix the guest would get:
- * here every assignable queue exists and is bound to vfio_ap, so it equals
- * `matrix`. Not emulated: ap_config (6.10), and the EBUSY/EAGAIN of
+ * guest_matrix (today's kernel only) shows the matrix the guest would get
+ * (vfio_ap_mdev_filter_matrix drops an adapter any of whose assigned queues is
+ * missing or not bound to vfio_ap). This model's host has every adapter and
+ * domain up to the maximum, with every assignable queue bound to vfio_ap, so
+ * it equals `matrix`; a host with gaps would show fewer. Not emulated: ap_config (6.10), and the EBUSY/EAGAIN of
  * assignments racing a starting guest.
  */
 import { MdevError, type MdevDevice, type ParentOps, type VendorPlugin } from 'mdevfs';
@@ -197,9 +199,8 @@ export function createVfioApPlugin(host: ApHostConfig = DEFAULT_AP_HOST): Vendor
               },
               { name: 'matrix', show: dev => matrixShow(matrix(dev)) },
               // Today's guest matrix (shadow_apcb after vfio_ap_mdev_filter_matrix):
-              // the assigned APQNs whose queues are bound to vfio_ap. In this
-              // model every assignable queue exists and is, so it equals the
-              // matrix. 4.10 had no such file.
+              // equal to the matrix on this model's host (see the header). 4.10 had
+              // no such file.
               ...(legacy ? [] : [{ name: 'guest_matrix', show: (dev: ApMdev) => matrixShow(matrix(dev)) }]),
             ],
           },

@@ -83,7 +83,7 @@ export async function unbind(
   ctx: CoreContext,
   dev: DeviceImpl,
   token: LockToken,
-  opts: { callRemove: boolean; uevent: boolean },
+  opts: { callRemove: boolean; uevent: boolean; vendorRemove?: boolean },
 ): Promise<void> {
   const entry = ctx.drivers.get(dev.k.boundDriver!);
   dev.k.boundDriver = undefined;
@@ -91,6 +91,17 @@ export async function unbind(
   const events = releaseVfio(ctx, dev);
   ctx.publish(dev, 'unbound');
   for (const ev of events) ctx.uevent(ev);
+  if (opts.vendorRemove) {
+    // Modern, an unbind through sysfs: mdev_remove → the vendor's remove, once;
+    // the device's later removal finds no driver and calls nothing.
+    dev.k.vendorDetached = true;
+    const ops = dev.parent.ops;
+    try {
+      await ctx.call(() => ops.remove(dev), `${dev.parent.name}: remove(${dev.uuid})`, token);
+    } catch (e) {
+      ctx.log(`${errorMessage(e)} (ignored: a driver remove cannot fail)`);
+    }
+  }
   const remove = entry?.drv.remove;
   if (opts.callRemove && entry && remove) {
     try {

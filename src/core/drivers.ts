@@ -21,11 +21,14 @@ export async function registerDriver(ctx: CoreContext, drv: MdevDriver, owner: O
   await ctx.locked(async token => {
     if (ctx.drivers.has(drv.name)) throw new MdevError('EBUSY', `registerDriver: ${drv.name} is already registered`);
     const entry = addDriver(ctx, drv, owner);
-    // driver_attach(): bind the devices that have been waiting for it.
+    // driver_attach(): bind the devices that have been waiting for it, as
+    // bus_add_driver does only while drivers_autoprobe is set.
+    if (!ctx.autoprobe) return;
     for (const parent of [...ctx.parents.values()]) {
       if (parent.k.state !== 'live' || ctx.driverNameFor(parent) !== entry.name) continue;
       for (const dev of [...parent.k.devices]) {
-        if (dev.k.state !== 'active' || dev.k.boundDriver !== undefined || entry.state !== 'live') continue;
+        // A device unbound through sysfs (modern) stays unbound: its vendor let it go.
+        if (dev.k.state !== 'active' || dev.k.boundDriver !== undefined || entry.state !== 'live' || dev.k.vendorDetached) continue;
         try {
           await bind(ctx, dev, entry, token);
           announceVfio(ctx, dev);

@@ -27,16 +27,7 @@ export async function unbindByName(ctx: CoreContext, dev: DeviceImpl, driver: st
     await dev.waitIdle();
     await ctx.locked(async token => {
       if (dev.k.state !== 'active' || dev.k.boundDriver !== driver) return; // someone else was quicker
-      if (ctx.modern) {
-        // mdev_remove → the vendor's mdev_driver.remove, once; a later
-        // device removal finds no driver and calls nothing.
-        dev.k.vendorDetached = true;
-        const ops = dev.parent.ops;
-        await ctx
-          .call(() => ops.remove(dev), `${dev.parent.name}: remove(${dev.uuid})`, token)
-          .catch((e: unknown) => ctx.log(`${errorMessage(e)} (ignored: a driver remove cannot fail)`));
-      }
-      await unbind(ctx, dev, token, { callRemove: true, uevent: true });
+      await unbind(ctx, dev, token, { callRemove: true, uevent: true, vendorRemove: ctx.modern });
     });
   } finally {
     dev.k.blockOpens--;

@@ -143,9 +143,10 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
   let db: UdevDatabase | undefined;
   core.on('log', m => vlog(`mdevfs: ${m}`));
   if (ueventLog) core.on('uevent', ev => ueventLog.write(ev));
-  // In the core's order, synchronously: the database entry is written and
-  // then the message is on the wire (as udevd does), before the write(2)
-  // that caused it returns.
+  // In the core's order: the database entry is written, then the message is
+  // handed to the socket (as udevd does). The first of a burst leaves before
+  // the write(2) that caused it returns; the netlink binding queues the rest
+  // for the next turn of the event loop.
   if (opts.udevDatabase !== undefined) {
     db = new UdevDatabase(opts.udevDatabase, m => log(`mdevfs: ${m}`));
     const database = db;

@@ -22,6 +22,11 @@ export class PluginAttrs {
     private readonly log: (m: string) => void,
   ) {}
 
+  /** A bounded show of a plugin attribute, by the one show rule. */
+  show<C>(a: Attribute<C>, ctx: C, where: string): Promise<string | Uint8Array> {
+    return showAttribute(a, ctx, this.timeoutMs, `${where}/${a.name}`);
+  }
+
   /** A type's `description` content, bounded like a show. */
   description(t: MdevType): Promise<string | Uint8Array | undefined> {
     return showDescription(t, this.timeoutMs);

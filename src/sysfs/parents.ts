@@ -98,7 +98,14 @@ export class PresentedParents {
     };
 
     // The vendor's identity files first, so they can override the generic ones.
-    for (const g of spec.attrs ?? []) this.attrs.addGroup(dir, g, p as Parent, own, p.name);
+    // A vendor's own `uevent` shows its variables, but a write to it is the
+    // driver core's (uevent_store): it sends the event the write asks for.
+    const subsystem = spec.subsystem ? ('class' in spec.subsystem ? spec.subsystem.class : spec.subsystem.bus) : undefined;
+    for (const g of spec.attrs ?? []) {
+      const vendorUevent = g.name ? undefined : g.attrs.find(a => a.name === 'uevent' && a.show);
+      if (vendorUevent) own(this.uevents.add({ dir, subsystem }, () => this.attrs.show(vendorUevent, p as Parent, p.name)));
+      this.attrs.addGroup(dir, vendorUevent ? { ...g, attrs: g.attrs.filter(a => a !== vendorUevent) } : g, p as Parent, own, p.name);
+    }
     if (this.core.profile === 'legacy') {
       for (const g of p.ops.devAttrGroups ?? []) this.attrs.addGroup(dir, g, p as Parent, own, p.name);
     }
@@ -129,7 +136,6 @@ export class PresentedParents {
     }
 
     if (!dir.has('uevent')) {
-      const subsystem = spec.subsystem ? ('class' in spec.subsystem ? spec.subsystem.class : spec.subsystem.bus) : undefined;
       own(this.uevents.add({ dir, subsystem }, () => (spec.driver ? `DRIVER=${spec.driver}\n` : '')));
     }
     if (!dir.has('power')) own(addPower(dir));

@@ -90,7 +90,7 @@ export class UeventFiles {
   constructor(private readonly core: MdevCoreApi) {}
 
   /** A device's `uevent` (0644): its variables when read; a write sends an event with them. */
-  add(target: UeventTarget, vars: () => string): KAttr {
+  add(target: UeventTarget, vars: () => string | Uint8Array | Promise<string | Uint8Array>): KAttr {
     return target.dir.attr('uevent', 0o644, { show: vars, store: d => this.#send(d, target, vars) });
   }
 
@@ -99,13 +99,15 @@ export class UeventFiles {
     return target.dir.attr('uevent', 0o200, { store: d => this.#send(d, target) });
   }
 
-  #send(data: Buffer, target: UeventTarget, vars?: () => string): void {
+  async #send(data: Buffer, target: UeventTarget, vars?: () => string | Uint8Array | Promise<string | Uint8Array>): Promise<void> {
     const req = this.core.profile === 'legacy' ? parseUevent410(data) : parseSynthUevent(data);
     if (!req || target.subsystem === undefined || target.dir.dead) return;
     const fields: Record<string, string> = { ACTION: req.action, DEVPATH: target.dir.path(), SUBSYSTEM: target.subsystem };
     for (const [k, v] of req.env) fields[k] = v;
     // dev_uevent's variables follow the caller's: what the file shows.
-    for (const [k, v] of vars ? parseUeventVars(vars()) : []) if (!(k in fields)) fields[k] = v;
+    const shown = vars ? await vars() : '';
+    const text = typeof shown === 'string' ? shown : Buffer.from(shown).toString('utf8');
+    for (const [k, v] of parseUeventVars(text)) if (!(k in fields)) fields[k] = v;
     this.core.sendUevent(fields);
   }
 }

@@ -162,3 +162,32 @@ t.test('driver hot-plug racing creates and removes stays consistent', async t =>
   t.same([...h.core.devices()], []);
   t.same([...h.core.iommuGroups()], []);
 });
+
+t.test('modern: a device unbound through sysfs stays unbound when its driver comes back', async t => {
+  const h = harness();
+  let removes = 0;
+  const { type } = await register(h, 'mtty', {
+    remove() {
+      removes++;
+    },
+  });
+  const dev = await h.core.create(type, uuid(1));
+  await h.core.unbindDevice(dev, 'mtty');
+  t.equal(removes, 1, "the vendor's remove ran at the unbind");
+  await h.core.host.unregisterDriver('mtty');
+  await h.core.host.registerDriver({ name: 'mtty' });
+  t.equal(dev.boundDriver, undefined, 'mdev_match() binds nothing: still unbound');
+  t.equal(dev.iommuGroup, undefined);
+  await h.core.remove(dev);
+  t.equal(removes, 1, 'and its removal does not call the vendor again');
+});
+
+t.test('legacy: with drivers_autoprobe off, a new device is created unbound; drivers_probe binds it', async t => {
+  const h = harness('legacy');
+  const { type } = await register(h);
+  h.core.autoprobe = false;
+  const dev = await h.core.create(type, uuid(1));
+  t.equal(dev.boundDriver, undefined, 'created unbound');
+  await h.core.probeDevice(dev);
+  t.equal(dev.boundDriver, 'vfio_mdev', 'drivers_probe binds it');
+});

@@ -7,7 +7,8 @@
 // drivers_autoprobe decides whether a new device is probed at all.
 import t from 'tap';
 import path from 'node:path';
-import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { mdevfsMount, startDaemon } from '../helpers/daemon.js';
 import { one, readOnce, writeOnce } from '../helpers/sys.js';
 
@@ -28,9 +29,9 @@ async function events(file: string): Promise<string[]> {
 const exists = async (p: string) => !('errno' in ((await one(['lstat', p])) as object));
 
 t.test('modern: unbind detaches for good; bind and drivers_probe never attach', async t => {
-  const dir = await import('node:os').then(os => os.tmpdir());
-  const log = path.join(dir, `mdevfs-binding-${process.pid}.jsonl`);
-  t.teardown(() => import('node:fs/promises').then(f => f.rm(log, { force: true })));
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'mdevfs-binding-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const log = path.join(dir, 'uevents.jsonl');
   const d = await startDaemon(t, { command: mdevfsMount('--uevents', log) });
   const dev = d.p(MTTY, U);
   const before = await readOnce(d.p(TYPE, 'available_instances'));

@@ -5,7 +5,7 @@
 import t from 'tap';
 import os from 'node:os';
 import path from 'node:path';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { mdevfsMount, startDaemon } from '../helpers/daemon.js';
 import { writeOnce } from '../helpers/sys.js';
 
@@ -29,8 +29,9 @@ async function count(file: string): Promise<number> {
 const strip = (e: Record<string, string | number>) => Object.fromEntries(Object.entries(e).filter(([k]) => k !== 'SEQNUM'));
 
 t.test('today: synthetic uevents, and EINVAL for what the kernel refuses', async t => {
-  const log = path.join(os.tmpdir(), `mdevfs-uevent-writes-${process.pid}.jsonl`);
-  t.teardown(() => rm(log, { force: true }));
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'mdevfs-uevent-writes-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const log = path.join(dir, 'uevents.jsonl');
   const d = await startDaemon(t, { command: mdevfsMount('--uevents', log) });
   t.equal(await writeOnce(d.p(MTTY, 'mdev_supported_types/mtty-1/create'), U), 36);
   const dev = d.p(MTTY, U);
@@ -81,8 +82,9 @@ t.test('today: synthetic uevents, and EINVAL for what the kernel refuses', async
 });
 
 t.test('4.10: every write succeeds; only an exact action word sends an event', async t => {
-  const log = path.join(os.tmpdir(), `mdevfs-uevent-writes-legacy-${process.pid}.jsonl`);
-  t.teardown(() => rm(log, { force: true }));
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'mdevfs-uevent-writes-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const log = path.join(dir, 'uevents.jsonl');
   const d = await startDaemon(t, { command: mdevfsMount('--profile', 'legacy', '--uevents', log) });
   t.equal(await writeOnce(d.p(MTTY, 'mdev_supported_types/mtty-1/create'), U), 36);
   const file = d.p(MTTY, U, 'uevent');
@@ -90,4 +92,24 @@ t.test('4.10: every write succeeds; only an exact action word sends an event', a
   for (const ignored of ['bind', 'unbind', `add ${S}`, 'bogus\n']) t.equal(await writeOnce(file, ignored), ignored.length, ignored);
   t.equal(await writeOnce(file, 'change\n'), 7);
   t.same((await eventsAfter(log, n)).map(strip), [{ ACTION: 'change', DEVPATH: `/${MTTY}/${U}`, SUBSYSTEM: 'mdev', DRIVER: 'vfio_mdev' }]);
+});
+
+t.test("a vendor's own uevent file (a PCI parent): its variables, the driver core's write", async t => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'mdevfs-uevent-pci-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const log = path.join(dir, 'uevents.jsonl');
+  const d = await startDaemon(t, { command: mdevfsMount('--driver', 'examples/nvidia-vgpu.ts', '--uevents', log) });
+  const file = d.p('bus/pci/devices/0000:3b:00.0/uevent');
+  t.equal(await writeOnce(file, 'bogus'), 'EINVAL');
+  const n = await count(log);
+  t.equal(await writeOnce(file, 'change\n'), 7);
+  const [ev] = await eventsAfter(log, n);
+  t.match(ev, {
+    ACTION: 'change',
+    DEVPATH: '/devices/pci0000:3a/0000:3a:00.0/0000:3b:00.0',
+    SUBSYSTEM: 'pci',
+    SYNTH_UUID: '0',
+    DRIVER: 'nvidia',
+    PCI_SLOT_NAME: '0000:3b:00.0',
+  });
 });
