@@ -32,7 +32,10 @@
  * it equals `matrix`; a host with gaps would show fewer. Not emulated: ap_config (6.10), and the EBUSY/EAGAIN of
  * assignments racing a starting guest.
  */
-import { MdevError, type MdevDevice, type ParentOps, type VendorPlugin } from 'mdevfs';
+import { kstrtoul, MdevError, type MdevDevice, type ParentOps, type VendorPlugin } from 'mdevfs';
+
+/** The package's kstrtoul (lib/kstrtox.c), which the assign_* stores parse with. */
+export { kstrtoul };
 
 const MAX_ZDEV_ENTRIES_EXT = 256 * 256;
 const EADDRINUSE = 98;
@@ -58,31 +61,6 @@ export const DEFAULT_AP_HOST: ApHostConfig = {
   passthroughAdapters: [0x05, 0x06],
   passthroughDomains: [0x0004, 0x00ab],
 };
-
-/** lib/kstrtox.c kstrtoul(s, 0) on a 64-bit kernel. */
-export function kstrtoul(input: string): bigint {
-  const s = input.split('\0')[0]!; // the store sees a C string
-  let i = s[0] === '+' ? 1 : 0;
-  let base = 10;
-  if (s[i] === '0') {
-    if (s[i + 1]?.toLowerCase() === 'x' && /[0-9a-f]/i.test(s[i + 2] ?? '')) {
-      base = 16;
-      i += 2;
-    } else base = 8;
-  }
-  let value = 0n;
-  let digits = 0;
-  for (; i < s.length; i++, digits++) {
-    const d = parseInt(s[i]!, 16);
-    if (Number.isNaN(d) || d >= base) break;
-    value = value * BigInt(base) + BigInt(d);
-  }
-  if (value >= 1n << 64n) throw new MdevError('ERANGE', `${s.trim()}: out of range`);
-  if (digits === 0) throw new MdevError('EINVAL', `${JSON.stringify(s)} is not a number`);
-  if (s[i] === '\n') i++;
-  if (i !== s.length) throw new MdevError('EINVAL', `${JSON.stringify(s)} is not a number`);
-  return value;
-}
 
 /** The AP matrix of one mdev (its drvdata): adapters (APM), usage domains (AQM), control domains (ADM). */
 interface Matrix {
@@ -138,7 +116,7 @@ export function createVfioApPlugin(host: ApHostConfig = DEFAULT_AP_HOST): Vendor
 
       /** Parse and range-check an id the way every *_store does. */
       const parseId = (value: string, max: number): number => {
-        const id = kstrtoul(value);
+        const id = kstrtoul(value, 0); // lib/kstrtox.c kstrtoul(buf, 0)
         if (id > BigInt(max)) throw new MdevError('ENODEV', `${id} exceeds the maximum ${max}`);
         return Number(id);
       };

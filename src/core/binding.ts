@@ -114,6 +114,29 @@ export async function unbind(
   if (opts.uevent && ctx.modern) ctx.uevent(ctx.uevents.mdev('unbind', dev.devpath));
 }
 
+/**
+ * Detach `dev` from its driver once its VFIO device is idle, as a driver's
+ * remove does (vfio_unregister_group_dev() waits for the last close; no new
+ * opens meanwhile). `stillBound` is checked again under the lock: someone
+ * else may have been quicker.
+ */
+export async function detachWhenIdle(
+  ctx: CoreContext,
+  dev: DeviceImpl,
+  stillBound: () => boolean,
+  opts: { vendorRemove?: boolean } = {},
+): Promise<void> {
+  dev.k.blockOpens++;
+  try {
+    await dev.waitIdle();
+    await ctx.locked(async token => {
+      if (stillBound()) await unbind(ctx, dev, token, { callRemove: true, uevent: true, ...opts });
+    });
+  } finally {
+    dev.k.blockOpens--;
+  }
+}
+
 /** Free the device's VFIO object ids; returns their `remove` uevents (if their `add`s were sent), in kernel order. */
 function releaseVfio(ctx: CoreContext, dev: DeviceImpl): Uevent[] {
   const events: Uevent[] = [];

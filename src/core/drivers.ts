@@ -4,7 +4,7 @@
  * driver_attach / driver_detach).
  */
 import type { MdevDriver } from './api.js';
-import { announceVfio, bind, unbind } from './binding.js';
+import { announceVfio, bind, detachWhenIdle } from './binding.js';
 import type { CoreContext } from './context.js';
 import { MdevError, errorMessage } from './errno.js';
 import { isEntryName } from './names.js';
@@ -63,19 +63,7 @@ async function detachAll(ctx: CoreContext, entry: DriverEntry): Promise<void> {
   await ctx.locked(() => {
     entry.state = 'unregistering';
   });
-  for (const dev of [...entry.devices]) {
-    // The driver's remove waits for the VFIO device's last close, as
-    // vfio_unregister_group_dev() does; no new opens meanwhile.
-    dev.k.blockOpens++;
-    try {
-      await dev.waitIdle();
-      await ctx.locked(async token => {
-        if (entry.devices.has(dev)) await unbind(ctx, dev, token, { callRemove: true, uevent: true });
-      });
-    } finally {
-      dev.k.blockOpens--;
-    }
-  }
+  for (const dev of [...entry.devices]) await detachWhenIdle(ctx, dev, () => entry.devices.has(dev));
   await ctx.locked(() => {
     ctx.drivers.delete(entry.name);
     entry.owner?.drivers.delete(entry);

@@ -11,7 +11,7 @@
  * VFIO objects, the IOMMU group; modern: the vendor's remove runs), and the
  * device stays, still removable.
  */
-import { announceVfio, bind, unbind } from './binding.js';
+import { announceVfio, bind, detachWhenIdle } from './binding.js';
 import type { CoreContext } from './context.js';
 import { MdevError, errorMessage } from './errno.js';
 import type { DeviceImpl } from './objects.js';
@@ -20,18 +20,7 @@ import type { DeviceImpl } from './objects.js';
 export async function unbindByName(ctx: CoreContext, dev: DeviceImpl, driver: string): Promise<void> {
   if (dev.k.state !== 'active' || dev.k.boundDriver !== driver)
     throw new MdevError('ENODEV', `unbind: ${dev.uuid} is not bound to ${driver}`);
-  // vfio_unregister_group_dev(), in the driver's remove, waits for the last
-  // close; no new opens meanwhile.
-  dev.k.blockOpens++;
-  try {
-    await dev.waitIdle();
-    await ctx.locked(async token => {
-      if (dev.k.state !== 'active' || dev.k.boundDriver !== driver) return; // someone else was quicker
-      await unbind(ctx, dev, token, { callRemove: true, uevent: true, vendorRemove: ctx.modern });
-    });
-  } finally {
-    dev.k.blockOpens--;
-  }
+  await detachWhenIdle(ctx, dev, () => dev.k.state === 'active' && dev.k.boundDriver === driver, { vendorRemove: ctx.modern });
 }
 
 /**

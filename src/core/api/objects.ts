@@ -40,8 +40,9 @@ export interface ParentDeviceSpec {
   /**
    * The parent's identity files (vendor, device, class, numa_node, uevent,
    * sriov_*...), in both profiles; they take precedence over the generic
-   * uevent and power/ files. A `uevent` file's show (text or bytes) also gives
-   * the variables of the parent's MDEV_STATE uevents (modern): it runs inside
+   * uevent and power/ files. A `uevent` attribute's show (text or bytes) is
+   * the file's content and the variables of the parent's uevents; a write to
+   * the file is the driver core's (its `store` is not called). The show runs inside
    * registerDevice and unregisterDevice, under the core's lock, so it must not
    * call back into the host (EDEADLK) and must not rely on `drvdata`, which
    * the plugin cannot have set yet at registration.
