@@ -48,6 +48,10 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
     this.profile = profile;
     this.callTimeoutMs = timeout;
     const ctx = (this.#ctx = new CoreContext(profile, timeout, this));
+    // The host's numbers stay reserved for the core's lifetime (an ida's ids in use elsewhere).
+    for (const id of opts.hostIds?.iommuGroups ?? []) ctx.groups.reserve(id);
+    for (const id of opts.hostIds?.vfioGroupMinors ?? []) ctx.vfioGroupIda.reserve(id);
+    for (const id of opts.hostIds?.vfioDevices ?? []) ctx.vfioDevIda.reserve(id);
     const backend: HostBackend = {
       profile,
       registerDriver: (drv, owner) => registerDriver(ctx, drv, owner),

@@ -116,6 +116,18 @@ export interface CoreOptions {
   profile?: Profile;
   /** Bound on every plugin callback; a callback that has not settled by then fails with ETIMEDOUT. Default 5000. */
   callTimeoutMs?: number;
+  /**
+   * Numbers the machine under an overlay already uses (src/overlay/host-ids.ts):
+   * never handed out, so emulated objects sit beside the host's without a clash.
+   */
+  hostIds?: HostIds;
+}
+
+/** IOMMU group ids, VFIO group char device minors and vfio<k> device indexes in use outside the emulation. */
+export interface HostIds {
+  iommuGroups?: Iterable<number>;
+  vfioGroupMinors?: Iterable<number>;
+  vfioDevices?: Iterable<number>;
 }
 
 // ---------------------------------------------------------------------------

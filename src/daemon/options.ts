@@ -4,6 +4,7 @@
  * handed it (src/run/options.ts).
  */
 import type { Profile } from '../core/api.js';
+import type { BaseDir } from '../overlay/index.js';
 
 export interface ServeOptions {
   /** Driver specs to load when no plugins are passed to serveTree (empty: the samples, unless `config` is given). */
@@ -21,6 +22,12 @@ export interface ServeOptions {
   vfioDir?: string;
   /** Write every uevent to this file, one JSON line each. */
   uevents?: string;
+  /**
+   * Merge the tree over this directory (docs/overlay.md): a path, opened at
+   * start, or a base the caller opened already (`mdevfs run`: the host's /sys,
+   * opened before the tree covers it). Absent: the bare tree.
+   */
+  overlay?: string | BaseDir;
   /**
    * Multicast every uevent as udevd would, on the udev netlink group of this
    * process's network namespace (src/udev). Only `mdevfs run` sets it, from

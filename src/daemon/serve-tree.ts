@@ -7,11 +7,14 @@
  * Used by `mdevfs mount` (./foreground.ts) and by `mdevfs run`'s inner
  * process (src/run/inner.ts). It installs no signal handlers.
  */
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { VendorPlugin } from '../core/api.js';
 import { errorMessage, firstLine, toMdevError } from '../core/errno.js';
 import { MdevCore } from '../core/core.js';
 import { SysfsPresenter } from '../sysfs/presenter.js';
+import { FRAMEWORK_DIRS } from '../sysfs/tree.js';
+import { BaseDir, OverlayView, readHostIds } from '../overlay/index.js';
 import { VfioDevPresenter } from '../devfs/vfio.js';
 import { MountError, mountTree, preflight, type Mounted, type PreflightResult } from '../fuse/mount.js';
 import { ConfigError, loadConfigFile } from '../config/index.js';
@@ -96,6 +99,32 @@ async function openUevents(file: string, mountpoints: ReadonlyArray<string | und
   }
 }
 
+/**
+ * The overlay's base, opened; a path given by the user must not hold the
+ * mount point (a lookup in the base would then reach our own mount, and a
+ * synchronous one deadlocks the daemon).
+ */
+async function openBase(overlay: string | BaseDir | undefined, mountpoint: string): Promise<BaseDir | undefined> {
+  if (overlay === undefined || overlay instanceof BaseDir) return overlay;
+  let real: string;
+  try {
+    real = await fsp.realpath(overlay);
+    const st = await fsp.stat(real);
+    if (!st.isDirectory()) throw new UserError(`--overlay ${overlay} is not a directory`);
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`--overlay ${overlay}: ${firstLine(errorMessage(e))}`);
+  }
+  if (mountpoint === real || mountpoint.startsWith(real === '/' ? '/' : real + path.sep)) {
+    throw new UserError(`--overlay ${overlay} holds the mount point ${mountpoint}; give a directory outside it`);
+  }
+  try {
+    return BaseDir.open(real);
+  } catch (e) {
+    throw new UserError(`--overlay ${overlay}: ${firstLine(errorMessage(e))}`);
+  }
+}
+
 /** The tree's mount, whose unmount takes the device files' mount along. */
 function bothMounts(tree: Mounted, devices: Mounted): Mounted {
   let unmounting: Promise<void> | undefined;
@@ -139,7 +168,19 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
     }
   }
 
-  const core = new MdevCore({ profile: opts.profile, callTimeoutMs: opts.callTimeout });
+  // Opened last before the core, whose shutdown closes it (when it is ours).
+  let base: BaseDir | undefined;
+  let hostIds: Awaited<ReturnType<typeof readHostIds>> | undefined;
+  try {
+    base = await openBase(opts.overlay, pre.tree.mountpoint);
+    hostIds = base && (await readHostIds(base));
+  } catch (e) {
+    await ueventLog?.close();
+    udev?.close();
+    throw e;
+  }
+  const ownBase = base !== opts.overlay;
+  const core = new MdevCore({ profile: opts.profile, callTimeoutMs: opts.callTimeout, hostIds });
   let db: UdevDatabase | undefined;
   core.on('log', m => vlog(`mdevfs: ${m}`));
   if (ueventLog) core.on('uevent', ev => ueventLog.write(ev));
@@ -171,6 +212,7 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
     await core.shutdown();
     await ueventLog?.close();
     udev?.close();
+    if (ownBase) base?.close();
   };
 
   for (const p of plugins) {
@@ -187,7 +229,8 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
   const mountOptions = { allowOther: opts.allowOther, autoUnmount: opts.autoUnmount, trace: opts.verbose ? log : undefined };
   let mounted: Mounted;
   try {
-    mounted = await mountTree(pre.tree, { root: presenter.root, ...mountOptions });
+    const view = base && new OverlayView(presenter.root, base, FRAMEWORK_DIRS);
+    mounted = await mountTree(pre.tree, { root: presenter.root, view, ...mountOptions });
   } catch (e) {
     await shutdown().catch(() => {});
     throw asUserError(e);

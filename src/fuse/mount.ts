@@ -12,6 +12,7 @@ import path from 'node:path';
 import type FuseType from 'fuse-native';
 import { errorMessage, firstLine } from '../core/errno.js';
 import type { KDir } from '../kernfs/index.js';
+import type { OverlayView } from '../overlay/index.js';
 import { createOperations } from './ops.js';
 import { exec, which } from './programs.js';
 
@@ -32,6 +33,8 @@ export interface MountOptions {
   autoUnmount?: boolean;
   /** Per-request trace (failed requests, stores). */
   trace?: (message: string) => void;
+  /** Merge the tree over this view's base (src/overlay); the bare tree without. */
+  view?: OverlayView;
 }
 
 /** The libfuse option string (docs/fuse.md#mount-options). */
@@ -191,7 +194,7 @@ export async function mountTree(pre: PreflightResult, opts: MountOptions): Promi
       return '-o' + options;
     }
   }
-  const fuse = new MdevFuse(mountpoint, createOperations(opts.root, { trace: opts.trace }), {
+  const fuse = new MdevFuse(mountpoint, createOperations(opts.root, { trace: opts.trace, view: opts.view }), {
     // The core bounds plugin calls itself; a `remove` may rightly block until a VFIO close.
     timeout: false,
   });

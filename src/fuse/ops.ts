@@ -31,8 +31,13 @@
  *   the handle. No snapshot, no PAGE_SIZE cut, nothing ignored.
  * - chmod/chown/utimens change the node's attributes, as sysfs allows root to
  *   (kernfs_iop_setattr); a re-created node starts again from its defaults.
+ *
+ * Over an overlay's base (src/overlay, docs/overlay.md) a name the tree lacks
+ * is looked up in the base; such an entry is served by base-files.ts and is
+ * read-only: opening it for writing, or changing anything in or under it, is EROFS.
  */
 import { constants as fsConstants } from 'node:fs';
+import { posix } from 'node:path';
 import type Fuse from 'fuse-native';
 import { errnoNumber, toMdevError, MdevError } from '../core/errno.js';
 import {
@@ -49,8 +54,9 @@ import {
   OpenBin,
   OpenDev,
   PAGE_SIZE,
-  readdirOrder,
 } from '../kernfs/index.js';
+import { BaseEntry, OverlayView, type Entry } from '../overlay/index.js';
+import { OpenBase, baseStatOf } from './base-files.js';
 
 /** A code, or a code and the values that follow it in the callback. */
 type Result = number | [number, ...unknown[]];
@@ -59,6 +65,8 @@ type Handler = (...args: never[]) => Result | Promise<Result>;
 export interface OpsOptions {
   /** Called for failed requests and stores when set (the CLI's --verbose). */
   trace?: (message: string) => void;
+  /** Serve the tree merged over this view's base (an overlay); by default the bare tree. */
+  view?: OverlayView;
 }
 
 const EIO = -5;
@@ -143,14 +151,22 @@ export function statOf(n: KNode): Fuse.Stat {
   };
 }
 
+/** readdir's view of an entry: its type bits and inode number. */
+function entryDirent(e: Entry): Fuse.Stat {
+  return e instanceof BaseEntry ? { mode: e.stat.mode, ino: e.ino } : { mode: e.typeBits | e.mode, ino: e.ino };
+}
+
 const X_OK = 1;
+const W_OK = 2;
+const O_ACCMODE = 3;
 const UNCHANGED_ID = 0xffffffff;
 
 /** The ops table for fuse-native over `root`. */
 export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operations {
-  const handles = new Map<number, OpenAttr | OpenBin | OpenDev>();
+  type Handle = OpenAttr | OpenBin | OpenDev | OpenBase;
+  const handles = new Map<number, Handle>();
   let nextFd = 1;
-  const allocFd = (h: OpenAttr | OpenBin | OpenDev): number => {
+  const allocFd = (h: Handle): number => {
     // fd 0 would leave fh unset; fds are uint32.
     for (;;) {
       const fd = nextFd;
@@ -161,15 +177,37 @@ export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operat
       }
     }
   };
-  const lookup = (path: string): KNode => root.lookup(path) ?? fail('ENOENT');
-  const handle = (fd: number): OpenAttr | OpenBin | OpenDev => handles.get(fd) ?? fail('EBADF');
+  const view = opts.view ?? new OverlayView(root);
+  const lookup = (p: string): Entry => view.resolve(p) ?? fail('ENOENT');
+  /** A node of the tree to change; the base's entries are read-only. */
+  const own = (p: string): KNode => {
+    const n = lookup(p);
+    return n instanceof BaseEntry ? fail('EROFS') : n;
+  };
+  /** A new name in a base directory would be a change to the base. */
+  const refuseInBase = (p: string): void => {
+    if (view.base && view.resolve(posix.dirname(p)) instanceof BaseEntry) fail('EROFS');
+  };
+  const handle = (fd: number): Handle => handles.get(fd) ?? fail('EBADF');
   const trace = opts.trace;
 
   const table: Record<string, Handler> = {
-    getattr: (path: string): Result => [0, statOf(lookup(path))],
+    getattr: (path: string): Result => {
+      const n = lookup(path);
+      if (n instanceof BaseEntry) return [0, baseStatOf(n)];
+      const st = statOf(n);
+      // A merged directory's subdirectories are not all counted: st_nlink 1, "unknown", as btrfs says.
+      if (n instanceof KDir && view.base && view.merges(n, path)) st.nlink = 1;
+      return [0, st];
+    },
 
     access: (path: string, mode: number): Result => {
       const n = lookup(path);
+      if (n instanceof BaseEntry) {
+        if (mode & W_OK) fail('EROFS');
+        if (mode & X_OK && !n.isDir && !(n.stat.mode & 0o111)) fail('EACCES');
+        return 0;
+      }
       // Root: read and write always; execute needs some x bit on non-directories.
       if (mode & X_OK && !(n instanceof KDir) && !(n.mode & 0o111)) fail('EACCES');
       return 0;
@@ -194,21 +232,21 @@ export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operat
 
     readdir: (path: string): Result => {
       const d = lookup(path);
-      if (!(d instanceof KDir)) fail('ENOTDIR');
+      if (!(d instanceof KDir || (d instanceof BaseEntry && d.isDir))) fail('ENOTDIR');
+      const up = path === '/' ? d : (view.resolve(posix.dirname(path)) ?? d);
       const names = ['.', '..'];
-      const stats: Fuse.Stat[] = [{ mode: d.typeBits | d.mode, ino: d.ino }];
-      const up = d.parent ?? d;
-      stats.push({ mode: up.typeBits | up.mode, ino: up.ino });
-      // In kernfs order (hash, then name), as a real sysfs lists.
-      for (const c of readdirOrder(d)) {
+      const stats: Fuse.Stat[] = [entryDirent(d), entryDirent(up)];
+      // The tree's names in kernfs order (hash, then name), as a real sysfs lists; then the base's.
+      for (const c of view.list(d, path)) {
         names.push(c.name);
-        stats.push({ mode: c.typeBits | c.mode, ino: c.ino });
+        stats.push({ mode: c.mode, ino: c.ino });
       }
       return [0, names, stats];
     },
 
     opendir: (path: string, flags: number): Result => {
-      if (!(lookup(path) instanceof KDir)) fail('ENOTDIR');
+      const d = lookup(path);
+      if (!(d instanceof KDir || (d instanceof BaseEntry && d.isDir))) fail('ENOTDIR');
       if (flags & O_DIRECT) fail('EINVAL');
       return [0, 0];
     },
@@ -216,6 +254,10 @@ export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operat
 
     open: (path: string, flags: number): Result | Promise<Result> => {
       const n = lookup(path);
+      if (n instanceof BaseEntry) {
+        if ((flags & O_ACCMODE) !== 0 || flags & fsConstants.O_TRUNC) fail('EROFS');
+        return [0, allocFd(new OpenBase(view.base!, n))];
+      }
       // do_dentry_open(): no kernfs file can do direct I/O (FMODE_CAN_ODIRECT).
       if (flags & O_DIRECT) fail('EINVAL');
       if (n instanceof KDevFile) return openDev(n, flags).then(h => [0, allocFd(h)]);
@@ -224,7 +266,9 @@ export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operat
     },
 
     read: async (_path: string, fd: number, buf: Buffer, len: number, pos: number): Promise<Result> => {
-      const data = await handle(fd).read(pos, len);
+      const h = handle(fd);
+      if (h instanceof OpenBase) return h.read(buf, len, pos);
+      const data = await h.read(pos, len);
       const n = Math.min(data.length, len, buf.length);
       data.copy(buf, 0, 0, n);
       return n;
@@ -234,6 +278,7 @@ export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operat
       // Copy now: fuse-native detaches buf once we answer.
       const data = Buffer.from(buf.subarray(0, len));
       const h = handle(fd);
+      if (h instanceof OpenBase) fail('EBADF');
       if (h instanceof OpenDev || h instanceof OpenBin) return h.write(data, pos);
       trace?.(`store ${path} ${JSON.stringify(data.toString('latin1'))}`);
       return h.write(data);
@@ -246,6 +291,7 @@ export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operat
       // A device's close runs before the answer, so whoever waits for it
       // (a blocked `remove`) is released by the time RELEASE completes.
       if (h instanceof OpenDev) return h.release().then(() => 0);
+      if (h instanceof OpenBase) h.release();
       return 0;
     },
     fsync: (): Result => 0,
@@ -257,49 +303,55 @@ export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operat
 
     // O_TRUNC and truncate(2) are accepted and ignored, as sysfs does.
     truncate: (path: string): Result => {
-      lookup(path);
+      own(path);
       return 0;
     },
     ftruncate: (): Result => 0,
 
     readlink: (path: string): Result => {
       const n = lookup(path);
+      if (n instanceof BaseEntry) return n.stat.isSymbolicLink() ? [0, view.base!.readlink(n.path)] : fail('EINVAL');
       if (!(n instanceof KLink)) fail('EINVAL');
       return [0, n.targetText()];
     },
 
     chmod: (path: string, mode: number): Result => {
-      const n = lookup(path);
+      const n = own(path);
       n.mode = mode & 0o7777;
       n.ctime = Date.now();
       return 0;
     },
     chown: (path: string, uid: number, gid: number): Result => {
-      const n = lookup(path);
+      const n = own(path);
       if (uid !== UNCHANGED_ID && uid >= 0) n.uid = uid;
       if (gid !== UNCHANGED_ID && gid >= 0) n.gid = gid;
       n.ctime = Date.now();
       return 0;
     },
     utimens: (path: string, atime: number, mtime: number): Result => {
-      const n = lookup(path);
+      const n = own(path);
       if (Number.isFinite(atime)) n.atime = atime;
       if (Number.isFinite(mtime)) n.mtime = mtime;
       n.ctime = Date.now();
       return 0;
     },
 
-    // The namespace belongs to the kernel: nothing can be created, renamed or deleted.
-    create: (): Result => fail('EACCES'),
+    // The namespace belongs to the kernel: nothing can be created, renamed or
+    // deleted (and in or under a base directory, nothing changes: EROFS).
+    create: (path: string): Result => (refuseInBase(path), fail('EACCES')),
     // mknod(2) of a regular file goes through vfs_create (no ->create: EACCES);
     // a FIFO, socket or device node through vfs_mknod (no ->mknod: EPERM).
-    mknod: (_path: string, mode: number): Result => fail((mode & 0o170000) === 0o100000 || (mode & 0o170000) === 0 ? 'EACCES' : 'EPERM'),
-    mkdir: (): Result => fail('EPERM'),
-    rmdir: (): Result => fail('EPERM'),
-    unlink: (): Result => fail('EPERM'),
-    rename: (): Result => fail('EPERM'),
-    link: (): Result => fail('EPERM'),
-    symlink: (): Result => fail('EPERM'),
+    mknod: (path: string, mode: number): Result => {
+      refuseInBase(path);
+      return fail((mode & 0o170000) === 0o100000 || (mode & 0o170000) === 0 ? 'EACCES' : 'EPERM');
+    },
+    mkdir: (path: string): Result => (refuseInBase(path), fail('EPERM')),
+    rmdir: (path: string): Result => (own(path), fail('EPERM')),
+    unlink: (path: string): Result => (own(path), fail('EPERM')),
+    rename: (src: string, dest: string): Result => (own(src), refuseInBase(dest), fail('EPERM')),
+    link: (_src: string, dest: string): Result => (refuseInBase(dest), fail('EPERM')),
+    // symlink(target, linkpath): only the new link's place matters.
+    symlink: (_target: string, dest: string): Result => (refuseInBase(dest), fail('EPERM')),
   };
 
   const ops: Record<string, unknown> = {};

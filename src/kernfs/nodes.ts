@@ -65,12 +65,15 @@ export interface DevFileOps {
 
 export type NodeKind = 'dir' | 'attr' | 'bin' | 'link' | 'dev';
 
+/** The largest node inode: the lower half of FUSE's 32 bits (an overlay's base gets the upper). */
+export const MAX_NODE_INO = 0x7fffffff;
+
 /** Allocates inode numbers; one per tree. */
 class InoAllocator {
   private next = 2;
   alloc(): number {
     const n = this.next++;
-    if (this.next > 0xffffffff) this.next = 2;
+    if (this.next > MAX_NODE_INO) this.next = 2;
     return n;
   }
 }
@@ -142,6 +145,8 @@ export class KDir extends KNode {
   generation = 0;
   /** Number of child directories (st_nlink = subdirs + 2, as kernfs). */
   subdirs = 0;
+  /** One object as a whole (a device, a driver, a group): an overlay shows none of its base below it. */
+  opaque = false;
   private readonly inos: InoAllocator;
 
   constructor(name: string, parent: KDir | null, mode: number, inos: InoAllocator, ino: number) {

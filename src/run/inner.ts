@@ -5,7 +5,8 @@
  * 1. fork the command's process as a "gate" (sh waiting on a pipe), so it
  *    inherits none of the daemon's descriptors (libfuse's /dev/fuse is not
  *    close-on-exec);
- * 2. put a staging tmpfs over /sys, load the plugins and mount the tree on a
+ * 2. open the host's /sys (the overlay's base, unless --bare: docs/overlay.md),
+ *    put a staging tmpfs over /sys, load the plugins and mount the tree on a
  *    directory in it (nothing is created on the host);
  * 3. put the VFIO device files at /dev/vfio (an overlay over /dev, see
  *    ./dev-vfio.ts), with udev a private /run with /run/udev (./run-udev.ts;
@@ -37,6 +38,7 @@ import { STAGED_DEV_SCRATCH, STAGED_VFIO_DIR, mountDevVfio, type DevVfio } from 
 import { EXIT_NOT_FOUND, EXIT_RUN_FAILED, VERIFY_SYSFS_ENV, signalStatus, type NamespaceMount, type RunOptions } from './options.js';
 import { STAGED_RUN_SCRATCH, UDEV_DATA, mountPrivateRun, type PrivateRun } from './run-udev.js';
 import { loopbackUp } from './loopback.js';
+import { BaseDir } from '../overlay/index.js';
 
 /** How long a forwarded SIGTERM/SIGHUP gives the command before SIGKILL. */
 export const SIGNAL_GRACE_MS = 5000;
@@ -118,6 +120,7 @@ export async function runInner(o: RunOptions): Promise<number> {
   let serving: Serving | undefined;
   let devVfio: DevVfio | undefined;
   let privateRun: PrivateRun | undefined;
+  let base: BaseDir | undefined;
   const done: NamespaceMount[] = [];
   let child: ChildProcess | undefined;
   let phase: 'setup' | 'running' | 'teardown' = 'setup';
@@ -217,6 +220,14 @@ export async function runInner(o: RunOptions): Promise<number> {
   // Every setup failure ends up in the one catch below, which prints its
   // message (a UserError's, mostly) as one "mdevfs: " line.
   try {
+    // The host's sysfs, held open before anything covers /sys: the overlay's base.
+    if (!o.bare) {
+      try {
+        base = BaseDir.open('/sys');
+      } catch (e) {
+        throw new UserError(`cannot open the host's /sys for the overlay (try --bare): ${errorMessage(e)}`);
+      }
+    }
     // Stage: a tmpfs over /sys holding the FUSE mount point (nothing on the host).
     await applyMount(STAGING_MOUNT);
     await mkdir(STAGED_TREE_DIR);
@@ -245,6 +256,7 @@ export async function runInner(o: RunOptions): Promise<number> {
       uevents: o.uevents,
       udevBroadcast: !!o.udevBroadcast,
       ...(o.udev ? { udevDatabase: UDEV_DATA } : {}),
+      ...(base ? { overlay: base } : {}),
     });
     // From here on a stray exception is logged, not fatal (as in mount).
     logStrayErrors(o.verbose);
@@ -264,7 +276,7 @@ export async function runInner(o: RunOptions): Promise<number> {
     if (setupSignal) throw new UserError(`interrupted by ${setupSignal}`);
     const n = serving.presenter.parentCount;
     vlog(
-      `mdevfs: /sys is the mdevfs tree (profile ${serving.core.profile}, ${n} parent${n === 1 ? '' : 's'}); running ${o.command.join(' ')}`,
+      `mdevfs: /sys is the mdevfs tree${base ? " over the host's" : ''} (profile ${serving.core.profile}, ${n} parent${n === 1 ? '' : 's'}); running ${o.command.join(' ')}`,
     );
   } catch (e) {
     const interrupted = setupSignal;

@@ -40,6 +40,8 @@ export interface RunOptions {
   verbose: boolean;
   callTimeout: number;
   allowOther: boolean;
+  /** The emulated tree alone as /sys; by default it is merged over the host's (docs/overlay.md). */
+  bare?: boolean;
   /** Leave the host's /etc/mdevctl.d visible (and writable) inside the run. */
   keepEtc: boolean;
   /** Extra mounts after the standard ones (see NamespaceMount). */

@@ -39,6 +39,7 @@ export class MdevBus {
     private readonly uevents: UeventFiles,
   ) {
     this.dir = tree.bus.mkdir('mdev');
+    this.dir.opaque = true; // the framework's own: no host mdev bus shows through an overlay
     this.devices = this.dir.mkdir('devices');
     this.#drivers = this.dir.mkdir('drivers');
     this.dir.attr('drivers_autoprobe', 0o644, {
@@ -73,6 +74,7 @@ export class MdevBus {
     let dir = this.#driverDirs.get(name);
     if (dir && !dir.dead) return dir;
     dir = this.#drivers.mkdir(name);
+    dir.opaque = true;
     const self = dir;
     dir.attr('bind', 0o200, {
       store: async d => {

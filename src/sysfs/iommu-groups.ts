@@ -84,6 +84,7 @@ export class IommuGroups {
     let g = this.tree.groupsDir.get(gname);
     if (!(g instanceof KDir)) {
       const gd = this.tree.groupsDir.mkdir(gname);
+      gd.opaque = true;
       gd.mkdir('devices');
       if (this.core.profile === 'modern') {
         gd.attr('reserved_regions', 0o444, constant('0x00000000fee00000 0x00000000feefffff msi\n'));
@@ -124,6 +125,7 @@ export class IommuGroups {
       else throw new MdevError('EEXIST', `iommu group ${id} is already a parent device's group`);
     }
     const dir = this.tree.groupsDir.mkdir(name);
+    dir.opaque = true;
     const devices = dir.mkdir('devices');
     if (this.core.profile === 'modern') {
       // vfio_noiommu_group_alloc → iommu_group_set_name

@@ -88,6 +88,8 @@ export class PresentedParents {
     } else {
       dir = container.mkdir(name);
     }
+    // The emulated device is the whole device: a host one of that name does not show through an overlay.
+    dir.opaque = true;
     const rec: ParentRec = { parent: p, dir, owned: [], external: [], types: new Map(), devices: new Set() };
     this.#parents.set(p.name, rec);
     const own = (n: KNode): void => {
@@ -123,6 +125,7 @@ export class PresentedParents {
         if (!devs.has(name)) ext(devs.symlink(name, dir));
         if (spec.driver) {
           const drv = (bus.get('drivers') as KDir).ensureDir(spec.driver);
+          drv.opaque = true;
           if (!dir.has('driver')) own(dir.symlink('driver', drv));
           if (!drv.has(name)) ext(drv.symlink(name, dir));
         }
@@ -147,6 +150,7 @@ export class PresentedParents {
 
     // /sys/class/mdev_bus/<name>
     const mdevBus = this.tree.classDir.ensureDir('mdev_bus');
+    mdevBus.opaque = true; // the framework's own: the host's parents do not show through an overlay
     if (!mdevBus.has(p.name)) ext(mdevBus.symlink(p.name, dir));
   }
 

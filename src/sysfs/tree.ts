@@ -6,6 +6,12 @@
  */
 import { KDir, KernfsRoot, type KNode } from '../kernfs/index.js';
 
+/**
+ * The mdev framework's own directories: the emulator's alone, so over an
+ * overlay a host's real mediated devices and parents never show through.
+ */
+export const FRAMEWORK_DIRS: readonly string[] = ['/class/mdev_bus', '/bus/mdev'];
+
 export class SysfsTree {
   readonly root = new KernfsRoot();
   readonly bus: KDir;

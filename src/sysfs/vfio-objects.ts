@@ -38,6 +38,7 @@ export class VfioObjects {
         const container = this.tree.ensureImplicit(this.tree.devicesDir, 'virtual/vfio');
         container.removeChild(name); // a stale one
         const dir = container.mkdir(name);
+        dir.opaque = true;
         const cls = this.tree.ensureImplicit(this.tree.classDir, 'vfio');
         addCharDevFiles(dir, VFIO_GROUP_MAJOR, minor, `vfio/${name}`, cls, this.uevents, 'vfio');
         cls.removeChild(name);

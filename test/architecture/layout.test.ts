@@ -11,14 +11,15 @@ const SRC = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../sr
 const MAX_LINES = 400;
 /** A folder may import its own files and those of lower ranks only. */
 const RANK: Record<string, number> = {
-  cli: 5,
-  run: 4,
-  daemon: 3,
-  fuse: 2,
-  devfs: 2,
-  sysfs: 2,
-  config: 2,
-  udev: 2,
+  cli: 6,
+  run: 5,
+  daemon: 4,
+  fuse: 3,
+  devfs: 3,
+  sysfs: 3,
+  config: 3,
+  udev: 3,
+  overlay: 2,
   kernfs: 1,
   core: 0,
 };

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Inside `mdevfs run`: start Debian's real libvirtd with only the node-device
-# driver (URI nodedev:///system) and private state, run "$@", stop libvirtd.
+# driver (URI nodedev:///system; with LIBVIRT_SANDBOX_QEMU=1 the QEMU driver
+# too) and private state, run "$@", stop libvirtd.
 # Nothing of the host's is written: /run is the run's private tmpfs (with a
 # fresh tmpfs on /run/libvirt too), /var gets an overlay whose upper layer is
 # in that tmpfs, and /etc/libvirt is a private copy.
@@ -16,6 +17,26 @@ if [ -d /etc/libvirt ]; then cp -a /etc/libvirt/. "$S/etc-libvirt/"; mount --bin
 DRV=$(ls /usr/lib/*/libvirt/connection-driver/libvirt_driver_nodedev.so 2>/dev/null | head -n1)
 [ -n "$DRV" ] || { echo "libvirt-sandbox: libvirt_driver_nodedev.so not found" >&2; exit 90; }
 ln -s "$DRV" "$S/drivers/"
+# LIBVIRT_SANDBOX_QEMU=1: the QEMU driver too (qemu:///system, for nodeinfo), run as
+# root with no security driver or cgroups. It resolves its compiled-in user
+# libvirt-qemu before reading qemu.conf, so a host without that user gets
+# private copies of /etc/passwd and /etc/group that have it.
+if [ -n "${LIBVIRT_SANDBOX_QEMU:-}" ]; then
+  ln -s "$(dirname "$DRV")/libvirt_driver_qemu.so" "$S/drivers/"
+  [ -d /etc/libvirt ] || { echo "libvirt-sandbox: no /etc/libvirt to hold qemu.conf" >&2; exit 90; }
+  printf 'user = "root"\ngroup = "root"\nsecurity_driver = "none"\ncgroup_controllers = [ ]\n' >"$S/etc-libvirt/qemu.conf"
+  if ! getent passwd libvirt-qemu >/dev/null; then
+    cp /etc/passwd "$S/passwd"
+    echo 'libvirt-qemu:x:64055:64055::/nonexistent:/usr/sbin/nologin' >>"$S/passwd"
+    mount --bind "$S/passwd" /etc/passwd
+  fi
+  if ! getent group libvirt-qemu >/dev/null || ! getent group kvm >/dev/null; then
+    cp /etc/group "$S/group"
+    getent group libvirt-qemu >/dev/null || echo 'libvirt-qemu:x:64055:' >>"$S/group"
+    getent group kvm >/dev/null || echo 'kvm:x:64056:' >>"$S/group"
+    mount --bind "$S/group" /etc/group
+  fi
+fi
 LIBVIRT_DRIVER_DIR="$S/drivers" /usr/sbin/libvirtd --pid-file /run/libvirt/mdevfs-test.pid >"$S/libvirtd.log" 2>&1 &
 LVPID=$!
 stop() {

@@ -7,7 +7,7 @@
 // libvirtd dies with the run (the sandbox stops it, and the run's PID 1
 // takes whatever is left). Nothing of the host's libvirt or /run changes.
 import t from 'tap';
-import { existsSync, promises as fsp } from 'node:fs';
+import { existsSync, promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO } from '../helpers/daemon.js';
 import { PYTHON, uuid } from '../helpers/util.js';
@@ -59,10 +59,11 @@ const untilListed = (name: string, args: string, absent = false): Step => ({
 });
 
 /** Run `steps` inside `mdevfs run [runArgs] -- [sh -c before &&] libvirt-sandbox.sh python3 …`. */
-async function withLibvirt(steps: Step[], o: { runArgs?: string[]; before?: string } = {}): Promise<StepResult[]> {
+async function withLibvirt(steps: Step[], o: { runArgs?: string[]; before?: string; qemu?: boolean } = {}): Promise<StepResult[]> {
   const inner = ['sh', SANDBOX, ...stepsCommand(steps)];
   const cmd = o.before ? ['sh', '-c', `${o.before} && exec "$@"`, 'before', ...inner] : inner;
-  return parseSteps(await mdevfsRun(t, [...(o.runArgs ?? []), '--', ...cmd], { timeoutMs: 200_000 }));
+  const env = o.qemu ? { ...process.env, LIBVIRT_SANDBOX_QEMU: '1' } : process.env;
+  return parseSteps(await mdevfsRun(t, [...(o.runArgs ?? []), '--', ...cmd], { timeoutMs: 200_000, env }));
 }
 
 /** The types of a parent's XML: id → [name, deviceAPI, availableInstances]. */
@@ -256,6 +257,39 @@ t.test('GVT-g example: the integrated GPU is a parent too', { skip }, async t =>
   t.match(r[0]!.out, new RegExp(`^${name}$`, 'm'), `${name} listed with --cap mdev_types`);
   t.same(xmlTypes(r[1]!.out), treeTypes(r[2]!.out), "its types equal the tree's");
   t.notMatch(r[1]!.out, /<pci-express>\s*<link/, 'an integrated endpoint has no link');
+});
+
+/** How many CPUs a cpu list ('0-3,8') names. */
+const onlineCpus = (list: string): number =>
+  list
+    .trim()
+    .split(',')
+    .reduce((n, r) => {
+      const [a, b] = r.split('-').map(Number);
+      return n + (b === undefined ? 1 : b - a! + 1);
+    }, 0);
+
+const GET_INFO = `import libvirt, json; print(json.dumps(libvirt.open('qemu:///system').getInfo()))`;
+
+t.test("over the host's /sys: nodeinfo and Nova's getInfo() beside the node devices (QEMU driver)", { skip }, async t => {
+  const steps: Step[] = [
+    { argv: ['virsh', '-c', 'qemu:///system', 'nodeinfo'], timeout: 30 },
+    { argv: [PYTHON, '-c', GET_INFO], timeout: 30 },
+    virsh('nodedev-list', '--cap', 'mdev_types'),
+  ];
+  const r = await withLibvirt(steps, { qemu: true });
+  const cpus = onlineCpus(readFileSync('/sys/devices/system/cpu/online', 'utf8'));
+  t.equal(r[0]!.code, 0, `virsh nodeinfo: ${r[0]!.err}`);
+  t.match(r[0]!.out, new RegExp(`^CPU\\(s\\):\\s+${cpus}$`, 'm'), "the host's CPUs");
+  t.equal(r[1]!.code, 0, `getInfo(): ${r[1]!.err}`);
+  const info = JSON.parse(r[1]!.out) as [string, number, number, number, number, number, number, number];
+  t.equal(info[2], cpus, 'getInfo() counts them too');
+  t.ok(info[1] > 0, `memory ${info[1]} MiB`);
+  t.match(r[2]!.out, /^mtty_mtty$/m, 'the node devices are there as well');
+
+  // The bare tree has no CPUs: libvirt cannot answer (what the overlay fixes).
+  const bare = await withLibvirt(steps.slice(0, 1), { qemu: true, runArgs: ['--bare'] });
+  t.not(bare[0]!.code, 0, 'with --bare, nodeinfo fails');
 });
 
 t.test("the host's libvirt and /run are untouched", { skip }, async t => {

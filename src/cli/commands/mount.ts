@@ -13,6 +13,7 @@ import { addServeOptions, type SharedServeOptions } from '../serve-options.js';
 
 interface MountCommandOptions extends SharedServeOptions {
   vfioDir?: string;
+  overlay?: string;
   autoUnmount: boolean;
 }
 
@@ -25,6 +26,10 @@ export function registerMount(program: Command): void {
     .option(
       '--vfio-dir <dir>',
       'also mount the VFIO device files there (an existing, empty directory): <dir>/<N> opens the mediated device of IOMMU group N; read/write at region offsets (index << 40)',
+    )
+    .option(
+      '--overlay <base>',
+      'merge the tree over the directory <base> (e.g. a copy of a real /sys; docs/overlay.md): its entries show where the tree has none, read-only (EROFS); by default the bare tree',
     )
     .option('--no-auto-unmount', 'do not ask libfuse to unmount if the daemon dies (leaves a stale mount on a crash; for tests)')
     .action(async (dir: string, opts: MountCommandOptions) => {

@@ -13,6 +13,7 @@ interface RunCommandOptions extends SharedServeOptions {
   /** false with --no-udev. */
   udev: boolean;
   hostNetwork?: boolean;
+  bare?: boolean;
 }
 
 export function registerRun(program: Command): void {
@@ -22,12 +23,16 @@ export function registerRun(program: Command): void {
   const cmd = program
     .command('run')
     .description(
-      "run a command with the emulated tree as its /sys (a scratch /etc/mdevctl.d, the VFIO device files at /dev/vfio, and udev's events and files), in private mount, pid and network namespaces; exits with the command's status",
+      "run a command with the emulated tree merged over the host's /sys (a scratch /etc/mdevctl.d, the VFIO device files at /dev/vfio, and udev's events and files), in private mount, pid and network namespaces; exits with the command's status",
     )
     .usage('[options] -- <command> [args...]')
     .argument('<command...>', 'the command and its arguments')
     .passThroughOptions();
   addServeOptions(cmd)
+    .option(
+      '--bare',
+      "the emulated tree alone as /sys, without the host's entries (no CPUs, network devices or DMI; what mdevfs run gave before the overlay)",
+    )
     .option('--keep-etc', "do not hide the host's /etc/mdevctl.d behind a scratch tmpfs (mdevctl define then writes to the host)")
     .option(
       '--no-udev',
@@ -40,6 +45,11 @@ export function registerRun(program: Command): void {
     .addHelpText(
       'after',
       `
+/sys is the host's real sysfs with the emulated entries merged in
+(docs/overlay.md): where a name is in both, the emulated one wins; the
+host's entries read live and refuse every change (EROFS); /sys/class/mdev_bus
+and /sys/bus/mdev are the emulator's alone. --bare gives the emulated tree only.
+
 Exit status: the command's (128+N if signal N ended it); 125 if mdevfs run
 itself failed, 126/127 if the command could not be executed / was not found.
 Needs root (mount namespaces) and unshare(1) from util-linux.
@@ -69,6 +79,7 @@ Example:
         mounts: [],
         udev: opts.udev,
         udevBroadcast: opts.udev && !opts.hostNetwork,
+        bare: !!opts.bare,
         ...(opts.uevents !== undefined ? { uevents: path.resolve(opts.uevents) } : {}),
         command,
       });

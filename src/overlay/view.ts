@@ -1,0 +1,128 @@
+/**
+ * The merged tree: a kernfs tree over a base directory, as overlayfs merges
+ * an upper directory over a lower one (fs/overlayfs/namei.c ovl_lookup),
+ * read-only and with these rules (docs/overlay.md):
+ *
+ * - a name in the tree wins over the same name in the base;
+ * - directories that both have are merged, except below an opaque one
+ *   (KDir.opaque: a device, driver or group is one object as a whole);
+ * - `hidden` paths of the base never show (the mdev framework's own
+ *   directories: a host's real mediated devices must not leak in);
+ * - the base's entries get inode numbers in the upper half of 32 bits,
+ *   where the tree's never go (MAX_NODE_INO), so the two never collide.
+ *
+ * A lookup walks the tree with one Map hit per component and asks the base
+ * only where the tree has nothing: one lstat, no directory scan.
+ */
+import type { Stats } from 'node:fs';
+import { KDir, type KNode, MAX_NODE_INO, readdirOrder } from '../kernfs/index.js';
+import type { BaseDir } from './base-dir.js';
+
+/** An entry of the base, found by a lookup. */
+export class BaseEntry {
+  constructor(
+    /** Its path from the top ('/devices/system'). */
+    readonly path: string,
+    readonly stat: Stats,
+  ) {}
+  get isDir(): boolean {
+    return this.stat.isDirectory();
+  }
+  get ino(): number {
+    return baseIno(this.stat.ino);
+  }
+}
+
+export type Entry = KNode | BaseEntry;
+
+/** One name in a listing, with what readdir reports of it. */
+export interface Listed {
+  name: string;
+  mode: number;
+  ino: number;
+}
+
+/** A base inode number in the upper half, disjoint from the tree's. */
+export function baseIno(ino: number): number {
+  return (MAX_NODE_INO + 1 + (ino % (MAX_NODE_INO + 1))) >>> 0;
+}
+
+export class OverlayView {
+  readonly #hidden: readonly string[];
+
+  constructor(
+    readonly root: KDir,
+    readonly base?: BaseDir,
+    hidden: readonly string[] = [],
+  ) {
+    this.#hidden = hidden;
+  }
+
+  /** The entry at `path` ('/a/b'), or undefined. */
+  resolve(path: string): Entry | undefined {
+    let n: KNode = this.root;
+    let opaque = false;
+    let start = 1;
+    const len = path.length;
+    while (start < len) {
+      let end = path.indexOf('/', start);
+      if (end < 0) end = len;
+      if (end > start) {
+        if (!(n instanceof KDir)) return undefined;
+        opaque ||= n.opaque;
+        const next: KNode | undefined = n.children.get(path.slice(start, end));
+        if (!next) return opaque ? undefined : this.#fromBase(path);
+        n = next;
+      }
+      start = end + 1;
+    }
+    return n;
+  }
+
+  /** The listing of the directory entry `dir` at `path`: the tree's names first, in kernfs order, then the base's own. */
+  list(dir: KDir | BaseEntry, path: string): Listed[] {
+    const out: Listed[] = [];
+    let shadow: ReadonlyMap<string, KNode> | undefined;
+    if (dir instanceof KDir) {
+      for (const c of readdirOrder(dir)) out.push({ name: c.name, mode: c.typeBits | c.mode, ino: c.ino });
+      if (!this.base || this.#opaqueChain(dir)) return out;
+      const st = this.#lstat(path);
+      if (!st?.isDirectory()) return out;
+      shadow = dir.children;
+    }
+    const prefix = path === '/' ? '/' : path + '/';
+    for (const name of this.base!.names(path)) {
+      if (shadow?.has(name)) continue;
+      const p = prefix + name;
+      if (this.#isHidden(p)) continue;
+      const st = this.base!.lstat(p);
+      if (st) out.push({ name, mode: st.mode, ino: baseIno(st.ino) });
+    }
+    return out;
+  }
+
+  /** Whether the base has a directory at `path` below a merged tree directory (so its listing is merged). */
+  merges(dir: KDir, path: string): boolean {
+    return !!this.base && !this.#opaqueChain(dir) && !!this.#lstat(path)?.isDirectory();
+  }
+
+  #fromBase(path: string): BaseEntry | undefined {
+    const st = this.#lstat(path);
+    return st ? new BaseEntry(path, st) : undefined;
+  }
+
+  #lstat(path: string): Stats | undefined {
+    if (!this.base || this.#isHidden(path)) return undefined;
+    return this.base.lstat(path);
+  }
+
+  #isHidden(path: string): boolean {
+    for (const h of this.#hidden) if (path === h || (path.startsWith(h) && path.charCodeAt(h.length) === 47)) return true;
+    return false;
+  }
+
+  #opaqueChain(d: KDir): boolean {
+    for (let p: KDir | null = d; p; p = p.parent) if (p.opaque) return true;
+    return false;
+  }
+}
