@@ -7,7 +7,8 @@
  *   (b) create+remove cycles/s: a fresh UUID to `create`, "1" to bus/mdev/devices/<uuid>/remove
  *   (c) `ls -l` of bus/mdev/devices with 10,000 devices, wall ms
  *   (a) and (b) with 10 devices and again with 50,000; the fill in between
- *   gives creates/s. Then test/bench/core.ts, if present.
+ *   gives creates/s. Then test/bench/core.ts and test/bench/overlay.ts
+ *   (the overlay's cost: a host file read in a run vs outside), if present.
  *
  * Both servers run in their own processes, the client (test/bench/client.c, or
  * client.py without gcc) in a third: a FUSE server must never touch its own
@@ -186,9 +187,9 @@ async function rssMB(pid: number | undefined): Promise<number> {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-/** test/bench/core.ts (the in-process core benchmark), if someone wrote it. */
-async function runCore(): Promise<{ ran: boolean; code: number | null; out: string }> {
-  const file = path.join(REPO, 'test/bench/core.ts');
+/** A bench script of its own (core.ts: the in-process core; overlay.ts: the overlay's cost), if present. */
+async function runScript(name: string): Promise<{ ran: boolean; code: number | null; out: string }> {
+  const file = path.join(REPO, 'test/bench', name);
   if (!existsSync(file)) return { ran: false, code: 0, out: '' };
   return new Promise(resolve => {
     const p = spawn(process.execPath, ['--import', 'tsx', file], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -261,7 +262,8 @@ async function main(): Promise<void> {
   const stillMounted = (await fsp.readFile('/proc/mounts', 'utf8')).split('\n').filter(l => tmp && l.includes(tmp));
   say(`\nboth servers stopped and unmounted${stillMounted.length ? ` -- BUT STILL MOUNTED: ${stillMounted.join('; ')}` : ''}`);
 
-  const core = await runCore();
+  const core = await runScript('core.ts');
+  const overlay = await runScript('overlay.ts');
 
   // -------------------------------------------------------------------------
   // Report.
@@ -366,6 +368,11 @@ async function main(): Promise<void> {
     if (core.code !== 0) process.exitCode = 1;
   } else {
     say('\n(test/bench/core.ts not present: no in-process core figures)');
+  }
+  if (overlay.ran) {
+    say(`\n== test/bench/overlay.ts (mdevfs run over the host's /sys)${overlay.code === 0 ? '' : ` -- exited with ${overlay.code}`}`);
+    say(overlay.out.trimEnd());
+    if (overlay.code !== 0) process.exitCode = 1;
   }
   say(`\nbench took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 }
