@@ -1,0 +1,71 @@
+// OverlayView in memory (no mount): which side answers a path, what a merged
+// directory lists, and the inode halves (docs/overlay.md).
+import t, { type Test } from 'tap';
+import { promises as fsp } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { KAttr, KDir, KernfsRoot, MAX_NODE_INO } from '../../src/kernfs/index.js';
+import { BaseDir, BaseEntry, OverlayView, baseIno, readHostIds } from '../../src/overlay/index.js';
+
+async function setup(t: Test) {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'mdevfs-view-'));
+  t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
+  for (const f of ['class/net/lo/mtu', 'class/mdev_bus/real/x', 'devices/obj/base_only', 'devices/system/online', 'shared']) {
+    await fsp.mkdir(path.dirname(path.join(dir, f)), { recursive: true });
+    await fsp.writeFile(path.join(dir, f), f);
+  }
+  for (const g of ['0', '5']) await fsp.mkdir(path.join(dir, 'kernel/iommu_groups', g), { recursive: true });
+  await fsp.mkdir(path.join(dir, 'class/vfio/5'), { recursive: true });
+  await fsp.writeFile(path.join(dir, 'class/vfio/5/dev'), '240:7\n');
+  await fsp.mkdir(path.join(dir, 'class/vfio-dev/vfio2'), { recursive: true });
+  const root = new KernfsRoot();
+  const cls = root.mkdir('class');
+  cls.mkdir('mdev_bus');
+  const obj = root.mkdir('devices').mkdir('obj');
+  obj.opaque = true;
+  obj.attr('own', 0o444, { show: () => 'own\n' });
+  root.attr('shared', 0o444, { show: () => 'tree\n' });
+  const base = BaseDir.open(dir);
+  t.teardown(() => base.close());
+  return { root, base, view: new OverlayView(root, base, ['/class/mdev_bus']) };
+}
+
+t.test('resolve: the tree first, the base where the tree has nothing, never below an opaque or hidden directory', async t => {
+  const { root, view } = await setup(t);
+  t.equal(view.resolve('/shared'), root.get('shared'), 'the tree wins');
+  t.type(view.resolve('/shared'), KAttr);
+  const lo = view.resolve('/class/net/lo/mtu');
+  t.type(lo, BaseEntry);
+  t.equal((lo as BaseEntry).path, '/class/net/lo/mtu');
+  t.equal(view.resolve('/devices/obj/base_only'), undefined, 'opaque');
+  t.type(view.resolve('/devices/obj/own'), KAttr);
+  t.equal(view.resolve('/class/mdev_bus/real'), undefined, 'hidden');
+  t.equal(view.resolve('/class/mdev_bus/real/x'), undefined, 'hidden below too');
+  t.equal(view.resolve('/nothing'), undefined);
+  t.equal(view.resolve('/shared/below'), undefined, 'nothing below a file');
+  t.type(view.resolve('/devices/system'), BaseEntry, 'a merged container');
+  t.equal(new OverlayView(root).resolve('/class/net'), undefined, 'no base: the bare tree');
+});
+
+t.test('list: the tree in kernfs order, then the base-only names; the base directories as they are', async t => {
+  const { root, view } = await setup(t);
+  const names = (d: KDir | BaseEntry, p: string) => view.list(d, p).map(e => e.name);
+  const top = names(root, '/');
+  t.same(top.slice(0, 3).sort(), ['class', 'devices', 'shared'], "the tree's first");
+  t.same(top.slice(3).sort(), ['kernel'], "then the base's own");
+  t.same(names(root.get('class') as KDir, '/class').sort(), ['mdev_bus', 'net', 'vfio', 'vfio-dev'], 'mdev_bus once, the base one hidden');
+  t.same(names(root.lookup('devices/obj') as KDir, '/devices/obj'), ['own'], 'opaque');
+  t.same(names(view.resolve('/devices/system') as BaseEntry, '/devices/system'), ['online']);
+  t.ok(view.merges(root.get('class') as KDir, '/class'));
+  t.notOk(view.merges(root.lookup('devices/obj') as KDir, '/devices/obj'));
+  for (const e of view.list(root, '/')) t.ok(e.name === 'kernel' ? e.ino > MAX_NODE_INO : e.ino <= MAX_NODE_INO, `${e.name} ino`);
+});
+
+t.test('inode halves and the host numbers', async t => {
+  t.equal(baseIno(1), MAX_NODE_INO + 2);
+  t.equal(baseIno(MAX_NODE_INO + 1), MAX_NODE_INO + 1, 'wraps within the upper half');
+  t.ok(baseIno(2 ** 32 - 1) > MAX_NODE_INO && baseIno(2 ** 32 - 1) <= 0xffffffff);
+  const { base } = await setup(t);
+  const ids = await readHostIds(base);
+  t.same({ ...ids, iommuGroups: ids.iommuGroups.sort((a, b) => a - b) }, { iommuGroups: [0, 5], vfioGroupMinors: [7], vfioDevices: [2] });
+});
