@@ -25,6 +25,11 @@ export class BaseDir {
     this.#at = `/proc/self/fd/${fd}`;
   }
 
+  /** The descriptor itself (to hand to a child process). */
+  get fd(): number {
+    return this.#fd;
+  }
+
   /** Open `dir` (a directory, followed if a link, as the user named it). Throws the open's error. */
   static open(dir: string): BaseDir {
     const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);

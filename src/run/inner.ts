@@ -39,6 +39,7 @@ import { EXIT_NOT_FOUND, EXIT_RUN_FAILED, VERIFY_SYSFS_ENV, signalStatus, type N
 import { STAGED_RUN_SCRATCH, UDEV_DATA, mountPrivateRun, type PrivateRun } from './run-udev.js';
 import { loopbackUp } from './loopback.js';
 import { BaseDir } from '../overlay/index.js';
+import { bindHostPaths, hostBindPaths } from './host-binds.js';
 
 /** How long a forwarded SIGTERM/SIGHUP gives the command before SIGKILL. */
 export const SIGNAL_GRACE_MS = 5000;
@@ -274,6 +275,11 @@ export async function runInner(o: RunOptions): Promise<number> {
       else vlog(`mdevfs: ${m.target} does not exist; not mounting ${m.what}`);
     }
     if (setupSignal) throw new UserError(`interrupted by ${setupSignal}`);
+    if (base) {
+      // Base reads go through the descriptor to the host's sysfs, never through /sys.
+      const failed = await bindHostPaths(base, hostBindPaths(base, serving.presenter.root));
+      if (failed) vlog(`mdevfs: a host subtree is served through the overlay instead of bound: ${failed}`);
+    }
     const n = serving.presenter.parentCount;
     vlog(
       `mdevfs: /sys is the mdevfs tree${base ? " over the host's" : ''} (profile ${serving.core.profile}, ${n} parent${n === 1 ? '' : 's'}); running ${o.command.join(' ')}`,

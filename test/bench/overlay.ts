@@ -1,8 +1,10 @@
 /**
  * The overlay's cost (docs/overlay.md), as ratios measured in the same run:
  *
- *   (d) a host file read (open+read-until-EOF+close of /sys/devices/system/cpu/online)
- *       inside `mdevfs run` vs the same read outside, on the real sysfs;
+ *   (d) a host file read (open+read-until-EOF+close) inside `mdevfs run` vs
+ *       the same read outside, on the real sysfs: /sys/class/net/lo/mtu, served
+ *       through the overlay, and /sys/devices/system/cpu/online, in the subtree
+ *       a run binds straight from the host (src/run/host-binds.ts);
  *   (e) an emulated attribute read (a sample's available_instances) inside
  *       `mdevfs run` (over the host) vs inside `mdevfs run --bare`.
  *
@@ -22,7 +24,8 @@ const SMALL = process.env.BENCH_SCALE === 'small';
 const REPS = SMALL ? 3 : 5;
 const SECS = SMALL ? '0.4' : '1.5';
 const WARM = SMALL ? '30' : '200';
-const HOST_FILE = '/sys/devices/system/cpu/online';
+const HOST_FILE = '/sys/class/net/lo/mtu';
+const BOUND_FILE = '/sys/devices/system/cpu/online';
 const EMULATED = '/sys/class/mdev_bus/mdpy/mdev_supported_types/mdpy-vga/available_instances';
 const BIN = path.join(REPO, 'bin/mdevfs');
 
@@ -38,6 +41,8 @@ async function main(): Promise<void> {
     const targets: Target[] = [
       { name: 'host file, outside', client, file: HOST_FILE },
       { name: 'host file, in run', client: inRun(client, []), file: HOST_FILE },
+      { name: 'bound host file, outside', client, file: BOUND_FILE },
+      { name: 'bound host file, in run', client: inRun(client, []), file: BOUND_FILE },
       { name: 'emulated, in run', client: inRun(client, []), file: EMULATED },
       { name: 'emulated, in run --bare', client: inRun(client, ['--bare']), file: EMULATED },
     ];
@@ -50,6 +55,7 @@ async function main(): Promise<void> {
     }
     const med = (name: string): number => median(rates.get(name)!);
     const hostRatio = med('host file, outside') / med('host file, in run');
+    const boundRatio = med('bound host file, outside') / med('bound host file, in run');
     const emuRatio = med('emulated, in run --bare') / med('emulated, in run');
     process.stdout.write(`client: ${client.kind}; ${REPS} repetitions of ${SECS} s, medians\n`);
     process.stdout.write(
@@ -58,7 +64,8 @@ async function main(): Promise<void> {
         targets.map(x => [x.name, num(med(x.name))]),
       ) + '\n',
     );
-    process.stdout.write(`(d) host file read: outside / inside mdevfs run = ${ratio(hostRatio)}x (the FUSE round trips of the overlay)\n`);
+    process.stdout.write(`(d) host file read: outside / inside mdevfs run = ${ratio(hostRatio)}x through the overlay (${HOST_FILE}),\n`);
+    process.stdout.write(`    ${ratio(boundRatio)}x in the bound devices/system (${BOUND_FILE})\n`);
     process.stdout.write(
       `(e) emulated read: run --bare / run over the host = ${ratio(emuRatio)}x (what the overlay costs the emulated paths)\n`,
     );

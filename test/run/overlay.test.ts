@@ -67,6 +67,9 @@ t.test('a change to a host entry is EROFS and the host keeps its value', async t
     errnoOf("os.access('/sys/class/net/lo/mtu', os.W_OK) or (_ for _ in ()).throw(OSError(30, 'no'))"),
     { sh: 'echo 9000 > /sys/class/net/lo/mtu' },
     { argv: ['cat', '/sys/class/net/lo/mtu'] },
+    // devices/system is bound from the host's sysfs, read-only (src/run/host-binds.ts).
+    { sh: 'awk \'$5 == "/sys/devices/system" { print $6, $9 }\' /proc/self/mountinfo' },
+    errnoOf("os.open('/sys/devices/system/cpu/online', os.O_WRONLY)"),
     // The emulated entries keep sysfs's own errnos.
     errnoOf("os.mkdir('/sys/class/mdev_bus/x')"),
     errnoOf("os.unlink('/sys/bus/mdev/drivers_probe')"),
@@ -80,8 +83,10 @@ t.test('a change to a host entry is EROFS and the host keeps its value', async t
   t.match(r[7]!.err, /Read-only file system/);
   t.equal(r[8]!.out, mtu, 'unchanged inside');
   t.equal(readFileSync('/sys/class/net/lo/mtu', 'utf8'), mtu, 'unchanged on the host');
+  t.match(r[9]!.out, /^ro\S* sysfs\n$/, "devices/system: a read-only bind of the host's sysfs");
+  t.equal(r[10]!.out, 'EROFS\n', 'and EROFS there too');
   t.same(
-    r.slice(9).map(x => x.out.trim()),
+    r.slice(11).map(x => x.out.trim()),
     ['EPERM', 'EPERM'],
   );
 });
@@ -96,7 +101,7 @@ t.test("the NVIDIA example's PCI parents sit beside the host's PCI devices; link
       { sh: first ? `cat /sys/bus/pci/devices/${first}/vendor; readlink -f /sys/bus/pci/devices/${first}` : 'true' },
       { sh: 'cat /sys/bus/pci/devices/0000:3b:00.0/vendor; readlink -f /sys/bus/pci/devices/0000:3b:00.0' },
       { sh: 'ls /sys/bus/pci/devices/0000:3b:00.0/mdev_supported_types | head -1' },
-      { sh: "stat -c '%i' /sys/bus/pci/devices/0000:3b:00.0/vendor /sys/devices/system/cpu/online" },
+      { sh: "stat -c '%i' /sys/bus/pci/devices/0000:3b:00.0/vendor /sys/class/net/lo/mtu" },
     ],
     ['--driver', NVIDIA],
   );
