@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { KAttr, KDir, KernfsRoot, MAX_NODE_INO } from '../../src/kernfs/index.js';
+import { KAttr, type KDir, KernfsRoot, MAX_NODE_INO } from '../../src/kernfs/index.js';
 import { BaseDir, BaseEntry, OverlayView, baseIno, readHostIds } from '../../src/overlay/index.js';
 
 async function setup(t: Test) {
