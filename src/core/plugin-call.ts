@@ -86,17 +86,22 @@ export async function showAttribute<C>(
   return asShowResult(await callPlugin(() => show.call(attr, ctx), { what: `${what}: show`, timeoutMs }), what);
 }
 
-/** A store of a plugin attribute. No `store` → EIO. */
+/**
+ * A store of a plugin attribute: the written bytes (or text, taken as UTF-8)
+ * go to `store` both decoded as UTF-8 and raw (Attribute.store). No `store` → EIO.
+ */
 export async function storeAttribute<C>(
   attr: Attribute<C>,
   ctx: C,
-  value: string,
+  written: Uint8Array | string,
   timeoutMs = DEFAULT_CALL_TIMEOUT_MS,
   what = attr.name,
 ): Promise<void> {
   const store = attr.store;
   if (!store) throw new MdevError('EIO', `${what}: attribute has no store`);
-  await callPlugin(() => store.call(attr, ctx, value), { what: `${what}: store`, timeoutMs });
+  const raw =
+    typeof written === 'string' ? Buffer.from(written, 'utf8') : Buffer.from(written.buffer, written.byteOffset, written.byteLength);
+  await callPlugin(() => store.call(attr, ctx, raw.toString('utf8'), raw), { what: `${what}: store`, timeoutMs });
 }
 
 /** The description file's content (undefined: no file), bounded like a show. */

@@ -41,7 +41,7 @@ export class PluginAttrs {
     const label = `${where}/${a.name}`;
     const ops: AttrOps = {};
     if (a.show) ops.show = () => showAttribute(a, ctx, this.timeoutMs, label);
-    if (a.store) ops.store = data => storeAttribute(a, ctx, data.toString('utf8'), this.timeoutMs, label);
+    if (a.store) ops.store = data => storeAttribute(a, ctx, data, this.timeoutMs, label);
     return dir.attr(a.name, a.mode ?? defaultAttrMode(a), ops);
   }
 
