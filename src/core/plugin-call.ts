@@ -2,6 +2,8 @@
  * Bounded calls into plugin code. Whatever a callback does — return, throw,
  * reject, or never settle — the caller gets a value or an MdevError within
  * `timeoutMs`, so a broken plugin cannot wedge the core or the FUSE thread.
+ * The bound needs the event loop: a callback that never returns (a
+ * synchronous loop) blocks the whole daemon (README, "Fidelity notes and limits").
  */
 import type { Attribute, Awaitable, MdevType } from './api.js';
 import { MdevError, toMdevError, type ErrnoName } from './errno.js';
