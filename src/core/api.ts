@@ -52,11 +52,16 @@
  * in drivers/vfio/mdev/mdev_core.c); calling back into `MdevHost`'s register
  * or unregister functions from inside them fails with EDEADLK.
  *
- * Errors. Throw an `MdevError('ENOSPC')`, an errno name ('ENOSPC'), or any
- * object with an `errno` name or Linux errno number (e.g. `{ errno: 99 }`);
- * the file operation fails with that errno. Anything else thrown (or a number
- * errno.ts does not know) fails with EIO; a timeout with ETIMEDOUT. Neither
- * takes the daemon down.
+ * Errors. Throw an `MdevError('ENOSPC')` (or `new MdevError(28)`), an errno
+ * name ('ENOSPC'), or any object with an `errno` name or Linux errno number
+ * (e.g. `{ errno: 99 }`, or -99 kernel-style); the file operation fails with
+ * that errno. Every Linux errno name is one (`ErrnoName`), and three of the
+ * kernel's own: EPROBE_DEFER and ENOIOCTLCMD reach user space as EAGAIN and
+ * ENOTTY, as the kernel turns them, and ENOTSUPP as EOPNOTSUPP (FUSE cannot
+ * carry the 524 the kernel lets through). Anything else
+ * thrown, or a name or number that is no errno, fails with EIO and a message
+ * that says what was thrown (an attribute's failure is logged with --verbose);
+ * a timeout fails with ETIMEDOUT. Neither takes the daemon down.
  */
 export { MdevError } from './errno.js';
 export type { ErrnoName } from './errno.js';

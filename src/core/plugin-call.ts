@@ -2,6 +2,8 @@
  * Bounded calls into plugin code. Whatever a callback does — return, throw,
  * reject, or never settle — the caller gets a value or an MdevError within
  * `timeoutMs`, so a broken plugin cannot wedge the core or the FUSE thread.
+ * The bound needs the event loop: a callback that never returns (a
+ * synchronous loop) blocks the whole daemon (README, "Fidelity notes and limits").
  */
 import type { Attribute, Awaitable, MdevType } from './api.js';
 import { MdevError, toMdevError, type ErrnoName } from './errno.js';
@@ -86,17 +88,22 @@ export async function showAttribute<C>(
   return asShowResult(await callPlugin(() => show.call(attr, ctx), { what: `${what}: show`, timeoutMs }), what);
 }
 
-/** A store of a plugin attribute. No `store` → EIO. */
+/**
+ * A store of a plugin attribute: the written bytes (or text, taken as UTF-8)
+ * go to `store` both decoded as UTF-8 and raw (Attribute.store). No `store` → EIO.
+ */
 export async function storeAttribute<C>(
   attr: Attribute<C>,
   ctx: C,
-  value: string,
+  written: Uint8Array | string,
   timeoutMs = DEFAULT_CALL_TIMEOUT_MS,
   what = attr.name,
 ): Promise<void> {
   const store = attr.store;
   if (!store) throw new MdevError('EIO', `${what}: attribute has no store`);
-  await callPlugin(() => store.call(attr, ctx, value), { what: `${what}: store`, timeoutMs });
+  const raw =
+    typeof written === 'string' ? Buffer.from(written, 'utf8') : Buffer.from(written.buffer, written.byteOffset, written.byteLength);
+  await callPlugin(() => store.call(attr, ctx, raw.toString('utf8'), raw), { what: `${what}: store`, timeoutMs });
 }
 
 /** The description file's content (undefined: no file), bounded like a show. */

@@ -39,7 +39,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { posix } from 'node:path';
 import type Fuse from 'fuse-native';
-import { errnoNumber, toMdevError, MdevError } from '../core/errno.js';
+import { toMdevError, userErrno, MdevError, type ErrnoName } from '../core/errno.js';
 import {
   KAttr,
   KBinAttr,
@@ -73,13 +73,13 @@ const EIO = -5;
 /** open(2)'s O_DIRECT, whose value differs by architecture. */
 const O_DIRECT = fsConstants.O_DIRECT;
 
-/** Any thrown value → a negative errno in -1..-511. */
+/** Any thrown value → a negative errno in -1..-511 (the kernel's own codes mapped as user space gets them). */
 export function toNegErrno(e: unknown): number {
-  const n = errnoNumber(toMdevError(e).errno);
+  const n = userErrno(toMdevError(e).errno);
   return n >= 1 && n <= 511 ? -n : EIO;
 }
 
-function fail(name: Parameters<typeof errnoNumber>[0]): never {
+function fail(name: ErrnoName): never {
   throw new MdevError(name);
 }
 

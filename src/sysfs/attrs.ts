@@ -2,10 +2,12 @@
  * A vendor's own attributes in the tree (the attribute groups of
  * include/linux/mdev.h and struct device): each show and store is a bounded
  * call into plugin code, so a plugin that throws or hangs fails that one read
- * or write (its errno, or ETIMEDOUT) and nothing else. What a show may return
- * is one rule everywhere (core/show.ts asShowResult).
+ * or write (its errno, or ETIMEDOUT) and nothing else; the cause is logged
+ * (--verbose), as the errno alone does not say it. What a show may return is
+ * one rule everywhere (core/show.ts asShowResult).
  */
 import type { Attribute, AttributeGroup, BinaryAttribute, MdevType } from '../core/api.js';
+import { toMdevError } from '../core/errno.js';
 import { callPlugin, showAttribute, showDescription, storeAttribute } from '../core/plugin-call.js';
 import { addBinAttr, KDir, type AttrOps, type BinOps, type KNode } from '../kernfs/index.js';
 
@@ -22,14 +24,21 @@ export class PluginAttrs {
     private readonly log: (m: string) => void,
   ) {}
 
+  /** A failed plugin call: log its cause, then fail with its errno. */
+  readonly #failed = (e: unknown): never => {
+    const err = toMdevError(e);
+    this.log(`sysfs: ${err.message} (${err.errno})`);
+    throw err;
+  };
+
   /** A bounded show of a plugin attribute, by the one show rule. */
   show<C>(a: Attribute<C>, ctx: C, where: string): Promise<string | Uint8Array> {
-    return showAttribute(a, ctx, this.timeoutMs, `${where}/${a.name}`);
+    return showAttribute(a, ctx, this.timeoutMs, `${where}/${a.name}`).catch(this.#failed);
   }
 
   /** A type's `description` content, bounded like a show. */
   description(t: MdevType): Promise<string | Uint8Array | undefined> {
-    return showDescription(t, this.timeoutMs);
+    return showDescription(t, this.timeoutMs).catch(this.#failed);
   }
 
   /** A plugin attribute in `dir`; a name already taken is logged and skipped. */
@@ -40,8 +49,8 @@ export class PluginAttrs {
     }
     const label = `${where}/${a.name}`;
     const ops: AttrOps = {};
-    if (a.show) ops.show = () => showAttribute(a, ctx, this.timeoutMs, label);
-    if (a.store) ops.store = data => storeAttribute(a, ctx, data.toString('utf8'), this.timeoutMs, label);
+    if (a.show) ops.show = () => showAttribute(a, ctx, this.timeoutMs, label).catch(this.#failed);
+    if (a.store) ops.store = data => storeAttribute(a, ctx, data, this.timeoutMs, label).catch(this.#failed);
     return dir.attr(a.name, a.mode ?? defaultAttrMode(a), ops);
   }
 
@@ -59,10 +68,13 @@ export class PluginAttrs {
     const timeoutMs = this.timeoutMs;
     const ops: BinOps = {};
     const { read, write } = a;
-    if (read) ops.read = (offset, length) => callPlugin(() => read.call(a, ctx, offset, length), { what: `${label}: read`, timeoutMs });
+    if (read) {
+      ops.read = (offset, length) =>
+        callPlugin(() => read.call(a, ctx, offset, length), { what: `${label}: read`, timeoutMs }).catch(this.#failed);
+    }
     if (write) {
       ops.write = async (offset, data) => {
-        await callPlugin(() => write.call(a, ctx, offset, data), { what: `${label}: write`, timeoutMs });
+        await callPlugin(() => write.call(a, ctx, offset, data), { what: `${label}: write`, timeoutMs }).catch(this.#failed);
       };
     }
     return addBinAttr(dir, a.name, a.mode ?? defaultAttrMode({ show: read, store: write }), a.size, ops);

@@ -6,6 +6,7 @@ import type { Attribute, AttributeGroup } from '../../src/core/api.js';
 import { compileParent } from '../../src/config/compile.js';
 import { availability, parentOf, typeOf } from '../helpers/core.js';
 import { createN, fixture, freshUuid, loaded } from './helpers.js';
+import { storeAttribute } from '../../src/core/plugin-call.js';
 
 function find<C>(groups: readonly AttributeGroup<C>[] | undefined, key: string): Attribute<C> {
   const slash = key.indexOf('/');
@@ -76,7 +77,7 @@ t.test('device attributes: {uuid} template, writable per device', async t => {
   const [v1, v2] = await createN(t4, typeOf(t4, '0000:3b:00.0', 'nvidia-222'), 2);
   const params = find(tp.ops.mdevAttrGroups, 'nvidia/vgpu_params');
   t.equal(await show(params, v1!), '');
-  await params.store!(v1!, 'frame_rate_limiter=0\n');
+  await storeAttribute(params, v1!, 'frame_rate_limiter=0\n');
   t.equal(await show(params, v1!), 'frame_rate_limiter=0\n', 'a store replaces the value with what was written');
   t.equal(await show(params, v2!), '', 'for that device only');
   await t4.remove(v1!);
@@ -92,7 +93,7 @@ t.test('write-only and read-only modes (vfio_ap)', async t => {
   t.equal(assign.mode, 0o200);
   t.equal(assign.show, undefined, 'no read bit: no show');
   t.equal(typeof assign.store, 'function');
-  await assign.store!(d!, '5\n');
+  await storeAttribute(assign, d!, '5\n');
   const matrix = find(p.ops.mdevAttrGroups, 'matrix');
   t.equal(await show(matrix, d!), '');
   t.equal(matrix.store, undefined);
@@ -144,7 +145,7 @@ t.test('every placeholder, escapes, and modes', async t => {
   const info = ty.spec.attrs!.find(a => a.name === 'info')!;
   t.equal(await show(info, ty), 'acme-small|small|Acme Small|vfio-platform|acme.0\n');
   const knob = ty.spec.attrs!.find(a => a.name === 'knob')!;
-  await knob.store!(ty, 'k2\n');
+  await storeAttribute(knob, ty, 'k2\n');
   t.equal(await show(knob, ty), 'k2\n', 'a writable type attribute');
 
   const u = freshUuid();

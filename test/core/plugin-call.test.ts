@@ -120,3 +120,19 @@ t.test('attribute helpers', async t => {
   t.equal(await showDescription({ id: 't', spec: { id: '1', description: 'fixed' } } as unknown as MdevType), 'fixed');
   t.equal(await showDescription({ id: 't', spec: { id: '1' } } as unknown as MdevType), undefined);
 });
+
+t.test('a store gets the written bytes raw, and decoded as UTF-8', async t => {
+  const got: { value: string; raw: Buffer }[] = [];
+  const attr: Attribute<null> = { name: 'r', store: (_c, value, raw) => void got.push({ value, raw }) };
+  await storeAttribute(attr, null, Buffer.from([0xff, 0xfe, 0x0a]));
+  await storeAttribute(attr, null, new Uint8Array([0x61, 0x80]).subarray(1)); // a view: only its own bytes
+  await storeAttribute(attr, null, 'é\n'); // text is taken as UTF-8
+  t.same(
+    got.map(g => [Buffer.isBuffer(g.raw), g.raw.toString('hex'), g.value]),
+    [
+      [true, 'fffe0a', '\ufffd\ufffd\n'],
+      [true, '80', '\ufffd'],
+      [true, 'c3a90a', 'é\n'],
+    ],
+  );
+});

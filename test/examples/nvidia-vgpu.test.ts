@@ -3,6 +3,7 @@ import nvidia, { createNvidiaPlugin } from '../../examples/nvidia-vgpu.js';
 import { availability, parentOf, typeOf } from '../helpers/core.js';
 import { uuid } from '../helpers/util.js';
 import { coreWith, description, errnoOf, mdevAttr, parentAttr } from './helpers.js';
+import { storeAttribute } from '../../src/core/plugin-call.js';
 
 const GPU0 = '0000:3b:00.0';
 const GPU1 = '0000:d8:00.0';
@@ -115,21 +116,21 @@ t.test('nvidia/vgpu_params', async t => {
   const attr = mdevAttr(dev, 'nvidia', 'vgpu_params');
   t.equal(attr.mode, 0o644);
   t.equal(await attr.show!(dev), '\n');
-  await attr.store!(dev, 'frame_rate_limiter=0\n');
+  await storeAttribute(attr, dev, 'frame_rate_limiter=0\n');
   t.equal(await attr.show!(dev), 'frame_rate_limiter=0\n');
-  await attr.store!(dev, 'frame_rate_limiter=0,enable_uvm=1');
+  await storeAttribute(attr, dev, 'frame_rate_limiter=0,enable_uvm=1');
   t.equal(await attr.show!(dev), 'frame_rate_limiter=0,enable_uvm=1\n');
   for (const bad of ['frame_rate_limiter', 'frame_rate_limiter=', '=1', 'a=1,,b=2', 'a=1 b=2', 'a=b=c', 'a=1,']) {
-    t.equal(await errnoOf(() => attr.store!(dev, bad)), 'EINVAL', JSON.stringify(bad));
+    t.equal(await errnoOf(() => storeAttribute(attr, dev, bad)), 'EINVAL', JSON.stringify(bad));
   }
   t.equal(await attr.show!(dev), 'frame_rate_limiter=0,enable_uvm=1\n', 'a rejected write changes nothing');
-  await attr.store!(dev, ' \n');
+  await storeAttribute(attr, dev, ' \n');
   t.equal(await attr.show!(dev), '\n', 'a blank write clears');
 
   const h = await core.vfio.open(uuid(1));
-  t.equal(await errnoOf(() => attr.store!(dev, 'frame_rate_limiter=1')), 'EBUSY', 'not while the VM runs');
+  t.equal(await errnoOf(() => storeAttribute(attr, dev, 'frame_rate_limiter=1')), 'EBUSY', 'not while the VM runs');
   await h.close();
-  await attr.store!(dev, 'frame_rate_limiter=1');
+  await storeAttribute(attr, dev, 'frame_rate_limiter=1');
   await core.shutdown();
 });
 

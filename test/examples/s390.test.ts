@@ -46,7 +46,7 @@ t.test('vfio_ap: assigning adapters, domains and control domains', async t => {
   const ty = typeOf(core, 'matrix', 'vfio_ap-passthrough');
   const a = await core.create(ty, uuid(1));
   const b = await core.create(ty, uuid(2));
-  const store = (dev: MdevDevice, name: string, value: string) => mdevAttr(dev, undefined, name).store!(dev, value);
+  const store = (dev: MdevDevice, name: string, value: string) => mdevAttr(dev, undefined, name).store!(dev, value, Buffer.from(value));
   const show = (dev: MdevDevice, name: string) => mdevAttr(dev, undefined, name).show!(dev);
 
   for (const name of [

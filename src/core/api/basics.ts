@@ -31,9 +31,12 @@ export type Awaitable<T> = T | Promise<T>;
  * with EIO. sysfs adds nothing, so include the trailing "\n"; output is cut
  * to 4095 bytes (PAGE_SIZE - 1).
  *
- * `store` receives each write(2) as one call, decoded as UTF-8 and raw (an
- * `echo` brings its "\n"), at most 4096 bytes; an empty write never reaches
- * it. Return to accept the whole write; throw an errno to fail it.
+ * `store` receives each write(2) as one call, at most 4096 bytes, in two
+ * forms: `value`, the bytes decoded as UTF-8 (a byte that is not UTF-8
+ * becomes U+FFFD), and `raw`, the bytes exactly as written (parse these when
+ * the file takes binary or non-UTF-8 input). Nothing is trimmed: an `echo`
+ * brings its "\n". An empty write never reaches it. Return to accept the
+ * whole write; throw an errno to fail it.
  *
  * A read without `show`, or a write without `store`, that `mode` lets through
  * fails with EIO (dev_attr_show / dev_attr_store).
@@ -45,7 +48,7 @@ export interface Attribute<Ctx> {
   /** Permission bits. Default: 0644 with show and store, 0200 store only, else 0444. */
   mode?: number;
   show?(ctx: Ctx): Awaitable<string | Uint8Array>;
-  store?(ctx: Ctx, value: string): Awaitable<void>;
+  store?(ctx: Ctx, value: string, raw: Buffer): Awaitable<void>;
 }
 
 /**
