@@ -18,6 +18,7 @@ import type { Awaitable, MdevType, Profile, Uevent } from './api.js';
 import type { CoreChange, CoreDevice, CoreEvents, DeviceStep } from './model.js';
 import { MdevError, errorMessage } from './errno.js';
 import { IommuGroupAllocator } from './iommu-groups.js';
+import { FaultTable } from './faults.js';
 import { Mutex } from './list-lock.js';
 import { DeviceImpl, DriverEntry, TypeImpl, type ParentImpl } from './objects.js';
 import { callPlugin } from './plugin-call.js';
@@ -54,6 +55,11 @@ export class CoreContext {
    * explicitly, whatever it says.
    */
   autoprobe = true;
+
+  /** The control plane (control.ts, faults.ts): injected faults, capacity another tenant holds, unplugged parents. */
+  readonly faults = new FaultTable();
+  readonly taken = new Map<TypeImpl, number>();
+  readonly unplugged = new Map<string, ParentImpl>();
 
   constructor(
     readonly profile: Profile,

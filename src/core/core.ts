@@ -14,7 +14,9 @@ import type { MdevHost, MdevType, Parent, VendorPlugin } from './api.js';
 import { CoreContext, VFIO_MDEV_DRIVER } from './context.js';
 import { registerDriver, unregisterDriver } from './drivers.js';
 import { bindByName, probeByName, unbindByName } from './explicit-binding.js';
+import { availableInstances, controlState, plugParent, setAvailable, unplugParent, type ControlState } from './control.js';
 import { MdevError, errorMessage } from './errno.js';
+import { faultTarget, type FaultTable } from './faults.js';
 import { Host, type HostBackend } from './host.js';
 import { createDevice, removeDevice, removeSelf } from './lifecycle.js';
 import type { CoreDevice, CoreEvents, CoreOptions, CoreParent, MdevCoreApi } from './model.js';
@@ -70,6 +72,7 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
       changed: (dev, step) => ctx.publish(dev, step),
       log: msg => ctx.log(msg),
       notifyUnmap: (dev, ev) => notifyUnmap(ctx, dev, ev),
+      fault: dev => ctx.faults.hit('open', faultTarget(dev)),
     });
   }
 
@@ -105,28 +108,35 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
     return d ? [d] : [];
   }
 
-  /** available_instances: the vendor's getAvailable, else the core's own count. */
+  /** available_instances: the vendor's getAvailable, else the core's own count, less another tenant's share (control.ts). */
   availableInstances(type: MdevType): number {
     const ctx = this.#ctx;
     if (!(type instanceof TypeImpl) || ctx.parents.get(type.parent.name) !== type.parent) return 0;
-    const parent = type.parent;
-    const ops = parent.ops;
-    if (ops.getAvailable) {
-      let n: unknown;
-      try {
-        n = ops.getAvailable(type);
-      } catch (e) {
-        ctx.log(`${parent.name}: getAvailable(${type.id}) threw: ${errorMessage(e)}; showing 0`);
-        return 0;
-      }
-      if (typeof n !== 'number' || Number.isNaN(n)) {
-        ctx.log(`${parent.name}: getAvailable(${type.id}) returned ${String(n)}, not a number; showing 0`);
-        return 0;
-      }
-      return Math.min(Math.max(0, Math.floor(n)), 0xffffffff); // %u
-    }
-    if (this.profile === 'modern') return parent.k.available;
-    return Math.max(0, (ops.maxInstances ?? 0) - parent.k.devices.size);
+    return availableInstances(ctx, type);
+  }
+
+  // -------------------------------------------------------------------------
+  // The control plane (docs/control.md): unplug/plug, faults, capacity, state
+
+  /** Injected faults: `core.faults.add({ op: 'create', errno: 'EIO', count: 1 })`. */
+  get faults(): FaultTable {
+    return this.#ctx.faults;
+  }
+  /** The vendor unregisters the parent (devices removed first, then MDEV_STATE=unregistered). */
+  unplug(parent: string): Promise<void> {
+    return unplugParent(this.#ctx, parent);
+  }
+  /** The vendor registers an unplugged parent again. */
+  plug(parent: string): Promise<void> {
+    return plugParent(this.#ctx, parent);
+  }
+  /** Make `type` show `n` available instances, as if another tenant held the rest. */
+  setAvailable(type: MdevType, n: number): void {
+    setAvailable(this.#ctx, this.#ctx.liveType(type), n);
+  }
+  /** Parents (plugged or not), types, devices, IOMMU groups and pending faults. */
+  controlState(): ControlState {
+    return controlState(this.#ctx);
   }
 
   // -------------------------------------------------------------------------

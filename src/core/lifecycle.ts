@@ -9,6 +9,8 @@ import type { CoreContext, LockToken } from './context.js';
 import { bind, announceVfio, unbind } from './binding.js';
 import { MdevError, errorMessage } from './errno.js';
 import type { MdevType } from './api.js';
+import { checkTenantCapacity } from './control.js';
+import { faultTarget } from './faults.js';
 import { DeviceImpl } from './objects.js';
 
 /** mdev_device_create(type, uuid), under the lock. `uuid` is canonical. */
@@ -25,6 +27,8 @@ async function createLocked(ctx: CoreContext, type: MdevType, uuid: string, toke
   if (existing && (modern || existing.parent === parent)) {
     throw new MdevError('EEXIST', `create: ${uuid} already exists`);
   }
+  // Capacity another tenant holds (control.ts): refused as the counter or the vendor would.
+  if (!existing) checkTenantCapacity(ctx, t);
   let counted = false;
   if (modern && !parent.ops.getAvailable) {
     if (parent.k.available <= 0) throw new MdevError('EUSERS', `create: ${parent.name} has no instances left`);
@@ -58,6 +62,8 @@ async function createLocked(ctx: CoreContext, type: MdevType, uuid: string, toke
       throw new MdevError('ENODEV', `create: mdev driver ${parent.ops.driver} is not registered`);
     }
     const ops = parent.ops;
+    // An injected fault fails here, in the vendor's place: the same unwinding follows.
+    await ctx.faults.hit('create', faultTarget(dev));
     await ctx.call(
       () => ops.create(dev),
       `${parent.name}: create(${uuid})`,
@@ -131,6 +137,12 @@ export async function removeDevice(ctx: CoreContext, dev: DeviceImpl, forced: bo
   // Checked before queueing too: a remove racing the device's own create or
   // another remove fails at once, as with the kernel's short-held lock.
   checkRemovable(dev, forced);
+  if (!forced) {
+    // An injected fault refuses the remove before it starts, so the device stays whole
+    // (a parent's unregistration is never refused).
+    await ctx.faults.hit('remove', faultTarget(dev));
+    checkRemovable(dev, forced);
+  }
   const ops = dev.parent.ops;
   const what = `${dev.parent.name}: remove(${dev.uuid})`;
   await ctx.locked(async token => {

@@ -8,6 +8,7 @@
  * says which fields moved together (DeviceStep).
  */
 import type { EventEmitter } from 'node:events';
+import type { FaultTable } from './faults.js';
 import type { MdevDevice, MdevHost, MdevType, MmapRequest, Parent, Profile, Uevent, VendorPlugin } from './api.js';
 
 /**
@@ -183,6 +184,8 @@ export interface MdevCoreApi extends EventEmitter<CoreEvents> {
   devicesOfParent(parent: Parent): Iterable<CoreDevice>;
   /** What available_instances shows (core counter, plugin getAvailable, never negative). */
   availableInstances(type: MdevType): number;
+  /** Injected faults (faults.ts); the sysfs layer consults them before a vendor show/store. */
+  readonly faults?: FaultTable;
   /** Active IOMMU group ids allocated to mediated devices. */
   iommuGroups(): Iterable<number>;
   groupDevices(group: number): Iterable<CoreDevice>;

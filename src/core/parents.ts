@@ -34,18 +34,42 @@ export async function registerParent(
           : `registerDevice: a parent named ${name} exists (${clash.device.path})`,
       );
     }
-    if (device.iommuGroup !== undefined) ctx.groups.reserve(device.iommuGroup);
     const parent = new ParentImpl(device, ops, owner);
-    if (ctx.modern && !ctx.drivers.has(ops.driver)) addDriver(ctx, { name: ops.driver }, owner);
-    ctx.parents.set(name, parent);
-    owner?.parents.add(parent);
-    ctx.emitChange({ kind: 'parent-added', parent });
-    const subsystem = parent.subsystem;
-    // A device with neither bus nor class sends no uevents at all.
-    if (ctx.modern && subsystem) {
-      ctx.uevent(ctx.uevents.parentState(parent.devpath, subsystem, 'registered', await parentUeventVars(ctx, parent, token)));
-    }
+    await attachParent(ctx, parent, token);
     return parent;
+  });
+}
+
+async function attachParent(ctx: CoreContext, parent: ParentImpl, token: LockToken): Promise<void> {
+  const { device, ops } = parent;
+  const owner = parent.k.owner;
+  if (device.iommuGroup !== undefined) ctx.groups.reserve(device.iommuGroup);
+  if (ctx.modern && !ctx.drivers.has(ops.driver)) addDriver(ctx, { name: ops.driver }, owner);
+  ctx.parents.set(parent.name, parent);
+  owner?.parents.add(parent);
+  ctx.emitChange({ kind: 'parent-added', parent });
+  const subsystem = parent.subsystem;
+  // A device with neither bus nor class sends no uevents at all.
+  if (ctx.modern && subsystem) {
+    ctx.uevent(ctx.uevents.parentState(parent.devpath, subsystem, 'registered', await parentUeventVars(ctx, parent, token)));
+  }
+}
+
+/**
+ * The vendor registers a parent it unregistered (the control plane's plug):
+ * the same record, so the plugin's Parent handle stays valid, with fresh
+ * kernel state (mdev_register_parent starts the counter at max_instances).
+ */
+export async function reregisterParent(ctx: CoreContext, parent: ParentImpl): Promise<void> {
+  ctx.assertNotUnderLock('registerDevice');
+  await parent.k.unregistering;
+  return ctx.locked(async token => {
+    const clash = ctx.parents.get(parent.name);
+    if (clash) throw new MdevError('EEXIST', `registerDevice: a parent named ${parent.name} exists (${clash.device.path})`);
+    parent.k.state = 'live';
+    parent.k.unregistering = undefined;
+    parent.k.available = parent.ops.getAvailable ? 0 : (parent.ops.maxInstances ?? 0);
+    await attachParent(ctx, parent, token);
   });
 }
 

@@ -76,6 +76,8 @@ export class PluginLoader {
       }
     }
     await this.#releaseLeftovers(rec);
+    // An unplugged parent of this plugin can no longer be plugged back.
+    for (const [n, p] of this.ctx.unplugged) if (p.k.owner === rec) this.ctx.unplugged.delete(n);
     rec.state = 'gone';
     this.#plugins.delete(rec.name);
   }

@@ -17,6 +17,8 @@ export interface VfioBackend extends Type1Backend {
   call<T>(fn: () => Awaitable<T>, what: string, onLate?: (value: T) => void): Promise<T>;
   /** openCount changed: announce the device (model.ts DeviceStep). */
   changed(dev: DeviceImpl, step: 'opened' | 'closed'): void;
+  /** An injected fault for the device's first open (faults.ts), in the vendor's place. */
+  fault?(dev: DeviceImpl): Promise<void> | undefined;
   log(message: string): void;
 }
 
@@ -126,6 +128,7 @@ export class VfioUserImpl implements VfioUser {
           throw new MdevError('EBUSY', `open: ${dev.uuid}'s group is attached to another container`);
         }
         const op = dev.parent.ops.open;
+        if (dev.k.openCount === 0) await this.backend.fault?.(dev);
         if (dev.k.openCount === 0 && op) {
           const closeOp = dev.parent.ops.close;
           await this.backend.call(

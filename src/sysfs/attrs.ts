@@ -8,6 +8,7 @@
  */
 import type { Attribute, AttributeGroup, BinaryAttribute, MdevType } from '../core/api.js';
 import { toMdevError } from '../core/errno.js';
+import { faultTarget, type FaultOp, type FaultTable } from '../core/faults.js';
 import { callPlugin, showAttribute, showDescription, storeAttribute } from '../core/plugin-call.js';
 import { addBinAttr, KDir, type AttrOps, type BinOps, type KNode } from '../kernfs/index.js';
 
@@ -22,7 +23,14 @@ export class PluginAttrs {
   constructor(
     private readonly timeoutMs: number,
     private readonly log: (m: string) => void,
+    private readonly faults?: FaultTable,
   ) {}
+
+  /** An injected fault (core/faults.ts) fails or delays the call in the vendor's place. */
+  #guard<T>(op: FaultOp, ctx: unknown, call: () => Promise<T>): Promise<T> {
+    const hit = this.faults?.hit(op, faultTarget(ctx));
+    return hit ? hit.catch(this.#failed).then(call) : call();
+  }
 
   /** A failed plugin call: log its cause, then fail with its errno. */
   readonly #failed = (e: unknown): never => {
@@ -33,7 +41,7 @@ export class PluginAttrs {
 
   /** A bounded show of a plugin attribute, by the one show rule. */
   show<C>(a: Attribute<C>, ctx: C, where: string): Promise<string | Uint8Array> {
-    return showAttribute(a, ctx, this.timeoutMs, `${where}/${a.name}`).catch(this.#failed);
+    return this.#guard('show', ctx, () => showAttribute(a, ctx, this.timeoutMs, `${where}/${a.name}`).catch(this.#failed));
   }
 
   /** A type's `description` content, bounded like a show. */
@@ -49,8 +57,10 @@ export class PluginAttrs {
     }
     const label = `${where}/${a.name}`;
     const ops: AttrOps = {};
-    if (a.show) ops.show = () => showAttribute(a, ctx, this.timeoutMs, label).catch(this.#failed);
-    if (a.store) ops.store = data => storeAttribute(a, ctx, data, this.timeoutMs, label).catch(this.#failed);
+    if (a.show) ops.show = () => this.#guard('show', ctx, () => showAttribute(a, ctx, this.timeoutMs, label).catch(this.#failed));
+    if (a.store) {
+      ops.store = data => this.#guard('store', ctx, () => storeAttribute(a, ctx, data, this.timeoutMs, label).catch(this.#failed));
+    }
     return dir.attr(a.name, a.mode ?? defaultAttrMode(a), ops);
   }
 

@@ -47,7 +47,7 @@ export class SysfsPresenter extends CoreView {
     super(core);
     const log = (this.#log = opts.log ?? (() => {}));
     const tree = this.#tree;
-    const attrs = new PluginAttrs(core.callTimeoutMs, log);
+    const attrs = new PluginAttrs(core.callTimeoutMs, log, core.faults);
     const uevents = new UeventFiles(core);
     this.#bus = new MdevBus(tree, core, uevents);
     this.#groups = new IommuGroups(tree, core);
