@@ -36,4 +36,9 @@ export interface ServeOptions {
   udevBroadcast?: boolean;
   /** Keep udevd's database in this directory (/run/udev/data inside `mdevfs run`). */
   udevDatabase?: string;
+  /**
+   * Serve the control socket (docs/control.md) at this path, or at the path
+   * this function derives from the mount point (`mdevfs mount`).
+   */
+  controlSocket?: string | ((mountpoint: string) => string);
 }

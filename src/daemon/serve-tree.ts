@@ -18,6 +18,7 @@ import { BaseDir, OverlayView, readHostIds } from '../overlay/index.js';
 import { VfioDevPresenter } from '../devfs/vfio.js';
 import { MountError, mountTree, preflight, type Mounted, type PreflightResult } from '../fuse/mount.js';
 import { ConfigError, loadConfigFile } from '../config/index.js';
+import { startControlSocket, type ControlServer } from './control-socket.js';
 import { UserError } from './errors.js';
 import { stderrLine } from './log.js';
 import type { ServeOptions } from './options.js';
@@ -40,6 +41,8 @@ export interface Serving {
   udev?: UdevBroadcaster;
   /** Stop writing the udev database and broadcasting (before the private /run goes). */
   stopUdev(): void;
+  /** The control socket, when `controlSocket` was asked for. */
+  control?: ControlServer;
   /** Stop presenting and unload every plugin (call after unmounting). */
   shutdown(): Promise<void>;
 }
@@ -251,5 +254,17 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
     db?.close();
     udev?.close();
   };
-  return { core, presenter, mounted, vfio, udev, recoveredStale: pre.tree.recoveredStale, shutdown, stopUdev };
+  let control: ControlServer | undefined;
+  if (opts.controlSocket !== undefined) {
+    const socket = typeof opts.controlSocket === 'string' ? opts.controlSocket : opts.controlSocket(pre.tree.mountpoint);
+    try {
+      control = await startControlSocket(core, socket);
+    } catch (e) {
+      await mounted.unmount().catch(() => {});
+      await shutdown().catch(() => {});
+      throw e;
+    }
+  }
+  const shutdownAll = control ? async () => (await control.close(), shutdown()) : shutdown;
+  return { core, presenter, mounted, vfio, udev, control, recoveredStale: pre.tree.recoveredStale, shutdown: shutdownAll, stopUdev };
 }

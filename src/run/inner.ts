@@ -31,6 +31,7 @@ import type { Writable } from 'node:stream';
 import { errorMessage } from '../core/errno.js';
 import { UserError } from '../daemon/errors.js';
 import { logStrayErrors, stderrLine } from '../daemon/log.js';
+import { CONTROL_ENV, runControlSocket } from '../daemon/control-path.js';
 import { serveTree, type Serving } from '../daemon/serve-tree.js';
 import { InnerControl, RELAYED_SIGNALS } from './control.js';
 import { STAGED_TREE_DIR, STAGING_MOUNT, applyMount, planMounts, removeMount } from './mounts.js';
@@ -212,7 +213,10 @@ export async function runInner(o: RunOptions): Promise<number> {
   // The command's process is forked now, before the tree is mounted, so it
   // does not inherit the daemon's /dev/fuse descriptor (libfuse opens it
   // without O_CLOEXEC). It waits on fd 3 until the mounts are in place.
-  const gate = startGate(o.command, usableFd(o.stderrFd), o.udev ? { ...process.env, ...VERIFY_SYSFS_ENV } : process.env);
+  // The control socket's path goes in the command's environment, so `mdevfs ctl` finds this daemon (docs/control.md).
+  const ctlSocket = runControlSocket();
+  const env = { ...process.env, ...(o.udev ? VERIFY_SYSFS_ENV : {}), [CONTROL_ENV]: ctlSocket };
+  const gate = startGate(o.command, usableFd(o.stderrFd), env);
   gate.child.on('error', e => {
     log(`mdevfs: cannot start /bin/sh for the command: ${e.message}`);
     resolveChild(EXIT_RUN_FAILED);
@@ -256,6 +260,7 @@ export async function runInner(o: RunOptions): Promise<number> {
       vfioDir: STAGED_VFIO_DIR,
       uevents: o.uevents,
       udevBroadcast: !!o.udevBroadcast,
+      controlSocket: ctlSocket,
       ...(o.udev ? { udevDatabase: UDEV_DATA } : {}),
       ...(base ? { overlay: base } : {}),
     });

@@ -8,6 +8,7 @@
  * `--uevents <file>` every uevent is written there as a JSON line.
  */
 import type { Command } from 'commander';
+import { mountControlSocket } from '../../daemon/control-path.js';
 import { serveInForeground } from '../../daemon/foreground.js';
 import { addServeOptions, type SharedServeOptions } from '../serve-options.js';
 
@@ -15,6 +16,7 @@ interface MountCommandOptions extends SharedServeOptions {
   vfioDir?: string;
   overlay?: string;
   autoUnmount: boolean;
+  ctl: boolean;
 }
 
 export function registerMount(program: Command): void {
@@ -31,6 +33,7 @@ export function registerMount(program: Command): void {
       '--overlay <base>',
       'merge the tree over the directory <base> (e.g. a copy of a real /sys; docs/overlay.md): its entries show where the tree has none, read-only (EROFS); by default the bare tree',
     )
+    .option('--no-ctl', 'serve no control socket (docs/control.md; by default `mdevfs ctl --at <dir>` reaches this daemon)')
     .option('--no-auto-unmount', 'do not ask libfuse to unmount if the daemon dies (leaves a stale mount on a crash; for tests)')
     .action(async (dir: string, opts: MountCommandOptions) => {
       await mountCommand(dir, opts);
@@ -39,7 +42,7 @@ export function registerMount(program: Command): void {
 
 /** Serve until a signal; the ready line on stdout is what scripts (and the tests) wait for. */
 async function mountCommand(dir: string, opts: MountCommandOptions): Promise<void> {
-  const serving = await serveInForeground(dir, opts);
+  const serving = await serveInForeground(dir, { ...opts, controlSocket: opts.ctl ? mountControlSocket : undefined });
   const n = serving.presenter.parentCount;
   const devices = serving.vfio ? `, VFIO device files at ${serving.vfio.mounted.mountpoint}` : '';
   process.stdout.write(
