@@ -7,7 +7,6 @@
  * vendor's own failure takes and leaves nothing half-made.
  */
 import { MdevError, isErrnoName, type ErrnoName } from './errno.js';
-import { DeviceImpl, ParentImpl, TypeImpl } from './objects.js';
 
 export const FAULT_OPS = ['create', 'remove', 'open', 'show', 'store'] as const;
 export type FaultOp = (typeof FAULT_OPS)[number];
@@ -107,12 +106,4 @@ function matches(f: Fault, t: FaultTarget): boolean {
     (f.type === undefined || f.type === t.type) &&
     (f.uuid === undefined || f.uuid === t.uuid?.toLowerCase())
   );
-}
-
-/** The filters a core object answers to: a device, a type or a parent (an attribute's owner). */
-export function faultTarget(obj: unknown): FaultTarget {
-  if (obj instanceof DeviceImpl) return { parent: obj.parent.name, type: obj.type.id, uuid: obj.uuid };
-  if (obj instanceof TypeImpl) return { parent: obj.parent.name, type: obj.id };
-  if (obj instanceof ParentImpl) return { parent: obj.name };
-  return {};
 }

@@ -9,8 +9,8 @@ import type { CoreContext, LockToken } from './context.js';
 import { bind, announceVfio, unbind } from './binding.js';
 import { MdevError, errorMessage } from './errno.js';
 import type { MdevType } from './api.js';
-import { checkTenantCapacity } from './control.js';
-import { faultTarget } from './faults.js';
+import { checkTenantCapacity } from './capacity.js';
+import { faultTarget } from './fault-target.js';
 import { DeviceImpl } from './objects.js';
 
 /** mdev_device_create(type, uuid), under the lock. `uuid` is canonical. */

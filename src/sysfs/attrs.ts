@@ -8,7 +8,8 @@
  */
 import type { Attribute, AttributeGroup, BinaryAttribute, MdevType } from '../core/api.js';
 import { toMdevError } from '../core/errno.js';
-import { faultTarget, type FaultOp, type FaultTable } from '../core/faults.js';
+import { faultTarget } from '../core/fault-target.js';
+import type { FaultOp, FaultTable } from '../core/faults.js';
 import { callPlugin, showAttribute, showDescription, storeAttribute } from '../core/plugin-call.js';
 import { addBinAttr, KDir, type AttrOps, type BinOps, type KNode } from '../kernfs/index.js';
 
