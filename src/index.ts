@@ -16,3 +16,11 @@ export type { PluginCallOptions } from './core/plugin-call.js';
 export { createStore, removeStore } from './sysfs/stores.js';
 export { parseCreateBuffer } from './sysfs/uuid-parse.js';
 export { kstrtoul } from './sysfs/kstrtoul.js';
+
+// The control plane (docs/control.md): in-process, the core's own methods
+// (core.unplug, core.plug, core.faults, core.setAvailable, core.controlState);
+// for a running daemon, a client of its control socket.
+export { ControlClient, type EventStream } from './daemon/control-client.js';
+export { CONTROL_ENV } from './daemon/control-path.js';
+export type { ControlState } from './core/control.js';
+export type { Fault, FaultOp, FaultSpec, FaultTarget, FaultTable } from './core/faults.js';

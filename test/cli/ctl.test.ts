@@ -11,6 +11,7 @@ import { one, readOnce, sys, writeOnce } from '../helpers/sys.js';
 import { PYTHON, waitFor } from '../helpers/util.js';
 import { P, TA, TB } from '../fixtures/test-plugin.js';
 import type { ControlState } from '../../src/core/control.js';
+import { ControlClient } from '../../src/index.js';
 
 const PLUGIN = `${FIXTURES}/test-plugin.ts`;
 const U = (n: number) => `83b8f4f2-509f-382f-3c1e-e6bfe0fa20${n.toString().padStart(2, '0')}`;
@@ -241,4 +242,31 @@ t.test('--no-ctl serves no socket', async t => {
   const d = await startDaemon(t, { command: mdevfsMount('--driver', PLUGIN, '--no-ctl'), env: { ...process.env, TMPDIR: tmp } });
   t.match(d.stdout, /mounted/);
   t.same(await one(['lstat', path.join(tmp, 'mdevfs-ctl-0')]), { errno: 'ENOENT' });
+});
+
+t.test('the programmatic client (ControlClient from the package entry) against a mount', async t => {
+  const tmp = await tmpdir(t);
+  const d = await startDaemon(t, { command: mdevfsMount('--driver', PLUGIN), env: { ...process.env, TMPDIR: tmp } });
+  const dir = path.join(tmp, 'mdevfs-ctl-0');
+  const c = new ControlClient(path.join(dir, (await fsp.readdir(dir))[0]!));
+  const seen: string[] = [];
+  const stream = await c.events(ev => seen.push(`${ev.ACTION} ${ev.DEVPATH}${ev.MDEV_STATE ? ` ${ev.MDEV_STATE}` : ''}`));
+  t.equal(await writeOnce(d.p(TA, 'create'), U(1)), 36);
+  const f = await c.fail('create', 'EAGAIN', { parent: 'mtest' });
+  t.match(f, { op: 'create', parent: 'mtest', errno: 'EAGAIN', remaining: 1 });
+  t.equal(await writeOnce(d.p(TA, 'create'), U(2)), 'EAGAIN');
+  t.equal(await c.setAvailable('mtest-b', 0), 0);
+  t.equal(await readOnce(d.p(TA, 'available_instances')), '0\n');
+  await c.unplug('mtest');
+  t.match(await c.unplug('mtest').catch((e: unknown) => e), { errno: 'ENODEV' }, 'a refusal rejects with the errno');
+  await c.plug('mtest');
+  t.ok(await waitFor(async () => seen.at(-1) === `change /${P} registered`, 10_000));
+  stream.close();
+  await stream.closed;
+  t.equal(seen[0], `add /${P}/${U(1)}`, 'events from the subscription on');
+  const deviceRemove = seen.indexOf(`remove /${P}/${U(1)}`);
+  const parentGone = seen.indexOf(`change /${P} unregistered`);
+  t.ok(deviceRemove >= 0 && deviceRemove < parentGone, 'device removed before the parent goes');
+  t.ok(seen.includes(`add /${P}/${U(2)}`) && seen.includes(`remove /${P}/${U(2)}`), 'the failed create came and went');
+  t.same((await c.state()).devices, [], 'no device after the replug');
 });
