@@ -7,7 +7,10 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { ServeOptions } from '../daemon/options.js';
 
 /** What the flags below parse into: the daemon options they set (the repeatable ones default to []). */
-export interface SharedServeOptions extends Pick<ServeOptions, 'profile' | 'verbose' | 'allowOther' | 'callTimeout' | 'uevents'> {
+export interface SharedServeOptions extends Pick<
+  ServeOptions,
+  'profile' | 'verbose' | 'allowOther' | 'callTimeout' | 'uevents' | 'scenario'
+> {
   driver: string[];
   config: string[];
 }
@@ -45,6 +48,7 @@ export function addServeOptions(cmd: Command): Command {
     .option('-v, --verbose', 'log plugin messages, uevents and failed requests to stderr')
     .option('--allow-other', 'let users other than root use the tree (allow_other,default_permissions)')
     .option('--call-timeout <ms>', 'bound on every plugin callback and attribute show/store', positiveInt, 5000)
+    .option('--scenario <file>', 'play the control requests of this JSON file, each at its time after the mount (docs/control.md)')
     .option(
       '--uevents <file>',
       'write every uevent to <file> (created or truncated; a FIFO is appended to), one JSON line each, keys in kernel order',

@@ -41,4 +41,6 @@ export interface ServeOptions {
    * this function derives from the mount point (`mdevfs mount`).
    */
   controlSocket?: string | ((mountpoint: string) => string);
+  /** Play this scenario file (./scenario.ts) once the tree is mounted. */
+  scenario?: string;
 }

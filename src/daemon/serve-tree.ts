@@ -19,6 +19,7 @@ import { VfioDevPresenter } from '../devfs/vfio.js';
 import { MountError, mountTree, preflight, type Mounted, type PreflightResult } from '../fuse/mount.js';
 import { ConfigError, loadConfigFile } from '../config/index.js';
 import { startControlSocket, type ControlServer } from './control-socket.js';
+import { loadScenario, playScenario } from './scenario.js';
 import { UserError } from './errors.js';
 import { stderrLine } from './log.js';
 import type { ServeOptions } from './options.js';
@@ -149,6 +150,7 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
   const vlog = opts.verbose ? log : () => {};
 
   const configPlugins = plugins ? [] : await loadConfigs(opts.config ?? []);
+  const scenario = opts.scenario === undefined ? undefined : await loadScenario(opts.scenario);
   const pre = await preflightBoth(dir, opts.vfioDir, log);
   const ueventLog =
     opts.uevents === undefined ? undefined : await openUevents(path.resolve(opts.uevents), [pre.tree.mountpoint, pre.vfio?.mountpoint]);
@@ -265,6 +267,11 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
       throw e;
     }
   }
-  const shutdownAll = control ? async () => (await control.close(), shutdown()) : shutdown;
+  const playing = scenario && playScenario(core, scenario, log, vlog);
+  const shutdownAll = async (): Promise<void> => {
+    playing?.stop();
+    await control?.close();
+    await shutdown();
+  };
   return { core, presenter, mounted, vfio, udev, control, recoveredStale: pre.tree.recoveredStale, shutdown: shutdownAll, stopUdev };
 }

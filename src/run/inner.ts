@@ -261,6 +261,7 @@ export async function runInner(o: RunOptions): Promise<number> {
       uevents: o.uevents,
       udevBroadcast: !!o.udevBroadcast,
       controlSocket: ctlSocket,
+      scenario: o.scenario,
       ...(o.udev ? { udevDatabase: UDEV_DATA } : {}),
       ...(base ? { overlay: base } : {}),
     });

@@ -48,6 +48,8 @@ export interface RunOptions {
   mounts: NamespaceMount[];
   /** Write every uevent to this file (an absolute path), one JSON line each (mount --uevents). */
   uevents?: string;
+  /** A scenario file (an absolute path) to play once the tree is mounted (docs/control.md). */
+  scenario?: string;
   /**
    * Emulate udev as user space sees it (./run-udev.ts): a private /run/udev
    * with `control` and the database, and SYSTEMD_DEVICE_VERIFY_SYSFS=0 in the

@@ -105,3 +105,25 @@ t.test('a Python test suite drives the socket directly', async t => {
   t.same(o.set_available, { ok: true, available: 2 });
   t.equal(o.available_after, '2\n');
 });
+
+t.test('mdevfs run --scenario: the story plays while the command runs', async t => {
+  const env = await withTmp(t);
+  const file = path.join(env.TMPDIR!, 'story.json');
+  await fsp.writeFile(file, JSON.stringify({ steps: [{ at: 200, op: 'unplug', parent: 'mtty' }] }));
+  const r = parseSteps(
+    await mdevfsRun(
+      t,
+      [
+        '--scenario',
+        file,
+        '--',
+        ...stepsCommand([
+          { sh: 'until [ ! -e /sys/class/mdev_bus/mtty ]; do sleep 0.05; done; mdevctl types | grep -c "^mtty$"', timeout: 30 },
+        ]),
+      ],
+      { env, timeoutMs: 120_000 },
+    ),
+  );
+  // Without the scenario mtty never goes, and the step times out (124).
+  t.same([r[0]!.code, r[0]!.out], [1, '0\n'], 'mtty goes, for mdevctl too');
+});

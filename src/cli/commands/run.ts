@@ -81,6 +81,7 @@ Example:
         udevBroadcast: opts.udev && !opts.hostNetwork,
         bare: !!opts.bare,
         ...(opts.uevents !== undefined ? { uevents: path.resolve(opts.uevents) } : {}),
+        ...(opts.scenario !== undefined ? { scenario: path.resolve(opts.scenario) } : {}),
         command,
       });
       process.exitCode = status;
