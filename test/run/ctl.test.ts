@@ -127,3 +127,10 @@ t.test('mdevfs run --scenario: the story plays while the command runs', async t 
   // Without the scenario mtty never goes, and the step times out (124).
   t.same([r[0]!.code, r[0]!.out], [1, '0\n'], 'mtty goes, for mdevctl too');
 });
+
+t.test("README's worked example: unplug a parent while mdevctl lists it", async t => {
+  const env = { ...(await withTmp(t)), MDEVFS: BIN };
+  const r = await mdevfsRun(t, ['--', 'sh', path.join(REPO, 'test/clients/unplug-while-listing.sh')], { env, timeoutMs: 120_000 });
+  t.equal(r.code, 0, r.stdout + r.stderr);
+  t.match(r.stdout, new RegExp(`${U.replace(/4001$/, '0001')} mtty mtty-2 manual`), 'mdevctl starts the device again once mtty is back');
+});
