@@ -1,8 +1,8 @@
 /**
  * The control plane's operations on the core (docs/control.md): unplug and
- * plug a parent (the vendor unregisters and re-registers it), capacity held
- * by another tenant, and a snapshot of the whole state. Faults are
- * faults.ts and another tenant's capacity capacity.ts; these are the rest.
+ * plug a parent (the vendor unregisters and re-registers it) and a snapshot
+ * of the whole state. Faults are faults.ts; another tenant's capacity is
+ * capacity.ts.
  */
 import type { CoreContext } from './context.js';
 import { availableInstances } from './capacity.js';
