@@ -55,9 +55,10 @@ export async function ensureControlDir(socket: string): Promise<void> {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new UserError(`control socket: cannot make ${dir}: ${(e as Error).message}`);
   }
   const st = await fsp.lstat(dir);
+  const hint = '; set TMPDIR to a directory of your own, or give --no-ctl';
   const why = distrust(dir, st, [uid()]);
-  if (why) throw new UserError(`control socket: refusing ${dir}: ${why}`);
-  if (st.mode & 0o077) throw new UserError(`control socket: refusing ${dir}: mode ${(st.mode & 0o777).toString(8)}, not 700`);
+  if (why) throw new UserError(`control socket: refusing ${dir}: ${why}${hint}`);
+  if (st.mode & 0o077) throw new UserError(`control socket: refusing ${dir}: mode ${(st.mode & 0o777).toString(8)}, not 700${hint}`);
 }
 
 /**
