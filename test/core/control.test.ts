@@ -227,3 +227,23 @@ t.test('controlState lists parents, types, devices, groups and faults', async t 
   t.same(s.faults, [{ id: 1, op: 'store', errno: 'EIO', remaining: 3 }]);
   t.same(JSON.parse(JSON.stringify(s)), s, 'JSON as it is');
 });
+
+t.test('unplug waits for an open device to be closed (vfio_unregister_group_dev)', async t => {
+  const h = harness();
+  const { type } = await register(h);
+  await h.core.create(type, uuid(1));
+  const handle = await h.core.vfio.open(uuid(1));
+  let done = false;
+  const unplugging = h.core.unplug('mtty').then(() => (done = true));
+  await tick();
+  await tick();
+  t.notOk(done, 'still waiting');
+  t.equal(h.core.device(uuid(1))?.state, 'removing');
+  t.notOk(
+    h.uevents.some(e => e.MDEV_STATE === 'unregistered'),
+    'the parent is not announced gone yet',
+  );
+  await handle.close();
+  await unplugging;
+  t.equal(h.uevents.at(-1)?.MDEV_STATE, 'unregistered');
+});
