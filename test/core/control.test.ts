@@ -247,3 +247,24 @@ t.test('unplug waits for an open device to be closed (vfio_unregister_group_dev)
   await unplugging;
   t.equal(h.uevents.at(-1)?.MDEV_STATE, 'unregistered');
 });
+
+t.test('legacy profile: unplug and plug send no MDEV_STATE events (4.10 had none)', async t => {
+  const h = harness('legacy');
+  const { type } = await register(h);
+  await h.core.create(type, uuid(1));
+  clear(h);
+  await h.core.unplug('mtty');
+  t.same(
+    h.uevents.map(e => e.ACTION),
+    h.uevents.map(() => 'remove'),
+  );
+  t.ok(
+    h.uevents.some(e => e.DEVPATH === `/devices/virtual/mtty/mtty/${uuid(1)}`),
+    'the device went',
+  );
+  clear(h);
+  await h.core.plug('mtty');
+  t.same(h.uevents, []);
+  t.equal(h.core.availableInstances(type), 4);
+  await h.core.create(type, uuid(2));
+});
