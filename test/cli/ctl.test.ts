@@ -185,6 +185,14 @@ t.test('mdevfs ctl through a mount', async t => {
     t.match(text.stdout, new RegExp(`^device ${U(9)} mtest/mtest-a active driver=mtest group=\\d+ open=0$`, 'm'));
   });
 
+  t.test('events as text, and --count ends it', async t => {
+    const ev = spawnChild(t, [process.execPath, BIN, 'ctl', 'events', '--count', '1', '--at', d.dir], env);
+    t.ok(await waitFor(async () => ev.err().includes('listening'), 20_000), 'subscribed');
+    t.equal(await create(TB, U(10)), 36);
+    t.equal((await ev.exited).code, 0, 'exits after one event');
+    t.match(ev.out(), new RegExp(`^\\d+ add /${P}/${U(10)} \\(mdev\\)\n$`));
+  });
+
   t.test('bad requests are one-line errors', async t => {
     t.match(await ctl('fail', 'create', '--errno', 'ENOPE'), { code: 1, stderr: /^mdevfs: fail create: EINVAL \(.*unknown errno ENOPE/ });
     t.match(await ctl('fail', 'frob', '--errno', 'EIO'), { code: 1, stderr: /expected one of create, remove, open, show, store/ });
