@@ -32,12 +32,14 @@ export interface MountOptions {
   autoUnmount?: boolean;
   /** Per-request trace (failed requests, stores). */
   trace?: (message: string) => void;
+  /** The mount's source in mountinfo (default `mdevfs`). */
+  fsname?: string;
 }
 
 /** The libfuse option string (docs/fuse.md#mount-options). */
-export function fuseOptionString(opts: { allowOther?: boolean; autoUnmount?: boolean } = {}): string {
+export function fuseOptionString(opts: { allowOther?: boolean; autoUnmount?: boolean; fsname?: string } = {}): string {
   const o = [
-    'fsname=mdevfs',
+    `fsname=${opts.fsname ?? 'mdevfs'}`,
     'subtype=mdevfs',
     'direct_io', // every read and write reaches us, st_size can stay 4096
     'attr_timeout=0',
@@ -74,6 +76,8 @@ export interface MountInfoEntry {
   mountpoint: string;
   fstype: string;
   source: string;
+  /** The file system's own options (a FUSE mount's `user_id=` is who mounted it). */
+  superOptions: string;
 }
 
 /** /proc/self/mountinfo entries for `dir` (octal escapes decoded). */
@@ -93,8 +97,8 @@ export async function mountsAt(dir: string): Promise<MountInfoEntry[]> {
     const f = pre.split(' ');
     const mp = unescape(f[4] ?? '');
     if (mp !== dir) continue;
-    const [fstype = '', source = ''] = post.split(' ');
-    out.push({ mountpoint: mp, fstype, source: unescape(source) });
+    const [fstype = '', source = '', superOptions = ''] = post.split(' ');
+    out.push({ mountpoint: mp, fstype, source: unescape(source), superOptions });
   }
   return out;
 }
@@ -239,7 +243,7 @@ export async function mountTree(pre: PreflightResult, opts: MountOptions): Promi
 export function unmountOnSignals(
   m: Mounted,
   opts: { cleanup?: () => Promise<void>; log?: (msg: string) => void; watchMs?: number } = {},
-): () => Promise<never> {
+): (why?: string) => Promise<never> {
   const log = opts.log ?? (() => {});
   let stopping = false;
   const stop = async (why: string, code = 0): Promise<never> => {
@@ -276,5 +280,5 @@ export function unmountOnSignals(
     }, watchMs);
     timer.unref();
   }
-  return () => stop('stopping');
+  return (why = 'stopping') => stop(why);
 }
