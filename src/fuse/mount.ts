@@ -280,5 +280,6 @@ export function unmountOnSignals(
     }, watchMs);
     timer.unref();
   }
-  return (why = 'stopping') => stop(why);
+  // Unlike a second signal, a second request to stop waits for the first.
+  return (why = 'stopping') => (stopping ? new Promise<never>(() => {}) : stop(why));
 }
