@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BIN, FIXTURES, REPO, isMounted, makeMountDir, run, startDaemon, mdevfsMount, track } from '../helpers/daemon.js';
 import { readOnce, writeOnce } from '../helpers/sys.js';
-import { sleep } from '../helpers/util.js';
+import { sleep, waitFor } from '../helpers/util.js';
 
 const PLUGIN = path.join(FIXTURES, 'test-plugin.ts');
 const TA = 'devices/virtual/mtest/mtest/mdev_supported_types/mtest-a';
@@ -160,4 +160,35 @@ t.test('--log-file: timestamped lines, levels, errno names; never through a link
   t.equal(r.code, 1);
   t.equal(r.stderr, `mdevfs: --log-file ${link} is a symbolic link (name the file it points to)\n`);
   t.notOk(await isMounted(dir));
+});
+
+t.test('--background: a starter killed before the tree is mounted takes the daemon with it', async t => {
+  const dir = await makeMountDir(t);
+  const files = await tempDir(t);
+  const gate = path.join(files, 'gate');
+  const argv = [BIN, 'mount', dir, '--background', '--call-timeout', '60000', '--driver', path.join(FIXTURES, 'gated-init.ts')];
+  const starter = spawn(process.execPath, argv, { cwd: REPO, env: { ...process.env, MDEVFS_TEST_GATE: gate }, stdio: 'ignore' });
+  track(starter);
+  const starterExit = new Promise(resolve => starter.on('exit', resolve));
+  // The daemon is loading its driver; its starter now dies.
+  t.ok(
+    await waitFor(
+      () =>
+        fsp.access(`${gate}.started`).then(
+          () => true,
+          () => false,
+        ),
+      30_000,
+    ),
+    'the daemon started',
+  );
+  const pgrep = await run('pgrep', ['-f', `mount --detached 3 ${dir}`]);
+  const pid = Number(pgrep.stdout.trim());
+  t.ok(pid > 0, 'found the daemon');
+  reapPid(t, pid);
+  starter.kill('SIGKILL');
+  await starterExit;
+  await fsp.writeFile(gate, '');
+  t.ok(await waitFor(async () => !(await alive(pid)), 20_000), 'the daemon exited');
+  t.notOk(await isMounted(dir), 'nothing mounted');
 });
