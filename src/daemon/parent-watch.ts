@@ -39,6 +39,10 @@ export function ancestors(): Ancestor[] {
   return out;
 }
 
+// Taken when the CLI loads, not when the mount starts: a starter killed while
+// the drivers load is then still noticed.
+const atStart = ancestors();
+
 /** The first remembered ancestor that is gone, if any. */
 function gone(chain: readonly Ancestor[]): Ancestor | undefined {
   return chain.find(a => stat(a.pid)?.start !== a.start);
@@ -46,7 +50,7 @@ function gone(chain: readonly Ancestor[]): Ancestor | undefined {
 
 /** Call `onGone` once, when any process that started this one exits. */
 export function watchAncestors(onGone: (pid: number) => void, everyMs = 250): () => void {
-  const chain = ancestors();
+  const chain = atStart;
   const timer = setInterval(() => {
     const a = gone(chain);
     if (a) {

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BIN, FIXTURES, isMounted, makeMountDir, run, track } from '../helpers/daemon.js';
 import { readOnce } from '../helpers/sys.js';
-import { waitFor } from '../helpers/util.js';
+import { sleep, waitFor } from '../helpers/util.js';
 
 const PLUGIN = path.join(FIXTURES, 'test-plugin.ts');
 const TA = 'devices/virtual/mtest/mtest/mdev_supported_types/mtest-a';
@@ -41,8 +41,8 @@ async function startWrapped(t: Test, argv: string[], cwd: string, dir: string): 
 }
 
 async function gone(t: Test, dir: string, pid: number): Promise<void> {
-  t.ok(await waitFor(async () => !(await isMounted(dir)), 10_000), 'the mount is gone');
   t.ok(await waitFor(async () => !(await alive(pid)), 10_000), 'the daemon has exited');
+  t.notOk(await isMounted(dir), 'and its mount is gone');
 }
 
 const hasNpx = (await run('bash', ['-c', 'command -v npx'])).code === 0;
@@ -77,5 +77,36 @@ t.test('SIGKILL to a wrapper above sh: the daemon unmounts and exits although it
     if (await alive(sh)) process.kill(sh, 'SIGKILL');
   });
   wrapper.kill('SIGKILL');
+  await gone(t, dir, pid);
+});
+
+t.test('a starter killed while the drivers load: the daemon stops as soon as it has mounted', async t => {
+  const dir = await makeMountDir(t);
+  const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'mdevfs-gate-'));
+  t.teardown(() => fsp.rm(scratch, { recursive: true, force: true }));
+  const gate = path.join(scratch, 'gate');
+  const mount = [process.execPath, BIN, 'mount', dir, '--call-timeout', '60000', '--driver', path.join(FIXTURES, 'gated-init.ts')];
+  const wrapper = spawn('sh', ['-c', `${mount.join(' ')}; true`], { env: { ...process.env, MDEVFS_TEST_GATE: gate }, stdio: 'ignore' });
+  track(wrapper, dir);
+  t.ok(
+    await waitFor(
+      () =>
+        fsp.access(`${gate}.started`).then(
+          () => true,
+          () => false,
+        ),
+      30_000,
+    ),
+    'the driver is loading',
+  );
+  const pid = Number((await run('pgrep', ['-P', String(wrapper.pid)])).stdout.trim());
+  t.ok(pid > 0, 'found the daemon');
+  t.teardown(async () => {
+    if (await alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  wrapper.kill('SIGKILL');
+  // Long enough for the daemon to notice before it mounts (it polls four times a second).
+  await sleep(1500);
+  await fsp.writeFile(gate, '');
   await gone(t, dir, pid);
 });
