@@ -4,7 +4,7 @@ import t from 'tap';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, REPO, isMounted, run } from '../helpers/daemon.js';
+import { BIN, REPO, isMounted, makeMountDir, run } from '../helpers/daemon.js';
 import { PYTHON } from '../helpers/util.js';
 
 /** The fenced block of `lang` under the README heading `heading`. */
@@ -42,4 +42,19 @@ t.test('the Python example: mounted in setUp, unmounted in its cleanup', async t
   const left = (await fsp.readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter(l => l.includes(tmp));
   t.same(left, [], 'no mount left');
   t.notOk(await isMounted(tmp));
+});
+
+t.test('the Node example: mount() in the process, files through child processes and fs.promises', async t => {
+  const scratch = await fsp.mkdtemp(path.join(os.tmpdir(), 'mdevfs-node-'));
+  t.teardown(() => fsp.rm(scratch, { recursive: true, force: true }));
+  const dir = await makeMountDir(t);
+  // 'mdevfs' resolves as in a project that installed it: node_modules/mdevfs → this package (its dist/).
+  await fsp.mkdir(path.join(scratch, 'node_modules'));
+  await fsp.symlink(REPO, path.join(scratch, 'node_modules/mdevfs'));
+  const file = path.join(scratch, 'example.mts');
+  await fsp.writeFile(file, (await readmeBlock('### From a Node test suite', 'ts')).replaceAll("'/tmp/sys'", JSON.stringify(dir)));
+  const r = await run(process.execPath, ['--import=tsx', file], { timeoutMs: 60_000 });
+  t.equal(r.code, 0, r.stderr);
+  t.equal(r.stdout, 'mtty-2\n11\n');
+  t.notOk(await isMounted(dir), 'unmounted');
 });
