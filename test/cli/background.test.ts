@@ -192,3 +192,24 @@ t.test('--background: a starter killed before the tree is mounted takes the daem
   t.ok(await waitFor(async () => !(await alive(pid)), 20_000), 'the daemon exited');
   t.notOk(await isMounted(dir), 'nothing mounted');
 });
+
+t.test('--log-file and --pidfile: never a hard link, never inside the mount point', async t => {
+  const files = await tempDir(t);
+  const victim = path.join(files, 'victim');
+  await fsp.writeFile(victim, 'precious\n');
+  const linked = path.join(files, 'log');
+  await fsp.link(victim, linked);
+  const dir = await makeMountDir(t);
+  const r1 = await mdevfs('mount', dir, '--driver', PLUGIN, '--log-file', linked);
+  t.equal(r1.code, 1);
+  t.equal(r1.stderr, `mdevfs: --log-file ${linked} has 2 hard links\n`);
+  t.equal(await fsp.readFile(victim, 'utf8'), 'precious\n');
+
+  for (const flag of ['--log-file', '--pidfile']) {
+    const inside = path.join(dir, 'x');
+    const r = await mdevfs('mount', dir, '--driver', PLUGIN, flag, inside);
+    t.equal(r.stderr, `mdevfs: ${flag} ${inside} is inside the mount point ${dir}\n`, flag);
+    t.same(await fsp.readdir(dir), [], 'nothing created in the mount point');
+  }
+  t.notOk(await isMounted(dir));
+});
