@@ -16,3 +16,12 @@ export type { PluginCallOptions } from './core/plugin-call.js';
 export { createStore, removeStore } from './sysfs/stores.js';
 export { parseCreateBuffer } from './sysfs/uuid-parse.js';
 export { kstrtoul } from './sysfs/kstrtoul.js';
+
+// A tree mounted from a Node test: mount(dir, options) → { core, mountpoint, unmount() }.
+// Loaded on first use, so a plugin importing this entry does not load FUSE.
+import type { LibraryMount, LibraryMountOptions } from './daemon/library.js';
+export type { LibraryMount, LibraryMountOptions };
+export type { LogLevel, Logger } from './daemon/log.js';
+export async function mount(dir: string, options?: LibraryMountOptions): Promise<LibraryMount> {
+  return (await import('./daemon/library.js')).mount(dir, options);
+}

@@ -19,7 +19,7 @@ import { VfioDevPresenter } from '../devfs/vfio.js';
 import { MountError, mountTree, preflight, type Mounted, type PreflightResult } from '../fuse/mount.js';
 import { ConfigError, loadConfigFile } from '../config/index.js';
 import { UserError } from './errors.js';
-import { stderrLine } from './log.js';
+import { verboseLogger } from './log.js';
 import type { ServeOptions } from './options.js';
 import { loadPlugins } from './plugins.js';
 import { openUeventLog, type UeventLog } from './uevent-log.js';
@@ -142,8 +142,9 @@ function bothMounts(tree: Mounted, devices: Mounted): Mounted {
  * is a one-line UserError, and leaves nothing mounted or loaded behind.
  */
 export async function serveTree(dir: string, opts: ServeOptions, plugins?: readonly VendorPlugin[]): Promise<Serving> {
-  const log = stderrLine;
-  const vlog = opts.verbose ? log : () => {};
+  const logger = opts.logger ?? verboseLogger(opts.verbose);
+  const log = logger.warn;
+  const vlog = logger.debug;
 
   const configPlugins = plugins ? [] : await loadConfigs(opts.config ?? []);
   const pre = await preflightBoth(dir, opts.vfioDir, log);
@@ -194,12 +195,12 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
     core.on('uevent', ev => database.handle(ev));
   }
   if (udev) core.on('uevent', ev => udev.handle(ev));
-  if (opts.verbose) {
+  if (logger.enabled('debug')) {
     core.on('uevent', ev => {
       const kv = Object.entries(ev)
         .filter(([, v]) => v !== undefined)
         .map(([k, v]) => `${k}=${String(v)}`);
-      log(`uevent: ${kv.join(' ')}`);
+      vlog(`uevent: ${kv.join(' ')}`);
     });
   }
   // Attached before any plugin runs, so every change is presented as it happens.
@@ -226,7 +227,12 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
     }
   }
 
-  const mountOptions = { allowOther: opts.allowOther, autoUnmount: opts.autoUnmount, trace: opts.verbose ? log : undefined };
+  const mountOptions = {
+    allowOther: opts.allowOther,
+    autoUnmount: opts.autoUnmount,
+    fsname: opts.fsname,
+    trace: logger.enabled('debug') ? vlog : undefined,
+  };
   let mounted: Mounted;
   try {
     const view = base && new OverlayView(presenter.root, base, FRAMEWORK_DIRS);

@@ -6,5 +6,6 @@ import type { Command } from 'commander';
 import { registerMount } from './mount.js';
 import { registerRun } from './run.js';
 import { registerCapture } from './capture.js';
+import { registerUmount } from './umount.js';
 
-export const commands: Array<(program: Command) => void> = [registerMount, registerRun, registerCapture];
+export const commands: Array<(program: Command) => void> = [registerMount, registerUmount, registerRun, registerCapture];
