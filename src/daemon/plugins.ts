@@ -66,10 +66,6 @@ let tsImportFn: TsImport | undefined;
 /** tsx, loaded on the first TypeScript driver or module name only. */
 async function typescriptLoader(): Promise<TsImport> {
   if (tsImportFn) return tsImportFn;
-  // tsx caches compiled code in $TMPDIR/tsx-<uid> without checking who owns
-  // it: as root, another user could plant code there. Compile every time.
-  // Read when tsx's modules are evaluated, so set before the import.
-  process.env.TSX_DISABLE_CACHE = '1';
   try {
     ({ tsImport: tsImportFn } = await import('tsx/esm/api'));
   } catch (e) {
@@ -86,6 +82,11 @@ async function importFile(file: string): Promise<unknown> {
 
 /** The plugins in one module (its default export: a plugin or an array of them). */
 export async function loadPluginModule(spec: string, cwd = process.cwd()): Promise<VendorPlugin[]> {
+  // tsx caches compiled code in $TMPDIR/tsx-<uid> without checking who owns
+  // it: as root, another user could plant code there. Compile every time. tsx
+  // reads this when its modules load (here for require(), and in the module
+  // hooks' thread, which self-import-hook sets for itself).
+  process.env.TSX_DISABLE_CACHE = '1';
   registerSelfImport();
   let mod: unknown;
   if (looksLikePath(spec, cwd)) {
