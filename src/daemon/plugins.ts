@@ -5,6 +5,7 @@
  * the current directory. A module's default export is a VendorPlugin or an
  * array of them.
  */
+import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import Module, { register } from 'node:module';
 import path from 'node:path';
@@ -80,6 +81,39 @@ async function importFile(file: string): Promise<unknown> {
   return import(url);
 }
 
+/** tsx's "Transform failed with 1 error:\n<file>:<line>:<col0>: ERROR: <text>" as <file>:<line>:<col>: <text>. */
+function esbuildLocation(message: string): string | undefined {
+  const m = /^(.+?):(\d+):(\d+): ERROR: (.*)$/m.exec(message);
+  return m ? `${m[1]}:${m[2]}:${Number(m[3]) + 1}: ${m[4]}` : undefined;
+}
+
+/**
+ * Where a JavaScript file's syntax error is: import() does not say (Node keeps
+ * it for its own crash report), `node --check` prints it (path:line, the
+ * line, a caret). Only parses the file; undefined if it parses.
+ */
+function syntaxErrorLocation(file: string): Promise<string | undefined> {
+  return new Promise(resolve => {
+    execFile(process.execPath, ['--check', file], { timeout: 10_000 }, (err, _stdout, stderr) => {
+      if (!err) return resolve(undefined);
+      const lines = stderr.split('\n');
+      const at = lines.findIndex(l => l.startsWith(`${file}:`));
+      const error = lines.find(l => /^\w*Error: /.test(l));
+      if (at < 0 || !error) return resolve(undefined);
+      const caret = lines[at + 2]?.indexOf('^') ?? -1;
+      resolve(`${lines[at]}${caret >= 0 ? `:${caret + 1}` : ''}: ${error}`);
+    });
+  });
+}
+
+/** One line saying why `file` did not load, with the file:line:col of a syntax error. */
+async function loadFailure(file: string, e: unknown): Promise<string> {
+  const message = errorMessage(e);
+  if ((e as Error | undefined)?.name === 'TransformError') return esbuildLocation(message) ?? firstLine(message);
+  if (e instanceof SyntaxError && !TYPESCRIPT.test(file)) return (await syntaxErrorLocation(file)) ?? firstLine(message);
+  return firstLine(message);
+}
+
 /** The plugins in one module (its default export: a plugin or an array of them). */
 export async function loadPluginModule(spec: string, cwd = process.cwd()): Promise<VendorPlugin[]> {
   // tsx caches compiled code in $TMPDIR/tsx-<uid> without checking who owns
@@ -95,7 +129,8 @@ export async function loadPluginModule(spec: string, cwd = process.cwd()): Promi
     try {
       mod = await importFile(file);
     } catch (e) {
-      throw new PluginLoadError(`cannot load driver ${spec}: ${firstLine(errorMessage(e))}`);
+      if (e instanceof PluginLoadError) throw new PluginLoadError(`cannot load driver ${spec}: ${e.message}`);
+      throw new PluginLoadError(`cannot load driver ${spec}: ${await loadFailure(file, e)}`);
     }
   } else {
     const tsImport = await typescriptLoader();

@@ -5,7 +5,7 @@
  * daemon, and a synchronous call that reaches its own tree would wait for an
  * answer only its own (blocked) thread can give.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { constants as fsConstants, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { firstLine } from '../core/errno.js';
@@ -39,4 +39,45 @@ export async function which(name: string, envPath = process.env.PATH ?? ''): Pro
     }
   }
   return undefined;
+}
+
+/** libfuse options that reach fusermount (the rest are the library's own). */
+const FUSERMOUNT_OPTION = /^(allow_other|allow_root|default_permissions|auto_unmount|fsname=|subtype=|max_read=|blkdev|blksize=)/;
+
+/**
+ * fusermount's own reason for refusing to mount `dir` (its first stderr line),
+ * or undefined. libfuse runs it with no stderr (Node marks fd 2 close-on-exec),
+ * so call this after a failed mount to ask again. Should it mount this time,
+ * that mount is taken down again.
+ */
+export function fusermountRefusal(
+  fusermount: string,
+  libfuseOptions: string,
+  dir: string,
+  timeoutMs = 10_000,
+): Promise<string | undefined> {
+  const opts = [
+    'rw',
+    'nosuid',
+    'nodev',
+    ...libfuseOptions.split(',').filter(o => FUSERMOUNT_OPTION.test(o) && o !== 'auto_unmount'),
+    'auto_unmount',
+  ];
+  return new Promise(resolve => {
+    // fd 3, a socket (libuv's pipes are socketpairs), is where fusermount sends /dev/fuse.
+    const child = spawn(fusermount, ['-o', opts.join(','), '--', dir], {
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      env: { ...process.env, _FUSE_COMMFD: '3' },
+      timeout: timeoutMs,
+    });
+    let err = '';
+    child.stderr!.on('data', d => (err += d));
+    child.on('error', () => resolve(undefined));
+    child.on('close', code => {
+      child.stdio[3]?.destroy();
+      if (code !== 0) return resolve(firstLine(err.trim()) || undefined);
+      // It mounted this time: take that down too, not only through auto_unmount.
+      void exec(fusermount, ['-uz', dir]).then(() => resolve(undefined));
+    });
+  });
 }

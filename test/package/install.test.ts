@@ -13,10 +13,22 @@ import { readOnce } from '../helpers/sys.js';
 
 const MTTY = 'devices/virtual/mtty/mtty';
 
-// The children must not see the test runner's loader flags (tsx, source conditions).
-const env: NodeJS.ProcessEnv = { ...process.env, NODE_OPTIONS: '' };
-const inDir = (cwd: string, argv: string[], timeoutMs = 60_000) =>
-  run('sh', ['-c', 'cd "$1" && shift && exec "$@"', 'sh', cwd, ...argv], { timeoutMs, env });
+// From `cwd`, and without the NODE_OPTIONS tap's processinfo adds to every child (which loads from the clone).
+const inDirArgv = (cwd: string, argv: string[]) => [
+  'env',
+  '-u',
+  'NODE_OPTIONS',
+  'sh',
+  '-c',
+  'cd "$1" && shift && exec "$@"',
+  'sh',
+  cwd,
+  ...argv,
+];
+const inDir = (cwd: string, argv: string[], timeoutMs = 60_000) => {
+  const [file, ...args] = inDirArgv(cwd, argv);
+  return run(file!, args, { timeoutMs });
+};
 
 if (!existsSync(path.join(REPO, 'dist/examples/samples.js'))) {
   t.fail('dist/ is not built (npm run build)');
@@ -30,7 +42,9 @@ if (!existsSync(path.join(REPO, 'dist/examples/samples.js'))) {
     await fsp.mkdir(work);
 
     // --ignore-scripts: dist/ is pretest's; a rebuild here would rewrite it under parallel tests.
-    const pack = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', tmp], { env, timeoutMs: 120_000 });
+    const pack = await run('env', ['-u', 'NODE_OPTIONS', 'npm', 'pack', '--ignore-scripts', '--json', '--pack-destination', tmp], {
+      timeoutMs: 120_000,
+    });
     t.equal(pack.code, 0, pack.stderr);
     const [info] = JSON.parse(pack.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
     const shipped = info!.files.map(f => f.path);
@@ -44,7 +58,7 @@ if (!existsSync(path.join(REPO, 'dist/examples/samples.js'))) {
     const install = await run(
       'npm',
       ['install', '--prefix', prefix, '--no-audit', '--no-fund', '--prefer-offline', path.join(tmp, info!.filename)],
-      { env, timeoutMs: 240_000 },
+      { timeoutMs: 240_000 },
     );
     t.equal(install.code, 0, install.stderr);
     const bin = path.join(prefix, 'node_modules/.bin/mdevfs');
@@ -52,8 +66,7 @@ if (!existsSync(path.join(REPO, 'dist/examples/samples.js'))) {
 
     t.test('mount the default tree, create and remove a device, unmount', async t => {
       const d = await startDaemon(t, {
-        command: dir => ['sh', '-c', 'cd "$1" && exec "$2" mount "$3"', 'sh', work, bin, dir],
-        env,
+        command: dir => inDirArgv(work, [bin, 'mount', dir]),
       });
       t.match(d.stdout, /\(profile modern, 3 parents\)/);
       const types = d.p(MTTY, 'mdev_supported_types');
