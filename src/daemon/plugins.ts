@@ -44,8 +44,19 @@ function looksLikePath(spec: string, cwd: string): boolean {
   return false;
 }
 
+/** This package's root: src/daemon/ and dist/daemon/ both sit two levels below it. */
+const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** JavaScript of this package (dist/examples) finds 'mdevfs' by package.json "exports" itself. */
+const resolvesItself = (file: string) =>
+  !TYPESCRIPT.test(file) && file.startsWith(PACKAGE_ROOT) && !file.slice(PACKAGE_ROOT.length).split(path.sep).includes('node_modules');
+
 let selfImportRegistered = false;
-/** Once per process: `import … from 'mdevfs'` in a driver resolves to this installation. */
+/**
+ * Once per process: `import … from 'mdevfs'` in a driver resolves to this
+ * installation. Not for `resolvesItself` files: the hook starts a thread, a
+ * good part of the default tree's start.
+ */
 function registerSelfImport(): void {
   if (selfImportRegistered) return;
   selfImportRegistered = true;
@@ -121,11 +132,11 @@ export async function loadPluginModule(spec: string, cwd = process.cwd()): Promi
   // reads this when its modules load (here for require(), and in the module
   // hooks' thread, which self-import-hook sets for itself).
   process.env.TSX_DISABLE_CACHE = '1';
-  registerSelfImport();
   let mod: unknown;
   if (looksLikePath(spec, cwd)) {
     const file = path.resolve(cwd, spec);
     if (!existsSync(file)) throw new PluginLoadError(`cannot load driver ${spec}: no such file ${file}`);
+    if (!resolvesItself(file)) registerSelfImport();
     try {
       mod = await importFile(file);
     } catch (e) {
@@ -133,6 +144,7 @@ export async function loadPluginModule(spec: string, cwd = process.cwd()): Promi
       throw new PluginLoadError(`cannot load driver ${spec}: ${await loadFailure(file, e)}`);
     }
   } else {
+    registerSelfImport();
     const tsImport = await typescriptLoader();
     try {
       // Bare names resolve as an import from a file in the current directory would.

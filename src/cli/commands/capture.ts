@@ -7,7 +7,6 @@
 import { rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
-import { ConfigError, captureSysfs, formatConfig } from '../../config/index.js';
 import { firstLine } from '../../core/errno.js';
 import { UserError } from '../../daemon/errors.js';
 import { stderrLine } from '../../daemon/log.js';
@@ -56,6 +55,8 @@ Examples:
 }
 
 export async function captureCommand(opts: CaptureCommandOptions): Promise<void> {
+  // Loaded on use: every other command starts without the config code.
+  const { ConfigError, captureSysfs, formatConfig } = await import('../../config/index.js');
   const root = opts.sysfs;
   if (!(await isDir(root))) throw new UserError(`cannot capture ${root}: no such directory`);
   if (!(await isDir(path.join(root, 'class', 'mdev_bus')))) {

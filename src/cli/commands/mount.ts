@@ -8,7 +8,6 @@
  * `--uevents <file>` every uevent is written there as a JSON line.
  */
 import type { Command } from 'commander';
-import { serveInForeground } from '../../daemon/foreground.js';
 import { addServeOptions, type SharedServeOptions } from '../serve-options.js';
 
 interface MountCommandOptions extends SharedServeOptions {
@@ -34,6 +33,8 @@ export function registerMount(program: Command): void {
 
 /** Serve until a signal; the ready line on stdout is what scripts (and the tests) wait for. */
 async function mountCommand(dir: string, opts: MountCommandOptions): Promise<void> {
+  // Loaded here, not at start: `mdevfs run`'s outer process never needs the daemon.
+  const { serveInForeground } = await import('../../daemon/foreground.js');
   const serving = await serveInForeground(dir, opts);
   const n = serving.presenter.parentCount;
   const devices = serving.vfio ? `, VFIO device files at ${serving.vfio.mounted.mountpoint}` : '';
