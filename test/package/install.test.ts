@@ -130,6 +130,36 @@ if (!existsSync(path.join(REPO, 'dist/examples/samples.js'))) {
       t.same(JSON.parse(r.stdout), { same: true, draft: 'https://json-schema.org/draft/2020-12/schema', fns: [] });
     });
 
+    t.test('the shipped types: a TypeScript plugin type-checks against the installed package alone', async t => {
+      await fsp.writeFile(
+        path.join(prefix, 'typed.ts'),
+        [
+          "import { MdevError, sharedPool, configSchemaPath, type ParentOps, type TypeConfig, type VendorPlugin } from 'mdevfs';",
+          "const ops: Partial<ParentOps> = { driver: 'typed' };",
+          "const plugin: VendorPlugin = { name: 'typed', init() { throw new MdevError('ENOSPC'); } };",
+          'export const all = [ops, plugin, sharedPool, configSchemaPath()] as const;',
+          'export type { TypeConfig };',
+          '',
+        ].join('\n'),
+      );
+      // The clone's tsc and @types/node only; skipLibCheck off, so every shipped .d.ts is checked.
+      const tsconfig = {
+        compilerOptions: {
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+          typeRoots: [path.join(REPO, 'node_modules/@types')],
+          types: ['node'],
+        },
+        files: ['typed.ts'],
+      };
+      await fsp.writeFile(path.join(prefix, 'tsconfig.json'), JSON.stringify(tsconfig));
+      const tsc = await inDir(prefix, [process.execPath, path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', '.']);
+      t.equal(tsc.code, 0, tsc.stdout + tsc.stderr);
+    });
+
     // Last: it takes tsx away from the installation.
     t.test('the default tree needs no TypeScript compiler; a .ts driver then says what is missing', async t => {
       await fsp.rename(path.join(pkg, '../tsx'), path.join(tmp, 'tsx-away'));
