@@ -1,12 +1,12 @@
 // mdevfs runs as root: it must not run code another user could have planted
 // (tsx's disk cache in a shared temporary directory), nor create or write
 // files where a link leads (`--uevents` into the mount point, or through a
-// link another user owns).
+// link another user owns, or capture's temporary file through a planted link).
 import t from 'tap';
 import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, isMounted, makeMountDir, spawnChild, startDaemon, mdevfsMount } from '../helpers/daemon.js';
+import { BIN, isMounted, makeMountDir, run, spawnChild, startDaemon, mdevfsMount } from '../helpers/daemon.js';
 
 const NOBODY = 65534;
 
@@ -64,4 +64,26 @@ t.test('--uevents is refused where it leads into the mount point, and through a 
   const d = await startDaemon(t, { dir, command: mdevfsMount('--uevents', path.join(tmp, 'mine')) });
   t.match(await fsp.readFile(path.join(tmp, 'real.log'), 'utf8'), /^\{"ACTION":"change","DEVPATH":"\/devices\/virtual\/mtty\/mtty"/);
   await d.stop();
+});
+
+t.test('capture -o writes its temporary file afresh, never through a link planted at a guessable name', async t => {
+  const tmp = await scratch(t);
+  const d = await startDaemon(t);
+  const victim = path.join(tmp, 'victim');
+  await fsp.writeFile(victim, 'keep\n');
+  // `exec` keeps the shell's pid: the link is where a pid-named temporary file would go.
+  const r = await run('sh', [
+    '-c',
+    'ln -s "$2" "$1/.out.json.$$.tmp" && chown -h 65534 "$1/.out.json.$$.tmp" && exec "$3" "$4" capture --sysfs "$5" -o "$1/out.json"',
+    'sh',
+    tmp,
+    victim,
+    process.execPath,
+    BIN,
+    d.dir,
+  ]);
+  t.equal(r.code, 0, r.stderr);
+  t.equal(await fsp.readFile(victim, 'utf8'), 'keep\n', 'the link target is untouched');
+  t.ok((await fsp.lstat(path.join(tmp, 'out.json'))).isFile(), 'out.json is a file of its own');
+  t.match(await fsp.readFile(path.join(tmp, 'out.json'), 'utf8'), /"parents"/);
 });
