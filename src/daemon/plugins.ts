@@ -93,9 +93,13 @@ async function importFile(file: string): Promise<unknown> {
 }
 
 /** tsx's "Transform failed with 1 error:\n<file>:<line>:<col0>: ERROR: <text>" as <file>:<line>:<col>: <text>. */
-function esbuildLocation(message: string): string | undefined {
+function esbuildLocation(message: string, file: string): string | undefined {
   const m = /^(.+?):(\d+):(\d+): ERROR: (.*)$/m.exec(message);
-  return m ? `${m[1]}:${m[2]}:${Number(m[3]) + 1}: ${m[4]}` : undefined;
+  if (!m) return undefined;
+  // tsx names x.mts/x.cts/x.tsx as x.ts: give the file its own name back.
+  const stem = (f: string) => f.replace(/\.[cm]?[jt]sx?$/, '');
+  const where = stem(m[1]!) === stem(file) ? file : m[1]!;
+  return `${where}:${m[2]}:${Number(m[3]) + 1}: ${m[4]}`;
 }
 
 /**
@@ -120,7 +124,7 @@ function syntaxErrorLocation(file: string): Promise<string | undefined> {
 /** One line saying why `file` did not load, with the file:line:col of a syntax error. */
 async function loadFailure(file: string, e: unknown): Promise<string> {
   const message = errorMessage(e);
-  if ((e as Error | undefined)?.name === 'TransformError') return esbuildLocation(message) ?? firstLine(message);
+  if ((e as Error | undefined)?.name === 'TransformError') return esbuildLocation(message, file) ?? firstLine(message);
   if (e instanceof SyntaxError && !TYPESCRIPT.test(file)) return (await syntaxErrorLocation(file)) ?? firstLine(message);
   return firstLine(message);
 }

@@ -25,12 +25,14 @@ t.test("a driver's syntax error: file:line:col", async t => {
   const dir = await makeMountDir(t);
   const files: Record<string, string> = {
     'syn.ts': 'const x: number = 1;\nexport default {\n  name: "x",\n  init() { return x +; },\n};\n',
+    'syn.mts': 'const x: number = 1;\nexport default { name: "x", init() { return x +; } };\n',
     'syn.mjs': 'export default { name: "x", init() { foo(1 2) } };\n',
     'syn.cjs': 'const a = 1;\nmodule.exports = { name: "c", init() { a( } };\n',
   };
   for (const [f, text] of Object.entries(files)) await fsp.writeFile(path.join(tmp, f), text);
   for (const [f, where] of [
     ['syn.ts', `${tmp}/syn.ts:4:22: Unexpected ";"`],
+    ['syn.mts', `${tmp}/syn.mts:2:48: Unexpected ";"`],
     ['syn.mjs', `${tmp}/syn.mjs:1:42: SyntaxError: missing ) after argument list`],
     ['syn.cjs', `${tmp}/syn.cjs:2:43: SyntaxError: Unexpected token '}'`],
   ] as const) {
