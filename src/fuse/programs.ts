@@ -48,7 +48,7 @@ const FUSERMOUNT_OPTION = /^(allow_other|allow_root|default_permissions|auto_unm
  * fusermount's own reason for refusing to mount `dir` (its first stderr line),
  * or undefined. libfuse runs it with no stderr (Node marks fd 2 close-on-exec),
  * so call this after a failed mount to ask again. Should it mount this time,
- * that mount is taken down again.
+ * that mount is taken down again before this resolves.
  */
 export function fusermountRefusal(
   fusermount: string,
@@ -71,12 +71,18 @@ export function fusermountRefusal(
       timeout: timeoutMs,
     });
     let err = '';
+    let mounted = false;
     child.stderr!.on('data', d => (err += d));
+    // Data on the socket is the /dev/fuse descriptor: it mounted this time.
+    // Closing the socket makes its auto_unmount half unmount and exit.
+    child.stdio[3]!.on('data', () => {
+      mounted = true;
+      child.stdio[3]!.destroy();
+    });
+    child.stdio[3]!.on('error', () => {});
     child.on('error', () => resolve(undefined));
     child.on('close', code => {
-      child.stdio[3]?.destroy();
-      if (code !== 0) return resolve(firstLine(err.trim()) || undefined);
-      // It mounted this time: take that down too, not only through auto_unmount.
+      if (!mounted) return resolve(code === 0 ? undefined : firstLine(err.trim()) || undefined);
       void exec(fusermount, ['-uz', dir]).then(() => resolve(undefined));
     });
   });
