@@ -93,7 +93,11 @@ async function openUevents(file: string, mountpoints: ReadonlyArray<string | und
     if (mp && file.startsWith(mp + path.sep)) throw new UserError(`--uevents ${file} is inside the mount point ${mp}`);
   }
   try {
-    return await openUeventLog(file);
+    // Through links too: a file created there would also make the mount point non-empty for good.
+    return await openUeventLog(
+      file,
+      mountpoints.filter(mp => mp !== undefined),
+    );
   } catch (e) {
     throw new UserError(`--uevents: cannot open ${file}: ${firstLine(errorMessage(e))}`);
   }

@@ -14,7 +14,7 @@ import { errorMessage, firstLine } from '../core/errno.js';
 import type { KDir } from '../kernfs/index.js';
 import type { OverlayView } from '../overlay/index.js';
 import { createOperations } from './ops.js';
-import { exec, which } from './programs.js';
+import { exec, fusermountRefusal, which } from './programs.js';
 
 /** A failure with a one-line, user-facing message (no stack trace wanted). */
 export class MountError extends Error {
@@ -207,8 +207,11 @@ export async function mountTree(pre: PreflightResult, opts: MountOptions): Promi
     const timer = setTimeout(() => reject(new MountError(`mounting ${mountpoint} timed out`)), 15_000);
     fuse.mount(err => {
       clearTimeout(timer);
-      if (err) reject(new MountError(`cannot mount ${mountpoint}: ${firstLine(errorMessage(err))}`));
-      else resolve();
+      if (!err) return resolve();
+      // fuse-native only says "fuse failed": ask fusermount why.
+      void fusermountRefusal(fusermount, options, mountpoint).then(why => {
+        reject(new MountError(`cannot mount ${mountpoint}: ${why ?? firstLine(errorMessage(err))}`));
+      });
     });
   });
 

@@ -13,7 +13,6 @@ import { closeSync, fstatSync, writeSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { startDetached, type ReadyInfo } from '../../daemon/background.js';
 import { UserError } from '../../daemon/errors.js';
-import { serveInForeground } from '../../daemon/foreground.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../../daemon/log.js';
 import { canonicalDir, openAppend, resolveOwnFile } from '../../daemon/own-files.js';
 import { addServeOptions, type SharedServeOptions } from '../serve-options.js';
@@ -136,6 +135,8 @@ async function mountCommand(dir: string, opts: MountCommandOptions): Promise<voi
   const logFd =
     opts.logFile === undefined ? undefined : openAppend('--log-file', await resolveOwnFile('--log-file', opts.logFile, mountpoints));
   const logger = createLogger({ level: opts.verbose ? 'debug' : opts.logLevel, timestamps: true, fd: logFd });
+  // Loaded here, not at start: `mdevfs run`'s outer process never needs the daemon.
+  const { serveInForeground } = await import('../../daemon/foreground.js');
   const serving = await serveInForeground(dir, {
     ...opts,
     logger,

@@ -3,7 +3,6 @@
  * and return once it has exited and the mount is gone.
  */
 import type { Command } from 'commander';
-import { stopMount } from '../../daemon/stop.js';
 
 export function registerUmount(program: Command): void {
   program
@@ -25,6 +24,8 @@ Examples:
   mdevfs mount /tmp/sys --background && mdevfs umount /tmp/sys`,
     )
     .action(async (dir: string) => {
+      // Loaded on use, as the daemon is (the CLI's start stays small for `run`).
+      const { stopMount } = await import('../../daemon/stop.js');
       await stopMount(dir);
     });
 }
