@@ -53,7 +53,7 @@ async function resolveDrivers(opts: LibraryMountOptions): Promise<VendorPlugin[]
     }
   }
   // As the CLI: the sample drivers when nothing is named.
-  return out.length > 0 ? out : loadPlugins([]);
+  return out.length > 0 ? out : loadPlugins([], process.cwd(), opts.profile);
 }
 
 /** Mount the emulated /sys on `dir` (an existing, empty directory) from this process. */

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import Module, { register } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { VendorPlugin } from '../core/api.js';
+import type { Profile, VendorPlugin } from '../core/api.js';
 import { errorMessage, firstLine } from '../core/errno.js';
 import { UserError } from './errors.js';
 
@@ -24,9 +24,13 @@ export class PluginLoadError extends UserError {
 
 const fromSource = import.meta.url.endsWith('.ts');
 
-/** The sample drivers shipped with mdevfs: compiled at build time (dist/examples), the source under tsx. */
-export function samplesPath(): string {
-  const rel = fromSource ? '../../examples/samples.ts' : '../examples/samples.js';
+/**
+ * The sample drivers shipped with mdevfs, as the profile's kernel had them
+ * (4.10: mtty alone): compiled at build time (dist/examples), the source under tsx.
+ */
+export function samplesPath(profile: Profile = 'modern'): string {
+  const name = profile === 'legacy' ? 'samples-legacy' : 'samples';
+  const rel = fromSource ? `../../examples/${name}.ts` : `../examples/${name}.js`;
   return fileURLToPath(new URL(rel, import.meta.url));
 }
 
@@ -169,10 +173,10 @@ export async function loadPluginModule(spec: string, cwd = process.cwd()): Promi
   return list;
 }
 
-/** Every plugin of every spec, in order; the sample drivers when `specs` is empty. */
-export async function loadPlugins(specs: readonly string[], cwd = process.cwd()): Promise<VendorPlugin[]> {
+/** Every plugin of every spec, in order; the profile's sample drivers when `specs` is empty. */
+export async function loadPlugins(specs: readonly string[], cwd = process.cwd(), profile: Profile = 'modern'): Promise<VendorPlugin[]> {
   if (specs.length === 0) {
-    const samples = samplesPath();
+    const samples = samplesPath(profile);
     if (!existsSync(samples)) {
       throw new PluginLoadError(`no --driver given and the sample drivers are missing (${samples}; run "npm run build")`);
     }

@@ -159,7 +159,7 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
     // The sample drivers are the default only when neither --driver nor --config is given.
     // A PluginLoadError is a UserError already.
     const drivers = opts.driver ?? [];
-    plugins = drivers.length > 0 || configPlugins.length === 0 ? await loadPlugins(drivers) : [];
+    plugins = drivers.length > 0 || configPlugins.length === 0 ? await loadPlugins(drivers, process.cwd(), opts.profile) : [];
     plugins = [...plugins, ...configPlugins];
   }
 
