@@ -29,7 +29,12 @@
  * (vfio_ap_mdev_filter_matrix drops an adapter any of whose assigned queues is
  * missing or not bound to vfio_ap). This model's host has every adapter and
  * domain up to the maximum, with every assignable queue bound to vfio_ap, so
- * it equals `matrix`; a host with gaps would show fewer. Not emulated: ap_config (6.10), and the EBUSY/EAGAIN of
+ * it equals `matrix`; a host with gaps would show fewer.
+ * ap_config (today's kernel only, for mdevctl's automation) shows the three
+ * masks as 256-bit hex strings, "0x<apm>,0x<aqm>,0x<adm>\n", id 0 the leftmost
+ * bit; a write of the same form replaces all three at once, with the same
+ * checks as the assign_* stores (EADDRNOTAVAIL/EADDRINUSE, then ENODEV), and
+ * on failure leaves the matrix as it was. Not emulated: the EBUSY/EAGAIN of
  * assignments racing a starting guest.
  */
 import { kstrtoul, MdevError, type MdevDevice, type ParentOps, type VendorPlugin } from 'mdevfs';
@@ -73,6 +78,43 @@ const matrix = (dev: ApMdev): Matrix => dev.drvdata!;
 const sorted = (s: Set<number>): number[] => [...s].sort((a, b) => a - b);
 const hex = (n: number, w: number): string => n.toString(16).padStart(w, '0');
 const intersects = (a: Set<number>, b: Set<number>): boolean => [...a].some(x => b.has(x));
+
+/** AP_DEVICES = AP_DOMAINS = 256: the width of each ap_config mask. */
+const AP_MASK_BITS = 256;
+
+/** write_ap_bitmap: "0x" and 64 hex digits, id 0 the leftmost bit (set_bit_inv numbering). */
+function apMaskShow(ids: Set<number>): string {
+  const nibbles = new Array<number>(AP_MASK_BITS / 4).fill(0);
+  for (const id of ids) nibbles[id >> 2]! |= 8 >> (id & 3);
+  return '0x' + nibbles.map(n => n.toString(16)).join('');
+}
+
+/**
+ * ap_hex2bitmap (drivers/s390/crypto/ap_bus.c): an optional "0x" or "x",
+ * then at most 64 hex digits read left to right, then an optional newline;
+ * anything else is EINVAL. An empty mask is all zeros.
+ */
+function apMaskParse(token: string): Set<number> {
+  let s = token.startsWith('0x') ? token.slice(2) : token;
+  if (s.startsWith('x')) s = s.slice(1);
+  const ids = new Set<number>();
+  let i = 0;
+  let k = 0;
+  for (; k < s.length && /[0-9a-fA-F]/.test(s[k]!) && i < AP_MASK_BITS; k++, i += 4) {
+    const b = parseInt(s[k]!, 16);
+    for (let n = 0; n < 4; n++) if (b & (8 >> n)) ids.add(i + n);
+  }
+  if (s[k] === '\n') k++;
+  if (k < s.length) throw new MdevError('EINVAL', `bad AP mask ${JSON.stringify(token)}`);
+  return ids;
+}
+
+/** ap_config_store's parse_bitmap three times: tokens split at ',' or '\n' (strsep), a missing one EINVAL. */
+function apConfigParse(text: string): Matrix {
+  const tokens = text.split(/[,\n]/);
+  if (tokens.length < 3) throw new MdevError('EINVAL', 'ap_config needs three masks: apm,aqm,adm');
+  return { apm: apMaskParse(tokens[0]!), aqm: apMaskParse(tokens[1]!), adm: apMaskParse(tokens[2]!) };
+}
 
 /** vfio_ap_mdev_matrix_show: the cross product "%02x.%04x", or whichever half is set. */
 function matrixShow(m: Matrix): string {
@@ -138,6 +180,27 @@ export function createVfioApPlugin(host: ApHostConfig = DEFAULT_AP_HOST): Vendor
         matrix(dev)[mask].delete(parseId(value, max));
       };
 
+      /** ap_config_store: all three masks at once; validate_ap_matrix, and the old matrix back on failure. */
+      const setConfig = (dev: ApMdev, value: string): void => {
+        const next = apConfigParse(value);
+        const old = matrix(dev);
+        dev.drvdata = next;
+        try {
+          validate(dev); // vfio_ap_mdev_validate_masks
+          // ap_matrix_overflow_check
+          for (const [ids, max] of [
+            [next.apm, host.maxApid],
+            [next.aqm, host.maxApqi],
+            [next.adm, host.maxApqi],
+          ] as const) {
+            for (const id of ids) if (id > max) throw new MdevError('ENODEV', `${id} exceeds the maximum ${max}`);
+          }
+        } catch (e) {
+          dev.drvdata = old;
+          throw e;
+        }
+      };
+
       const ops: ParentOps<Matrix> = {
         driver: 'vfio_ap_mdev',
         deviceApi: 'vfio-ap',
@@ -180,6 +243,19 @@ export function createVfioApPlugin(host: ApHostConfig = DEFAULT_AP_HOST): Vendor
               // equal to the matrix on this model's host (see the header). 4.10 had
               // no such file.
               ...(legacy ? [] : [{ name: 'guest_matrix', show: (dev: ApMdev) => matrixShow(matrix(dev)) }]),
+              ...(legacy
+                ? []
+                : [
+                    {
+                      name: 'ap_config',
+                      mode: 0o644,
+                      show: (dev: ApMdev) => {
+                        const m = matrix(dev);
+                        return `${apMaskShow(m.apm)},${apMaskShow(m.aqm)},${apMaskShow(m.adm)}\n`;
+                      },
+                      store: setConfig,
+                    },
+                  ]),
             ],
           },
         ],

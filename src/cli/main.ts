@@ -20,6 +20,19 @@ export function buildProgram(): Command {
     .description('A FUSE-mounted virtual sysfs that emulates the Linux VFIO mediated device (mdev) framework')
     .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError('(mdevfs <command> --help shows the usage)')
+    .addHelpText(
+      'after',
+      `
+Every command needs root. mdevfs <command> --help describes each one.
+
+Examples:
+  mdevfs mount /tmp/sys                          # the sample drivers; Ctrl-C unmounts
+  mdevfs mount /tmp/sys --background --json      # for a test harness; returns once mounted
+  mdevfs umount /tmp/sys
+  mdevfs run -- mdevctl types                    # a command with the tree as its /sys
+  mdevfs ctl --at /tmp/sys unplug mtty           # hot-unplug a parent of a running daemon
+  mdevfs capture -o host.json                    # this host's mdev parents, for mount --config`,
+    )
     .exitOverride();
   for (const register of commands) register(program);
   return program;

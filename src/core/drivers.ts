@@ -5,7 +5,7 @@
  */
 import type { MdevDriver } from './api.js';
 import { announceVfio, bind, detachWhenIdle } from './binding.js';
-import type { CoreContext } from './context.js';
+import type { CoreContext, LockToken } from './context.js';
 import { MdevError, errorMessage } from './errno.js';
 import { isEntryName } from './names.js';
 import { DriverEntry, type Owner } from './objects.js';
@@ -23,22 +23,26 @@ export async function registerDriver(ctx: CoreContext, drv: MdevDriver, owner: O
     const entry = addDriver(ctx, drv, owner);
     // driver_attach(): bind the devices that have been waiting for it, as
     // bus_add_driver does only while drivers_autoprobe is set.
-    if (!ctx.autoprobe) return;
-    for (const parent of [...ctx.parents.values()]) {
-      if (parent.k.state !== 'live' || ctx.driverNameFor(parent) !== entry.name) continue;
-      for (const dev of [...parent.k.devices]) {
-        // A device unbound through sysfs (modern) stays unbound: its vendor let it go.
-        if (dev.k.state !== 'active' || dev.k.boundDriver !== undefined || entry.state !== 'live' || dev.k.vendorDetached) continue;
-        try {
-          await bind(ctx, dev, entry, token);
-          announceVfio(ctx, dev);
-          if (ctx.modern) ctx.uevent(ctx.uevents.mdev('bind', dev.devpath, entry.name));
-        } catch (e) {
-          ctx.log(`${errorMessage(e)}; ${dev.uuid} stays unbound`);
-        }
+    if (ctx.autoprobe) await attachWaiting(ctx, entry, token);
+    announceDriver(ctx, entry);
+  });
+}
+
+async function attachWaiting(ctx: CoreContext, entry: DriverEntry, token: LockToken): Promise<void> {
+  for (const parent of [...ctx.parents.values()]) {
+    if (parent.k.state !== 'live' || ctx.driverNameFor(parent) !== entry.name) continue;
+    for (const dev of [...parent.k.devices]) {
+      // A device unbound through sysfs (modern) stays unbound: its vendor let it go.
+      if (dev.k.state !== 'active' || dev.k.boundDriver !== undefined || entry.state !== 'live' || dev.k.vendorDetached) continue;
+      try {
+        await bind(ctx, dev, entry, token);
+        announceVfio(ctx, dev);
+        if (ctx.modern) ctx.uevent(ctx.uevents.mdev('bind', dev.devpath, entry.name));
+      } catch (e) {
+        ctx.log(`${errorMessage(e)}; ${dev.uuid} stays unbound`);
       }
     }
-  });
+  }
 }
 
 /** Record a driver (also the implicit one a modern parent names). Call under the lock. */
@@ -48,6 +52,11 @@ export function addDriver(ctx: CoreContext, drv: MdevDriver, owner: Owner | unde
   owner?.drivers.add(entry);
   ctx.emitChange({ kind: 'driver-added', driver: entry.name });
   return entry;
+}
+
+/** bus_add_driver()'s last step, after driver_attach and the driver's files: its kobject's add. */
+export function announceDriver(ctx: CoreContext, entry: DriverEntry): void {
+  ctx.uevent(ctx.uevents.driver('add', `/bus/mdev/drivers/${entry.name}`));
 }
 
 /** Every caller awaits the same unregistration. */
@@ -68,5 +77,7 @@ async function detachAll(ctx: CoreContext, entry: DriverEntry): Promise<void> {
     ctx.drivers.delete(entry.name);
     entry.owner?.drivers.delete(entry);
     ctx.emitChange({ kind: 'driver-removed', driver: entry.name });
+    // bus_remove_driver(): the last kobject_put, after driver_detach, sends the remove.
+    ctx.uevent(ctx.uevents.driver('remove', `/bus/mdev/drivers/${entry.name}`));
   });
 }

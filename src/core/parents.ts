@@ -6,7 +6,7 @@
  */
 import type { Parent, ParentDeviceSpec, ParentOps } from './api.js';
 import type { CoreContext, LockToken } from './context.js';
-import { addDriver } from './drivers.js';
+import { addDriver, announceDriver } from './drivers.js';
 import { MdevError, errorMessage } from './errno.js';
 import { removeDevice } from './lifecycle.js';
 import { ParentImpl, normalisePath, type Owner } from './objects.js';
@@ -44,7 +44,8 @@ async function attachParent(ctx: CoreContext, parent: ParentImpl, token: LockTok
   const { device, ops } = parent;
   const owner = parent.k.owner;
   if (device.iommuGroup !== undefined) ctx.groups.reserve(device.iommuGroup);
-  if (ctx.modern && !ctx.drivers.has(ops.driver)) addDriver(ctx, { name: ops.driver }, owner);
+  // The vendor's mdev_driver, which a real one registers before its parent (no device waits for it yet).
+  if (ctx.modern && !ctx.drivers.has(ops.driver)) announceDriver(ctx, addDriver(ctx, { name: ops.driver }, owner));
   ctx.parents.set(parent.name, parent);
   owner?.parents.add(parent);
   ctx.emitChange({ kind: 'parent-added', parent });

@@ -53,6 +53,15 @@ export class UeventSource {
     return this.#stamp(ev);
   }
 
+  /**
+   * add / remove of a bus driver's kobject (DEVPATH /bus/<bus>/drivers/<name>):
+   * its kset, the bus's "drivers", has no uevent_ops, so SUBSYSTEM is the
+   * kset's name (lib/kobject_uevent.c) and nothing else is added.
+   */
+  driver(action: 'add' | 'remove', devpath: string): Uevent {
+    return this.#stamp({ ACTION: action, DEVPATH: devpath, SUBSYSTEM: 'drivers', SEQNUM: 0 });
+  }
+
   /** An event user space asked for (kobject_synth_uevent): its fields in order, then SEQNUM. */
   synthetic(fields: Readonly<Record<string, string>>): Uevent {
     return this.#stamp({ ...fields, SEQNUM: 0 } as Uevent);

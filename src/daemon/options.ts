@@ -5,6 +5,7 @@
  */
 import type { Profile } from '../core/api.js';
 import type { BaseDir } from '../overlay/index.js';
+import type { Logger } from './log.js';
 
 export interface ServeOptions {
   /** Driver specs to load when no plugins are passed to serveTree (empty: the samples, unless `config` is given). */
@@ -12,7 +13,12 @@ export interface ServeOptions {
   /** Declarative config files (JSON) to load when no plugins are passed to serveTree, after the drivers. */
   config?: string[];
   profile: Profile;
+  /** Debug logging, when no `logger` is given. */
   verbose?: boolean;
+  /** Where the daemon's messages go (default: plain lines on stderr, debug with `verbose`). */
+  logger?: Logger;
+  /** The mount's source in /proc/self/mountinfo (default `mdevfs`; `mdevfs mount` adds its pid for `mdevfs umount`). */
+  fsname?: string;
   allowOther?: boolean;
   /** libfuse auto_unmount (default true). */
   autoUnmount?: boolean;

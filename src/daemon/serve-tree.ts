@@ -21,7 +21,7 @@ import { ConfigError, loadConfigFile } from '../config/index.js';
 import { startControlSocket, type ControlServer } from './control-socket.js';
 import { loadScenario, playScenario } from './scenario.js';
 import { UserError } from './errors.js';
-import { stderrLine } from './log.js';
+import { verboseLogger } from './log.js';
 import type { ServeOptions } from './options.js';
 import { loadPlugins } from './plugins.js';
 import { openUeventLog, type UeventLog } from './uevent-log.js';
@@ -97,7 +97,11 @@ async function openUevents(file: string, mountpoints: ReadonlyArray<string | und
     if (mp && file.startsWith(mp + path.sep)) throw new UserError(`--uevents ${file} is inside the mount point ${mp}`);
   }
   try {
-    return await openUeventLog(file);
+    // Through links too: a file created there would also make the mount point non-empty for good.
+    return await openUeventLog(
+      file,
+      mountpoints.filter(mp => mp !== undefined),
+    );
   } catch (e) {
     throw new UserError(`--uevents: cannot open ${file}: ${firstLine(errorMessage(e))}`);
   }
@@ -146,8 +150,9 @@ function bothMounts(tree: Mounted, devices: Mounted): Mounted {
  * is a one-line UserError, and leaves nothing mounted or loaded behind.
  */
 export async function serveTree(dir: string, opts: ServeOptions, plugins?: readonly VendorPlugin[]): Promise<Serving> {
-  const log = stderrLine;
-  const vlog = opts.verbose ? log : () => {};
+  const logger = opts.logger ?? verboseLogger(opts.verbose);
+  const log = logger.warn;
+  const vlog = logger.debug;
 
   const configPlugins = plugins ? [] : await loadConfigs(opts.config ?? []);
   const scenario = opts.scenario === undefined ? undefined : await loadScenario(opts.scenario);
@@ -159,7 +164,7 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
     // The sample drivers are the default only when neither --driver nor --config is given.
     // A PluginLoadError is a UserError already.
     const drivers = opts.driver ?? [];
-    plugins = drivers.length > 0 || configPlugins.length === 0 ? await loadPlugins(drivers) : [];
+    plugins = drivers.length > 0 || configPlugins.length === 0 ? await loadPlugins(drivers, process.cwd(), opts.profile) : [];
     plugins = [...plugins, ...configPlugins];
   }
 
@@ -199,12 +204,12 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
     core.on('uevent', ev => database.handle(ev));
   }
   if (udev) core.on('uevent', ev => udev.handle(ev));
-  if (opts.verbose) {
+  if (logger.enabled('debug')) {
     core.on('uevent', ev => {
       const kv = Object.entries(ev)
         .filter(([, v]) => v !== undefined)
         .map(([k, v]) => `${k}=${String(v)}`);
-      log(`uevent: ${kv.join(' ')}`);
+      vlog(`uevent: ${kv.join(' ')}`);
     });
   }
   // Attached before any plugin runs, so every change is presented as it happens.
@@ -231,7 +236,12 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
     }
   }
 
-  const mountOptions = { allowOther: opts.allowOther, autoUnmount: opts.autoUnmount, trace: opts.verbose ? log : undefined };
+  const mountOptions = {
+    allowOther: opts.allowOther,
+    autoUnmount: opts.autoUnmount,
+    fsname: opts.fsname,
+    trace: logger.enabled('debug') ? vlog : undefined,
+  };
   let mounted: Mounted;
   try {
     const view = base && new OverlayView(presenter.root, base, FRAMEWORK_DIRS);

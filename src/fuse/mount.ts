@@ -14,7 +14,7 @@ import { errorMessage, firstLine } from '../core/errno.js';
 import type { KDir } from '../kernfs/index.js';
 import type { OverlayView } from '../overlay/index.js';
 import { createOperations } from './ops.js';
-import { exec, which } from './programs.js';
+import { exec, fusermountRefusal, which } from './programs.js';
 
 /** A failure with a one-line, user-facing message (no stack trace wanted). */
 export class MountError extends Error {
@@ -35,12 +35,14 @@ export interface MountOptions {
   trace?: (message: string) => void;
   /** Merge the tree over this view's base (src/overlay); the bare tree without. */
   view?: OverlayView;
+  /** The mount's source in mountinfo (default `mdevfs`). */
+  fsname?: string;
 }
 
 /** The libfuse option string (docs/fuse.md#mount-options). */
-export function fuseOptionString(opts: { allowOther?: boolean; autoUnmount?: boolean } = {}): string {
+export function fuseOptionString(opts: { allowOther?: boolean; autoUnmount?: boolean; fsname?: string } = {}): string {
   const o = [
-    'fsname=mdevfs',
+    `fsname=${opts.fsname ?? 'mdevfs'}`,
     'subtype=mdevfs',
     'direct_io', // every read and write reaches us, st_size can stay 4096
     'attr_timeout=0',
@@ -77,6 +79,8 @@ export interface MountInfoEntry {
   mountpoint: string;
   fstype: string;
   source: string;
+  /** The file system's own options (a FUSE mount's `user_id=` is who mounted it). */
+  superOptions: string;
 }
 
 /** /proc/self/mountinfo entries for `dir` (octal escapes decoded). */
@@ -96,8 +100,8 @@ export async function mountsAt(dir: string): Promise<MountInfoEntry[]> {
     const f = pre.split(' ');
     const mp = unescape(f[4] ?? '');
     if (mp !== dir) continue;
-    const [fstype = '', source = ''] = post.split(' ');
-    out.push({ mountpoint: mp, fstype, source: unescape(source) });
+    const [fstype = '', source = '', superOptions = ''] = post.split(' ');
+    out.push({ mountpoint: mp, fstype, source: unescape(source), superOptions });
   }
   return out;
 }
@@ -203,8 +207,11 @@ export async function mountTree(pre: PreflightResult, opts: MountOptions): Promi
     const timer = setTimeout(() => reject(new MountError(`mounting ${mountpoint} timed out`)), 15_000);
     fuse.mount(err => {
       clearTimeout(timer);
-      if (err) reject(new MountError(`cannot mount ${mountpoint}: ${firstLine(errorMessage(err))}`));
-      else resolve();
+      if (!err) return resolve();
+      // fuse-native only says "fuse failed": ask fusermount why.
+      void fusermountRefusal(fusermount, options, mountpoint).then(why => {
+        reject(new MountError(`cannot mount ${mountpoint}: ${why ?? firstLine(errorMessage(err))}`));
+      });
     });
   });
 
@@ -242,7 +249,7 @@ export async function mountTree(pre: PreflightResult, opts: MountOptions): Promi
 export function unmountOnSignals(
   m: Mounted,
   opts: { cleanup?: () => Promise<void>; log?: (msg: string) => void; watchMs?: number } = {},
-): () => Promise<never> {
+): (why?: string) => Promise<never> {
   const log = opts.log ?? (() => {});
   let stopping = false;
   const stop = async (why: string, code = 0): Promise<never> => {
@@ -279,5 +286,6 @@ export function unmountOnSignals(
     }, watchMs);
     timer.unref();
   }
-  return () => stop('stopping');
+  // Unlike a second signal, a second request to stop waits for the first.
+  return (why = 'stopping') => (stopping ? new Promise<never>(() => {}) : stop(why));
 }

@@ -39,7 +39,7 @@
 import { constants as fsConstants } from 'node:fs';
 import { posix } from 'node:path';
 import type Fuse from 'fuse-native';
-import { toMdevError, userErrno, MdevError, type ErrnoName } from '../core/errno.js';
+import { errnoName, toMdevError, userErrno, MdevError, type ErrnoName } from '../core/errno.js';
 import {
   KAttr,
   KBinAttr,
@@ -102,7 +102,7 @@ export function wrap(name: string, fn: Handler, trace?: (m: string) => void): (.
       if (code < 0) values = [];
       // Failed look-ups are the normal traffic of shells and tools: not traced.
       if (trace && code < 0 && !(code === -2 && (name === 'getattr' || name === 'access'))) {
-        trace(`${name} ${String(args[0])} → ${code}`);
+        trace(`${name} ${String(args[0])} → ${errnoName(code) ?? code}`);
       }
       try {
         cb(code, ...values);

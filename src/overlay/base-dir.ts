@@ -60,9 +60,12 @@ export class BaseDir {
     return readlinkSync(this.#path(rel));
   }
 
-  /** A read-only descriptor for one open(2) of a base file. */
+  /**
+   * A read-only descriptor for one open(2) of a base file. O_NONBLOCK: should
+   * the name have become a FIFO since its lstat, the open must not hang the daemon.
+   */
   openRead(rel: string): number {
-    return openSync(this.#path(rel), constants.O_RDONLY | constants.O_NOFOLLOW);
+    return openSync(this.#path(rel), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   }
 
   /** pread into `buf`; resolves with the count. */

@@ -7,8 +7,9 @@
  *   (b) create+remove cycles/s: a fresh UUID to `create`, "1" to bus/mdev/devices/<uuid>/remove
  *   (c) `ls -l` of bus/mdev/devices with 10,000 devices, wall ms
  *   (a) and (b) with 10 devices and again with 50,000; the fill in between
- *   gives creates/s. Then test/bench/core.ts and test/bench/overlay.ts
- *   (the overlay's cost: a host file read in a run vs outside), if present.
+ *   gives creates/s. Then the start figure (./start.ts: `mdevfs run -- true`
+ *   against `umockdev-run -- true`), then test/bench/core.ts and
+ *   test/bench/overlay.ts (the overlay's cost: a host file read in a run vs outside), if present.
  *
  * Both servers run in their own processes, the client (test/bench/client.c, or
  * client.py without gcc) in a third: a FUSE server must never touch its own
@@ -25,6 +26,7 @@ import { BENCH_MAX_INSTANCES } from './bench-driver.js';
 import { ATTR, CREATE, DEVICES } from './layout.js';
 import { REPO, startBaseline, startMdevfs, type Server } from './servers.js';
 import { median, num, ratio, spreadPct, table } from './stats.js';
+import { measureStart, startLine } from './start.js';
 
 const SMALL = process.env.BENCH_SCALE === 'small';
 const P = SMALL
@@ -262,6 +264,9 @@ async function main(): Promise<void> {
   const stillMounted = (await fsp.readFile('/proc/mounts', 'utf8')).split('\n').filter(l => tmp && l.includes(tmp));
   say(`\nboth servers stopped and unmounted${stillMounted.length ? ` -- BUT STILL MOUNTED: ${stillMounted.join('; ')}` : ''}`);
 
+  say(`\n[4] start: mdevfs run -- true against umockdev-run -- true, interleaved`);
+  const start = await measureStart(P.reps * 2, say);
+
   const core = await runScript('core.ts');
   const overlay = await runScript('overlay.ts');
 
@@ -361,6 +366,7 @@ async function main(): Promise<void> {
   say(`per-repetition slowdowns (each pair measured back to back). ${manyN}/${fewN}: each target's own figure with ${manyN}`);
   say(`devices over with ${fewN} (fill: last chunk over first); near 1.00 means nothing scans the devices, and the baseline's`);
   say(`shows how much the machine itself drifted. RSS at ${manyN}: mdevfs ${num(rss.mdevfs)} MB, baseline ${num(rss.baseline)} MB.`);
+  say(`\n${startLine(start, median)} (medians of ${start.mdevfs.length})`);
 
   if (core.ran) {
     say(`\n== test/bench/core.ts (in-process core benchmark)${core.code === 0 ? '' : ` -- exited with ${core.code}`}`);

@@ -69,3 +69,11 @@ t.test('legacy profile, test plugin', async t => {
     t.equal(await readOnce(p(`${TB}/available_instances`)), '0\n', 'never negative');
   });
 });
+
+t.test("legacy profile, no --driver: 4.10's samples, which were mtty alone", async t => {
+  const d = await startDaemon(t, { command: mdevfsMount('--profile', 'legacy') });
+  t.match(d.stdout, /\(profile legacy, 1 parent\)/);
+  t.same(await one(['listdir', d.p('class/mdev_bus')]), ['mtty']);
+  const modern = await startDaemon(t, { command: mdevfsMount() });
+  t.match(modern.stdout, /\(profile modern, 3 parents\)/, "today's kernel: mtty, mdpy and mbochs");
+});

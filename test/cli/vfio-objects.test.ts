@@ -93,7 +93,13 @@ t.test('modern mount: vfio-dev and the VFIO group char device', async t => {
   }
 
   // The --uevents stream, in order, keys in the kernel's order
-  const evs = (await events()).filter(e => e.SUBSYSTEM !== 'mtest' && e.ACTION !== 'change');
+  const stream = await events();
+  // The vendor drivers' own kobjects came first, when the plugin registered them (bus_add_driver).
+  t.same(
+    stream.filter(e => e.SUBSYSTEM === 'drivers').map(e => `${e.ACTION} ${e.DEVPATH} ${e.SEQNUM}`),
+    ['add /bus/mdev/drivers/mtest 1', 'add /bus/mdev/drivers/intel_vgpu_mdev 3'],
+  );
+  const evs = stream.filter(e => e.SUBSYSTEM !== 'mtest' && e.SUBSYSTEM !== 'drivers' && e.ACTION !== 'change');
   const DP = `/${P}/${U1}`;
   t.same(
     evs.map(e => `${e.ACTION} ${e.DEVPATH} ${e.SUBSYSTEM}`),

@@ -26,9 +26,9 @@ t.test('modern create: state, change and uevent order', async t => {
   t.equal(dev.devpath, `${P}/${uuid(1)}`);
   t.same(seen, ['probe grp=0', 'create state=adding grp=0'], 'probe before create, both after the group');
   t.same(h.uevents, [
-    { ACTION: 'add', DEVPATH: `${P}/${uuid(1)}`, SUBSYSTEM: 'mdev', SEQNUM: 2 },
+    { ACTION: 'add', DEVPATH: `${P}/${uuid(1)}`, SUBSYSTEM: 'mdev', SEQNUM: 5 },
     // docs/abi.md#uevent-order: during probe, the VFIO group char device, then vfio-dev/vfio<k>
-    { ACTION: 'add', DEVPATH: '/devices/virtual/vfio/0', SUBSYSTEM: 'vfio', MAJOR: '511', MINOR: '0', DEVNAME: 'vfio/0', SEQNUM: 3 },
+    { ACTION: 'add', DEVPATH: '/devices/virtual/vfio/0', SUBSYSTEM: 'vfio', MAJOR: '511', MINOR: '0', DEVNAME: 'vfio/0', SEQNUM: 6 },
     {
       ACTION: 'add',
       DEVPATH: `${P}/${uuid(1)}/vfio-dev/vfio0`,
@@ -36,9 +36,9 @@ t.test('modern create: state, change and uevent order', async t => {
       MAJOR: '510',
       MINOR: '0',
       DEVNAME: 'vfio/devices/vfio0',
-      SEQNUM: 4,
+      SEQNUM: 7,
     },
-    { ACTION: 'bind', DEVPATH: `${P}/${uuid(1)}`, SUBSYSTEM: 'mdev', DRIVER: 'mtty', SEQNUM: 5 },
+    { ACTION: 'bind', DEVPATH: `${P}/${uuid(1)}`, SUBSYSTEM: 'mdev', DRIVER: 'mtty', SEQNUM: 8 },
   ]);
   t.same(Object.keys(h.uevents[3]!), ['ACTION', 'DEVPATH', 'SUBSYSTEM', 'DRIVER', 'SEQNUM'], 'kernel key order');
   for (const i of [1, 2]) {

@@ -51,6 +51,8 @@ t.test('modern: unregistering a driver unbinds its devices, which stay', async t
     `remove ${P}/${uuid(2)}/vfio-dev/vfio1`,
     'remove /devices/virtual/vfio/1',
     `unbind ${P}/${uuid(2)}`,
+    // bus_remove_driver(): the driver's kobject goes last, after driver_detach.
+    'remove /bus/mdev/drivers/mtty',
   ]);
   t.same(deviceTimeline(h, a), ['unbound: active +remove +type grp=0', 'group-removed 0', 'group-removed 1']);
   t.equal(h.changes.at(-1)!.kind, 'driver-removed');
@@ -73,8 +75,8 @@ t.test('modern: unregistering a driver unbinds its devices, which stay', async t
   t.same(calls, ['probe 0', 'probe 1']);
   t.same(
     actions(h.uevents),
-    ['add /devices/virtual/vfio/0', `add ${P}/${uuid(1)}/vfio-dev/vfio0`, `bind ${P}/${uuid(1)} mtty`],
-    'a failed probe sends no bind (and gets no VFIO objects)',
+    ['add /devices/virtual/vfio/0', `add ${P}/${uuid(1)}/vfio-dev/vfio0`, `bind ${P}/${uuid(1)} mtty`, 'add /bus/mdev/drivers/mtty'],
+    'a failed probe sends no bind (and gets no VFIO objects); the driver itself after driver_attach (bus_add_driver)',
   );
   t.same([a.vfioGroupMinor, a.vfioDevIndex, b.vfioGroupMinor, b.vfioDevIndex], [0, 0, undefined, undefined]);
   t.same([a.boundDriver, a.iommuGroup], ['mtty', 0]);
@@ -106,9 +108,11 @@ t.test('legacy: vfio_mdev can be unplugged and replugged; no bind/unbind uevents
   // vfio_mdev's remove/probe take the group char devices away and back: add/remove only.
   t.same(actions(h.uevents), [
     'remove /devices/virtual/vfio/0',
+    'remove /bus/mdev/drivers/vfio_mdev',
     `add ${P}/${uuid(2)}`,
     'add /devices/virtual/vfio/0',
     'add /devices/virtual/vfio/1',
+    'add /bus/mdev/drivers/vfio_mdev',
   ]);
   t.same([a.vfioGroupMinor, b.vfioGroupMinor], [0, 1]);
   await h.core.host.registerDriver({ name: 'mtty' });

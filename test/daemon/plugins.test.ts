@@ -101,6 +101,12 @@ t.test('the default is the sample drivers', async t => {
   t.equal(samplesPath(), path.join(REPO, 'examples/samples.ts'));
   const samples = await loadPlugins([]);
   t.same(samples.map(p => p.name).sort(), ['mbochs', 'mdpy', 'mtty']);
+  // 4.10's samples/vfio-mdev/ held mtty alone.
+  t.equal(samplesPath('legacy'), path.join(REPO, 'examples/samples-legacy.ts'));
+  t.same(
+    (await loadPlugins([], REPO, 'legacy')).map(p => p.name),
+    ['mtty'],
+  );
 });
 
 t.test("a driver outside the package can import 'mdevfs' (ESM and CommonJS contexts)", async t => {

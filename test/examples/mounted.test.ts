@@ -76,6 +76,14 @@ t.test('every example, mounted', async t => {
     t.same(await read(`${a}/assign_adapter`), { errno: 'EACCES' }, 'write-only');
     t.equal(await write(`${b}/assign_adapter`, '5\n'), 2);
     t.equal(await write(`${b}/assign_domain`, '0xab\n'), 'EADDRINUSE');
+    // ap_config: the three masks in one line, as mdevctl's automation reads and writes them.
+    const z = '0'.repeat(64);
+    t.equal(await read(`${a}/ap_config`), `0x04${z.slice(2)},0x${z.slice(0, 42)}1${z.slice(43)},0x${z}\n`, 'adapter 5, domain 0xab');
+    t.equal(await write(`${a}/ap_config`, '0x06,0x08,0x\n'), 13);
+    t.equal(await read(`${a}/matrix`), '05.0004\n06.0004\n');
+    // strsep finds a third, empty mask after a newline, but none without one.
+    t.equal(await write(`${a}/ap_config`, '0x06,0x08'), 'EINVAL');
+    t.equal(await read(`${a}/matrix`), '05.0004\n06.0004\n', 'a refused write changes nothing');
 
     const c = types('0.0.0313');
     t.equal(await read(`${c}/vfio_ccw-io/device_api`), 'vfio-ccw\n');

@@ -113,11 +113,58 @@ t.test('vfio_ap: assigning adapters, domains and control domains', async t => {
   await core.shutdown();
 });
 
+t.test('vfio_ap: ap_config shows and replaces the three masks at once', async t => {
+  const core = await coreWith(vfioAp);
+  const ty = typeOf(core, 'matrix', 'vfio_ap-passthrough');
+  const a = await core.create(ty, uuid(1));
+  const b = await core.create(ty, uuid(2));
+  const store = (dev: MdevDevice, value: string) => mdevAttr(dev, undefined, 'ap_config').store!(dev, value, Buffer.from(value));
+  const show = (dev: MdevDevice, name = 'ap_config') => mdevAttr(dev, undefined, name).show!(dev);
+  const zero = '0x' + '0'.repeat(64);
+  /** A mask as the kernel prints it: id 0 is the leftmost bit (set_bit_inv). */
+  const mask = (...ids: number[]): string => {
+    let bits = 0n;
+    for (const id of ids) bits |= 1n << BigInt(255 - id);
+    return '0x' + bits.toString(16).padStart(64, '0');
+  };
+  t.equal(mdevAttr(a, undefined, 'ap_config').mode, 0o644);
+  t.equal(await show(a), `${zero},${zero},${zero}\n`, 'empty: three zero masks (write_ap_bitmap)');
+  t.equal(mask(5), '0x04' + '0'.repeat(62), 'adapter 5 is bit 5 from the left');
+
+  await store(a, `${mask(5, 6)},${mask(4, 0xab)},${mask(4)}\n`);
+  t.equal(await show(a, 'matrix'), '05.0004\n05.00ab\n06.0004\n06.00ab\n');
+  t.equal(await show(a, 'control_domains'), '0004\n');
+  t.equal(await show(a), `${mask(5, 6)},${mask(4, 0xab)},${mask(4)}\n`, 'shows what was written');
+  await store(a, `0x04,x,${mask(4)}`); // short masks, "x" alone, no newline: ap_hex2bitmap takes them
+  t.equal(await show(a, 'matrix'), '05.\n');
+
+  // Every failure leaves the matrix as it was.
+  const before = await show(a);
+  for (const [value, errno] of [
+    ['0x04,0x08', 'EINVAL'], // two masks
+    ['0x0g,0,0', 'EINVAL'],
+    [`0x${'f'.repeat(65)},0,0`, 'EINVAL'], // more than 256 bits
+    ['0x04 ,0,0', 'EINVAL'],
+    [`${mask(3)},${mask(0x10)},0`, EADDRNOTAVAIL], // queue 03.0010 is zcrypt's
+  ] as const) {
+    t.equal(await errnoOf(() => store(a, value)), errno, JSON.stringify(value));
+    t.equal(await show(a), before, `unchanged after ${JSON.stringify(value)}`);
+  }
+  // strsep(",\n") finds an empty third mask after a newline: two masks and a newline are taken.
+  await store(b, `${mask(6)},${mask(4)}\n`);
+  t.equal(await show(b, 'matrix'), '06.0004\n');
+  await store(b, `${mask(5)},${mask(4)},0`);
+  t.equal(await errnoOf(() => store(a, `${mask(5)},${mask(4)},0`)), EADDRINUSE, "queue 05.0004 is b's");
+  t.equal(await show(a), before);
+  await core.shutdown();
+});
+
 t.test('vfio_ap legacy profile: own counter', async t => {
   const core = await coreWith(vfioAp, 'legacy');
   const dev = await core.create(typeOf(core, 'matrix', 'vfio_ap-passthrough'), uuid(1));
   t.same(availability(core, 'matrix'), { 'vfio_ap-passthrough': 65535 });
   t.throws(() => mdevAttr(dev, undefined, 'guest_matrix'), 'no guest_matrix in 4.10');
+  t.throws(() => mdevAttr(dev, undefined, 'ap_config'), 'no ap_config in 4.10');
   await core.shutdown();
 });
 

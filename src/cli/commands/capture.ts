@@ -4,10 +4,10 @@
  * `mdevfs mount --config <file>` can emulate that host without its hardware.
  * The reading is src/config/capture.ts (`captureSysfs`); this is the command.
  */
+import { randomBytes } from 'node:crypto';
 import { rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
-import { ConfigError, captureSysfs, formatConfig } from '../../config/index.js';
 import { firstLine } from '../../core/errno.js';
 import { UserError } from '../../daemon/errors.js';
 import { stderrLine } from '../../daemon/log.js';
@@ -56,6 +56,8 @@ Examples:
 }
 
 export async function captureCommand(opts: CaptureCommandOptions): Promise<void> {
+  // Loaded on use: every other command starts without the config code.
+  const { ConfigError, captureSysfs, formatConfig } = await import('../../config/index.js');
   const root = opts.sysfs;
   if (!(await isDir(root))) throw new UserError(`cannot capture ${root}: no such directory`);
   if (!(await isDir(path.join(root, 'class', 'mdev_bus')))) {
@@ -81,9 +83,10 @@ export async function captureCommand(opts: CaptureCommandOptions): Promise<void>
     return;
   }
   // Whole or not at all: a failed write leaves no half file behind.
-  const tmp = path.join(path.dirname(out), `.${path.basename(out)}.${process.pid}.tmp`);
+  // An unguessable name, created afresh ('wx'): never written through a link planted there.
+  const tmp = path.join(path.dirname(out), `.${path.basename(out)}.${randomBytes(6).toString('hex')}.tmp`);
   try {
-    await writeFile(tmp, text);
+    await writeFile(tmp, text, { flag: 'wx' });
     await rename(tmp, out);
   } catch (e) {
     await unlink(tmp).catch(() => {});

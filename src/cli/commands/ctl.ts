@@ -107,7 +107,27 @@ function showEvent(ev: Uevent): string {
 }
 
 export function registerCtl(program: Command): void {
-  const ctl = where(program.command('ctl').description('control a running mdevfs daemon: hot-plug, faults, capacity, state, events'));
+  const ctl = where(
+    program
+      .command('ctl')
+      .description('control a running mdevfs daemon: hot-plug, faults, capacity, state, events')
+      .addHelpText(
+        'after',
+        `
+Inside mdevfs run the run's daemon is found by itself (MDEVFS_CTL); for
+mdevfs mount <dir>, give --at <dir>. The protocol, for clients in other
+languages, is in docs/control.md.
+
+Examples:
+  mdevfs ctl --at /tmp/sys unplug mtty           # devices removed first, then the parent
+  mdevfs ctl --at /tmp/sys plug mtty
+  mdevfs ctl --at /tmp/sys fail create --type mtty-2 --errno ENOSPC --count 2
+  mdevfs ctl --at /tmp/sys delay remove 3000     # the next remove waits 3 s
+  mdevfs ctl --at /tmp/sys set-available mtty-2 0
+  mdevfs ctl --at /tmp/sys events --json
+  mdevfs run -- sh -c 'mdevfs ctl unplug mtty && mdevctl types'`,
+      ),
+  );
   const out = (s: string): void => void process.stdout.write(`${s}\n`);
 
   where(ctl.command('unplug').description('the vendor unregisters <parent>: its devices are removed first').argument('<parent>')).action(

@@ -7,5 +7,6 @@ import { registerMount } from './mount.js';
 import { registerRun } from './run.js';
 import { registerCapture } from './capture.js';
 import { registerCtl } from './ctl.js';
+import { registerUmount } from './umount.js';
 
-export const commands: Array<(program: Command) => void> = [registerMount, registerRun, registerCapture, registerCtl];
+export const commands: Array<(program: Command) => void> = [registerMount, registerUmount, registerRun, registerCapture, registerCtl];
