@@ -9,7 +9,7 @@ import type { ControlState } from '../../core/control.js';
 import { errorMessage, toMdevError, type MdevError } from '../../core/errno.js';
 import type { Fault, FaultOp } from '../../core/faults.js';
 import { FAULT_OPS } from '../../core/faults.js';
-import { ControlClient } from '../../daemon/control-client.js';
+import type { ControlClient } from '../../daemon/control-client.js';
 import { UserError } from '../../daemon/errors.js';
 
 interface Where {
@@ -43,6 +43,8 @@ function faultOp(v: string): FaultOp {
 
 async function client(cmd: Command): Promise<ControlClient> {
   const o = cmd.optsWithGlobals<Where>();
+  // Loaded on use, as every command loads the layers it drives (docs/architecture.md).
+  const { ControlClient } = await import('../../daemon/control-client.js');
   if (o.socket) return new ControlClient(o.socket);
   if (o.at) return ControlClient.forMount(o.at);
   return ControlClient.fromEnv();

@@ -12,7 +12,6 @@
 import { closeSync, fstatSync, writeSync } from 'node:fs';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { startDetached, type ReadyInfo } from '../../daemon/background.js';
-import { mountControlSocket } from '../../daemon/control-path.js';
 import { UserError } from '../../daemon/errors.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../../daemon/log.js';
 import { canonicalDir, openAppend, resolveOwnFile } from '../../daemon/own-files.js';
@@ -140,6 +139,7 @@ async function mountCommand(dir: string, opts: MountCommandOptions): Promise<voi
   const logger = createLogger({ level: opts.verbose ? 'debug' : opts.logLevel, timestamps: true, fd: logFd });
   // Loaded here, not at start: `mdevfs run`'s outer process never needs the daemon.
   const { serveInForeground } = await import('../../daemon/foreground.js');
+  const { mountControlSocket } = await import('../../daemon/control-path.js');
   const serving = await serveInForeground(dir, {
     ...opts,
     logger,
