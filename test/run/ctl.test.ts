@@ -44,6 +44,11 @@ t.test('mdevctl while a parent is unplugged and plugged back, faults and capacit
     { sh: 'ls /sys/bus/mdev/devices | wc -l' },
     { sh: `${CTL} set-available mtty-2 1 && mdevctl types | grep -A2 "^  mtty-2$"` },
     { sh: `${CTL} state` },
+    // delay: the create waits, then mdevctl's start goes through; clear-faults drops a pending one.
+    {
+      sh: `${CTL} set-available mtty-2 12 && ${CTL} delay create 200 --type mtty-2 && mdevctl start -u ${U} -p mtty -t mtty-2 && ${CTL} state`,
+    },
+    { sh: `${CTL} fail remove --errno EBUSY && ${CTL} state | grep -c ^fault; ${CTL} clear-faults && ${CTL} state | grep -c ^fault` },
   ]);
   t.equal(r[0]!.out, 'socket\n', 'MDEVFS_CTL names the socket');
   t.equal(r[1]!.code, 0, r[1]!.err);
@@ -75,6 +80,15 @@ t.test('mdevctl while a parent is unplugged and plugged back, faults and capacit
   t.match(r[11]!.out, /Available instances: 1\n/);
   t.match(r[12]!.out, /^parent mtty live/m);
   t.notMatch(r[12]!.out, /^fault/m, 'the fault was used up');
+  t.equal(r[13]!.code, 0, r[13]!.err);
+  t.match(r[13]!.out, /^fault \d+: create type=mtty-2 delay=200ms remaining=1$/m, 'delay prints its fault');
+  t.match(r[13]!.out, new RegExp(`^device ${U} mtty/mtty-2 active`, 'm'), 'the delayed create completed');
+  t.notMatch(r[13]!.out.split('\n').slice(1).join('\n'), /^fault/m, 'and used the fault up');
+  t.same(
+    r[14]!.out.split('\n').filter(l => /^\d+$/.test(l)),
+    ['1', '0'],
+    'clear-faults drops the pending one',
+  );
 });
 
 t.test('a Python test suite drives the socket directly', async t => {
