@@ -278,3 +278,20 @@ t.test('the programmatic client (ControlClient from the package entry) against a
   t.ok(seen.includes(`add /${P}/${U(2)}`) && seen.includes(`remove /${P}/${U(2)}`), 'the failed create came and went');
   t.same((await c.state()).devices, [], 'no device after the replug');
 });
+
+t.test('a background daemon: ctl --at reaches it, umount removes the socket', async t => {
+  const tmp = await tmpdir(t);
+  const env = { ...process.env, TMPDIR: tmp };
+  const dir = await makeMountDir(t);
+  t.teardown(() => run(process.execPath, [BIN, 'umount', dir], { env, timeoutMs: 20_000 }));
+  const started = await run(process.execPath, [BIN, 'mount', dir, '--driver', PLUGIN, '--background', '--json'], {
+    env,
+    timeoutMs: 60_000,
+  });
+  t.equal(started.code, 0, started.stderr);
+  const r = await run(process.execPath, [BIN, 'ctl', '--at', dir, 'unplug', 'mtest'], { env });
+  t.equal(r.code, 0, r.stderr);
+  t.same(await one(['listdir', path.join(dir, 'class/mdev_bus')]), ['0000:00:02.0']);
+  t.equal((await run(process.execPath, [BIN, 'umount', dir], { env, timeoutMs: 20_000 })).code, 0);
+  t.same(await fsp.readdir(path.join(tmp, 'mdevfs-ctl-0')), [], 'the socket went with the daemon');
+});
