@@ -108,11 +108,14 @@ async function openUevents(file: string, mountpoints: ReadonlyArray<string | und
 }
 
 /**
- * The overlay's base, opened; a path given by the user must not hold the
+ * The overlay's base, opened; a path given by the user must not hold either
  * mount point (a lookup in the base would then reach our own mount, and a
  * synchronous one deadlocks the daemon).
  */
-async function openBase(overlay: string | BaseDir | undefined, mountpoint: string): Promise<BaseDir | undefined> {
+async function openBase(
+  overlay: string | BaseDir | undefined,
+  mountpoints: ReadonlyArray<string | undefined>,
+): Promise<BaseDir | undefined> {
   if (overlay === undefined || overlay instanceof BaseDir) return overlay;
   let real: string;
   try {
@@ -123,8 +126,10 @@ async function openBase(overlay: string | BaseDir | undefined, mountpoint: strin
     if (e instanceof UserError) throw e;
     throw new UserError(`--overlay ${overlay}: ${firstLine(errorMessage(e))}`);
   }
-  if (mountpoint === real || mountpoint.startsWith(real === '/' ? '/' : real + path.sep)) {
-    throw new UserError(`--overlay ${overlay} holds the mount point ${mountpoint}; give a directory outside it`);
+  for (const mp of mountpoints) {
+    if (mp && (mp === real || mp.startsWith(real === '/' ? '/' : real + path.sep))) {
+      throw new UserError(`--overlay ${overlay} holds the mount point ${mp}; give a directory outside it`);
+    }
   }
   try {
     return BaseDir.open(real);
@@ -182,7 +187,8 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
   let base: BaseDir | undefined;
   let hostIds: Awaited<ReturnType<typeof readHostIds>> | undefined;
   try {
-    base = await openBase(opts.overlay, pre.tree.mountpoint);
+    // The device files' mount is served by this process too: a base holding it would deadlock as well.
+    base = await openBase(opts.overlay, [pre.tree.mountpoint, pre.vfio?.mountpoint]);
     hostIds = base && (await readHostIds(base));
   } catch (e) {
     await ueventLog?.close();

@@ -69,8 +69,10 @@ export async function openUeventLog(file: string, mountpoints: readonly string[]
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
-  // A FIFO or a terminal is opened as named: /dev/stdout's target is no path.
-  const target = special ? file : await realTarget(file, mountpoints);
+  // Links are checked for a FIFO or a device too (another user's link to a
+  // disk is no better than one to a file), but such a file is opened as named:
+  // /dev/stdout's target is no path.
+  const target = await realTarget(file, mountpoints);
   if (special) {
     const stream = createWriteStream(file, { flags: 'a' });
     stream.on('error', () => {

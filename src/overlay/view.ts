@@ -12,7 +12,8 @@
  *   where the tree's never go (MAX_NODE_INO), so the two never collide.
  *
  * A lookup walks the tree with one Map hit per component and asks the base
- * only where the tree has nothing: one lstat, no directory scan.
+ * only where the tree has nothing: two lstats (the tree directory's
+ * counterpart must be a real directory, see #baseDirAt), no directory scan.
  */
 import type { Stats } from 'node:fs';
 import { KDir, type KNode, MAX_NODE_INO, readdirOrder } from '../kernfs/index.js';
@@ -71,7 +72,7 @@ export class OverlayView {
         if (!(n instanceof KDir)) return undefined;
         opaque ||= n.opaque;
         const next: KNode | undefined = n.children.get(path.slice(start, end));
-        if (!next) return opaque ? undefined : this.#fromBase(path);
+        if (!next) return opaque || !this.#baseDirAt(n, path.slice(0, start - 1)) ? undefined : this.#fromBase(path);
         n = next;
       }
       start = end + 1;
@@ -104,6 +105,16 @@ export class OverlayView {
   /** Whether the base has a directory at `path` below a merged tree directory (so its listing is merged). */
   merges(dir: KDir, path: string): boolean {
     return !!this.base && !this.#opaqueChain(dir) && !!this.#lstat(path)?.isDirectory();
+  }
+
+  /**
+   * Whether the base's counterpart of the tree's directory `d` (at `path`) is
+   * a directory. Where it is a symlink the base is not merged (as in list()),
+   * and an lstat below it would follow that link, possibly into our own
+   * mount: a synchronous call there never returns, even to SIGKILL.
+   */
+  #baseDirAt(d: KDir, path: string): boolean {
+    return d === this.root || !!this.#lstat(path)?.isDirectory();
   }
 
   #fromBase(path: string): BaseEntry | undefined {

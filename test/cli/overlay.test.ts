@@ -123,6 +123,16 @@ t.test('a mount point inside the base is refused', async t => {
   t.match(c.err(), new RegExp(`--overlay ${base} holds the mount point ${dir}`));
 });
 
+t.test('a --vfio-dir inside the base is refused (this daemon serves it too)', async t => {
+  const base = await makeBase(t);
+  const vfio = path.join(base, 'vfio');
+  await fsp.mkdir(vfio);
+  const c = spawnChild(t, mdevfsMount('--overlay', base, '--vfio-dir', vfio)(await makeMountDir(t)));
+  const e = await c.exited;
+  t.equal(e.code, 1);
+  t.match(c.err(), new RegExp(`--overlay ${base} holds the mount point ${vfio}`));
+});
+
 t.test('without --overlay a mount is the bare tree', async t => {
   const d = await startDaemon(t, { dir: await makeMountDir(t), command: mdevfsMount('--driver', PLUGIN) });
   t.same(await sys([['lstat', d.p('devices/system')]]), [{ errno: 'ENOENT' }]);

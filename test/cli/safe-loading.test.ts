@@ -46,10 +46,13 @@ t.test('--uevents is refused where it leads into the mount point, and through a 
   await fsp.symlink(path.join(dir, 'ev.log'), path.join(tmp, 'filelink')); // dangling, into the mount point
   await fsp.symlink(path.join(tmp, 'victim'), path.join(tmp, 'theirs'));
   await fsp.lchown(path.join(tmp, 'theirs'), NOBODY, NOBODY);
+  await fsp.symlink('/dev/null', path.join(tmp, 'theirs-dev')); // a device is written as named, but not through their link
+  await fsp.lchown(path.join(tmp, 'theirs-dev'), NOBODY, NOBODY);
   for (const [arg, why] of [
     [path.join(tmp, 'dirlink/ev.log'), `it leads into the mount point ${dir} \\(as ${dir}/ev.log\\)`],
     [path.join(tmp, 'filelink'), `it leads into the mount point ${dir} \\(as ${dir}/ev.log\\)`],
     [path.join(tmp, 'theirs'), `${tmp}/theirs is a symbolic link owned by uid ${NOBODY} \\(not followed\\)`],
+    [path.join(tmp, 'theirs-dev'), `${tmp}/theirs-dev is a symbolic link owned by uid ${NOBODY} \\(not followed\\)`],
   ] as const) {
     const c = spawnChild(t, mdevfsMount('--uevents', arg)(dir));
     t.equal((await c.exited).code, 1, arg);
@@ -57,7 +60,7 @@ t.test('--uevents is refused where it leads into the mount point, and through a 
     t.same(await fsp.readdir(dir), [], 'nothing created in the mount point');
     t.notOk(await isMounted(dir));
   }
-  t.same((await fsp.readdir(tmp)).sort(), ['dirlink', 'filelink', 'theirs'], 'no victim file');
+  t.same((await fsp.readdir(tmp)).sort(), ['dirlink', 'filelink', 'theirs', 'theirs-dev'], 'no victim file');
 
   // A link of our own to a file elsewhere is followed, as before.
   await fsp.symlink(path.join(tmp, 'real.log'), path.join(tmp, 'mine'));

@@ -47,6 +47,19 @@ t.test('resolve: the tree first, the base where the tree has nothing, never belo
   t.equal(new OverlayView(root).resolve('/class/net'), undefined, 'no base: the bare tree');
 });
 
+t.test("resolve: never through a base symlink where the tree has a directory (it could lead into the daemon's own mount)", async t => {
+  const { root, base, view } = await setup(t);
+  // The base's `bus` is a link (to a directory that has `zz`); the tree's `bus` is a directory.
+  const elsewhere = await fsp.mkdtemp(path.join(os.tmpdir(), 'mdevfs-view-elsewhere-'));
+  t.teardown(() => fsp.rm(elsewhere, { recursive: true, force: true }));
+  await fsp.writeFile(path.join(elsewhere, 'zz'), 'beyond the link\n');
+  await fsp.symlink(elsewhere, path.join(base.origin, 'bus'));
+  root.mkdir('bus');
+  t.equal(view.resolve('/bus/zz'), undefined, 'not looked up through the link');
+  t.notOk(view.merges(root.get('bus') as KDir, '/bus'), 'and not merged, as resolve says');
+  t.type(view.resolve('/class/net/lo/mtu'), BaseEntry, 'below a real base directory as before');
+});
+
 t.test('list: the tree in kernfs order, then the base-only names; the base directories as they are', async t => {
   const { root, view } = await setup(t);
   const names = (d: KDir | BaseEntry, p: string) => view.list(d, p).map(e => e.name);

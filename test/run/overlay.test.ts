@@ -65,7 +65,8 @@ t.test('a change to a host entry is EROFS and the host keeps its value', async t
     errnoOf("os.unlink('/sys/class/net/lo/mtu')"),
     errnoOf("os.symlink('x', '/sys/devices/system/cpu/y')"),
     errnoOf("os.access('/sys/class/net/lo/mtu', os.W_OK) or (_ for _ in ()).throw(OSError(30, 'no'))"),
-    { sh: 'echo 9000 > /sys/class/net/lo/mtu' },
+    // The host's own value: should the refusal ever regress, the host's lo still keeps its MTU.
+    { sh: `echo ${mtu.trim()} > /sys/class/net/lo/mtu` },
     { argv: ['cat', '/sys/class/net/lo/mtu'] },
     // devices/system is bound from the host's sysfs, read-only (src/run/host-binds.ts).
     { sh: 'awk \'$5 == "/sys/devices/system" { print $6, $9 }\' /proc/self/mountinfo' },
