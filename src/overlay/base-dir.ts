@@ -9,12 +9,26 @@
  * Reads are asynchronous, because a host attribute's show may sleep (a
  * sensor, a PCI config read) and must not stall every other request.
  */
-import { closeSync, constants, lstatSync, openSync, promises as fsp, readdirSync, readlinkSync, read, type Stats } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  promises as fsp,
+  readdirSync,
+  readlinkSync,
+  read,
+  type Stats,
+} from 'node:fs';
 
 export class BaseDir {
   readonly #fd: number;
   /** Where the descriptor's directory is reachable by path, whatever covers it now. */
   readonly #at: string;
+
+  /** The device of the directory itself (its file system's, for telling submounts apart). */
+  readonly dev: number;
 
   private constructor(
     fd: number,
@@ -23,6 +37,7 @@ export class BaseDir {
   ) {
     this.#fd = fd;
     this.#at = `/proc/self/fd/${fd}`;
+    this.dev = fstatSync(fd).dev;
   }
 
   /** The descriptor itself (to hand to a child process). */

@@ -25,12 +25,14 @@ export class BaseEntry {
     /** Its path from the top ('/devices/system'). */
     readonly path: string,
     readonly stat: Stats,
+    /** The device of the base's top: entries of other file systems below it (cgroup under fs/) number apart. */
+    private readonly baseDev?: number,
   ) {}
   get isDir(): boolean {
     return this.stat.isDirectory();
   }
   get ino(): number {
-    return baseIno(this.stat.ino);
+    return baseIno(this.stat.ino, this.stat.dev, this.baseDev);
   }
 }
 
@@ -43,9 +45,18 @@ export interface Listed {
   ino: number;
 }
 
-/** A base inode number in the upper half, disjoint from the tree's. */
-export function baseIno(ino: number): number {
-  return (MAX_NODE_INO + 1 + (ino % (MAX_NODE_INO + 1))) >>> 0;
+const QUARTER = 2 ** 30;
+
+/**
+ * A base entry's inode number, in the upper half of 32 bits where the tree's
+ * never go: the base's own file system in its first quarter (ino as is, below
+ * 2^30), file systems mounted below it (each numbering from 1) in the second,
+ * mixed with their device number so that two of them rarely meet.
+ */
+export function baseIno(ino: number, dev?: number, baseDev?: number): number {
+  const top = MAX_NODE_INO + 1;
+  if (dev === undefined || baseDev === undefined || dev === baseDev) return top + (ino % QUARTER);
+  return top + QUARTER + (((Math.imul(dev, 0x9e3779b1) + ino) >>> 0) % QUARTER);
 }
 
 export class OverlayView {
@@ -97,7 +108,7 @@ export class OverlayView {
       const p = prefix + name;
       if (this.#isHidden(p)) continue;
       const st = this.base!.lstat(p);
-      if (st) out.push({ name, mode: st.mode, ino: baseIno(st.ino) });
+      if (st) out.push({ name, mode: st.mode, ino: baseIno(st.ino, st.dev, this.base!.dev) });
     }
     return out;
   }
@@ -119,7 +130,7 @@ export class OverlayView {
 
   #fromBase(path: string): BaseEntry | undefined {
     const st = this.#lstat(path);
-    return st ? new BaseEntry(path, st) : undefined;
+    return st ? new BaseEntry(path, st, this.base?.dev) : undefined;
   }
 
   #lstat(path: string): Stats | undefined {

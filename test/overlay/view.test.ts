@@ -75,9 +75,15 @@ t.test('list: the tree in kernfs order, then the base-only names; the base direc
 });
 
 t.test('inode halves and the host numbers', async t => {
+  const Q = 2 ** 30;
   t.equal(baseIno(1), MAX_NODE_INO + 2);
-  t.equal(baseIno(MAX_NODE_INO + 1), MAX_NODE_INO + 1, 'wraps within the upper half');
-  t.ok(baseIno(2 ** 32 - 1) > MAX_NODE_INO && baseIno(2 ** 32 - 1) <= 0xffffffff);
+  t.equal(baseIno(1, 22, 22), MAX_NODE_INO + 2, "the base's own file system: its first quarter of the upper half");
+  t.equal(baseIno(Q + 5, 22, 22), MAX_NODE_INO + 6, 'wraps within that quarter');
+  // /sys/fs/cgroup numbers its root 1 as sysfs does: a submount's entries go to the second quarter.
+  const sub = baseIno(1, 28, 22);
+  t.ok(sub >= MAX_NODE_INO + 1 + Q && sub <= 0xffffffff, `a submount's ino ${sub}`);
+  t.not(sub, baseIno(1, 22, 22), "no clash with the base's own ino 1");
+  t.not(baseIno(1, 28, 22), baseIno(1, 29, 22), 'two submounts apart');
   const { base } = await setup(t);
   const ids = await readHostIds(base);
   t.same({ ...ids, iommuGroups: ids.iommuGroups.sort((a, b) => a - b) }, { iommuGroups: [0, 5], vfioGroupMinors: [7], vfioDevices: [2] });
