@@ -11,11 +11,13 @@
  * - the base's entries get inode numbers in the upper half of 32 bits,
  *   where the tree's never go (MAX_NODE_INO), so the two never collide.
  *
- * A lookup walks the tree with one Map hit per component and asks the base
- * only where the tree has nothing: two lstats (the tree directory's
- * counterpart must be a real directory, see #baseDirAt), no directory scan.
+ * A lookup walks the tree with one Map hit per component; where the tree has
+ * nothing, it finds the deepest tree directory on the way and asks the base:
+ * one lstat for the entry and one per tree directory above it (each must be
+ * a real directory in the base, see #baseDirAt), never a directory scan.
  */
 import type { Stats } from 'node:fs';
+import { posix } from 'node:path';
 import { KDir, type KNode, MAX_NODE_INO, readdirOrder } from '../kernfs/index.js';
 import type { BaseDir } from './base-dir.js';
 
@@ -72,23 +74,17 @@ export class OverlayView {
 
   /** The entry at `path` ('/a/b'), or undefined. */
   resolve(path: string): Entry | undefined {
-    let n: KNode = this.root;
-    let opaque = false;
-    let start = 1;
-    const len = path.length;
-    while (start < len) {
-      let end = path.indexOf('/', start);
-      if (end < 0) end = len;
-      if (end > start) {
-        if (!(n instanceof KDir)) return undefined;
-        opaque ||= n.opaque;
-        const next: KNode | undefined = n.children.get(path.slice(start, end));
-        if (!next) return opaque || !this.#baseDirAt(n, path.slice(0, start - 1)) ? undefined : this.#fromBase(path);
-        n = next;
-      }
-      start = end + 1;
-    }
-    return n;
+    const hit = this.root.lookup(path);
+    if (hit || !this.base) return hit;
+    // The base answers below the deepest directory of the tree on the way, unless it is opaque.
+    let at = path;
+    let d: KNode | undefined;
+    do {
+      at = posix.dirname(at);
+      d = this.root.lookup(at);
+    } while (!d && at !== '/');
+    if (!(d instanceof KDir) || this.#opaqueChain(d) || !this.#baseDirAt(d, at)) return undefined;
+    return this.#fromBase(path);
   }
 
   /** The listing of the directory entry `dir` at `path`: the tree's names first, in kernfs order, then the base's own. */
@@ -97,9 +93,7 @@ export class OverlayView {
     let shadow: ReadonlyMap<string, KNode> | undefined;
     if (dir instanceof KDir) {
       for (const c of readdirOrder(dir)) out.push({ name: c.name, mode: c.typeBits | c.mode, ino: c.ino });
-      if (!this.base || this.#opaqueChain(dir)) return out;
-      const st = this.#lstat(path);
-      if (!st?.isDirectory()) return out;
+      if (!this.base || this.#opaqueChain(dir) || !this.#baseDirAt(dir, path)) return out;
       shadow = dir.children;
     }
     const prefix = path === '/' ? '/' : path + '/';
@@ -115,17 +109,26 @@ export class OverlayView {
 
   /** Whether the base has a directory at `path` below a merged tree directory (so its listing is merged). */
   merges(dir: KDir, path: string): boolean {
-    return !!this.base && !this.#opaqueChain(dir) && !!this.#lstat(path)?.isDirectory();
+    return !!this.base && !this.#opaqueChain(dir) && this.#baseDirAt(dir, path);
   }
 
   /**
    * Whether the base's counterpart of the tree's directory `d` (at `path`) is
-   * a directory. Where it is a symlink the base is not merged (as in list()),
-   * and an lstat below it would follow that link, possibly into our own
-   * mount: a synchronous call there never returns, even to SIGKILL.
+   * a directory reached through directories only. Where one of them is a
+   * symlink the base is not merged there, since an lstat below it would
+   * follow the link, possibly into our own mount, and a synchronous call there
+   * never returns, even to SIGKILL. So every component is lstat'ed from the
+   * top (one syscall each, for the few tree directories on the way), each
+   * only once its parent is known to be a real directory.
    */
   #baseDirAt(d: KDir, path: string): boolean {
-    return d === this.root || !!this.#lstat(path)?.isDirectory();
+    if (d === this.root) return true;
+    let at = 0;
+    while (at >= 0) {
+      at = path.indexOf('/', at + 1);
+      if (!this.#lstat(at < 0 ? path : path.slice(0, at))?.isDirectory()) return false;
+    }
+    return true;
   }
 
   #fromBase(path: string): BaseEntry | undefined {

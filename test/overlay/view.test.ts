@@ -58,6 +58,19 @@ t.test("resolve: never through a base symlink where the tree has a directory (it
   t.equal(view.resolve('/bus/zz'), undefined, 'not looked up through the link');
   t.notOk(view.merges(root.get('bus') as KDir, '/bus'), 'and not merged, as resolve says');
   t.type(view.resolve('/class/net/lo/mtu'), BaseEntry, 'below a real base directory as before');
+
+  // Deeper: the tree has bus/pci/devices; in the base, bus itself is the link. An lstat of
+  // bus/pci/devices/x would follow it, so nothing below any tree directory under the link is asked.
+  await fsp.mkdir(path.join(elsewhere, 'pci/devices'), { recursive: true });
+  await fsp.writeFile(path.join(elsewhere, 'pci/devices/x'), 'beyond the link\n');
+  (root.get('bus') as KDir).mkdir('pci').mkdir('devices');
+  t.equal(view.resolve('/bus/pci/devices/x'), undefined, 'not through a link further up');
+  t.notOk(view.merges(root.lookup('bus/pci/devices') as KDir, '/bus/pci/devices'));
+  t.same(
+    view.list(root.lookup('bus/pci/devices') as KDir, '/bus/pci/devices').map(e => e.name),
+    [],
+    'nor listed through it',
+  );
 });
 
 t.test('list: the tree in kernfs order, then the base-only names; the base directories as they are', async t => {
