@@ -196,8 +196,9 @@ export function createOperations(root: KDir, opts: OpsOptions = {}): Fuse.Operat
       const n = lookup(path);
       if (n instanceof BaseEntry) return [0, baseStatOf(n)];
       const st = statOf(n);
-      // A merged directory's subdirectories are not all counted: st_nlink 1, "unknown", as btrfs says.
-      if (n instanceof KDir && view.base && view.merges(n, path)) st.nlink = 1;
+      // A directory the base may add to has uncounted subdirectories: st_nlink 1, "unknown", as
+      // btrfs says. Decided without asking the base, so an emulated path costs it no syscall.
+      if (n instanceof KDir && view.mayMerge(n)) st.nlink = 1;
       return [0, st];
     },
 

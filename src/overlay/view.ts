@@ -107,6 +107,11 @@ export class OverlayView {
     return out;
   }
 
+  /** Whether the base may add to the tree's directory `dir` (there is a base, and `dir` is not opaque). */
+  mayMerge(dir: KDir): boolean {
+    return !!this.base && !this.#opaqueChain(dir);
+  }
+
   /** Whether the base has a directory at `path` below a merged tree directory (so its listing is merged). */
   merges(dir: KDir, path: string): boolean {
     return !!this.base && !this.#opaqueChain(dir) && this.#baseDirAt(dir, path);

@@ -74,6 +74,9 @@ t.test('merged, shadowed, opaque and hidden entries; live reads; host numbers le
   // Inode numbers: the tree's below 2^31, the base's above.
   const [emulated, fromBase] = await Promise.all([fsp.stat(p(`${TA}/create`)), fsp.stat(p('devices/system/cpu/online'))]);
   t.ok(emulated.ino < 2 ** 31 && fromBase.ino >= 2 ** 31, `disjoint inode numbers (${emulated.ino}, ${fromBase.ino})`);
+  // st_nlink: 1 ("unknown") where the base may add subdirectories; counted in an opaque object.
+  t.equal((await fsp.stat(p('class'))).nlink, 1, 'a merged directory');
+  t.equal((await fsp.stat(p(P))).nlink, 2 + (await fsp.readdir(p(P), { withFileTypes: true })).filter(e => e.isDirectory()).length);
 
   // Every change to the base is EROFS and reaches nothing; the tree's own errnos stay.
   const cpu = p('devices/system/cpu');
