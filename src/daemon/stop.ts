@@ -1,34 +1,21 @@
 /**
  * `mdevfs umount <dir>`: stop the daemon serving <dir> as SIGTERM does
  * (unmount, plugins shut down, exit) and return once it and its mount are
- * gone. `mdevfs mount` names its mount `mdevfs[<pid>]` (the source field of
- * /proc/self/mountinfo); that pid is signalled only if the mount is root's
- * and the process is still a FUSE server. Without one (a stale mount, a
- * library mount) the mount is detached lazily.
+ * gone. The daemon is the one src/fuse/servers.ts finds from the mount;
+ * without one (a stale mount, a library mount) the mount is detached lazily.
  */
 import { promises as fsp } from 'node:fs';
-import path from 'node:path';
-import { forceUnmount, mountsAt, type MountInfoEntry } from '../fuse/mount.js';
+import { MountError, forceUnmount, mountsAt, type MountInfoEntry } from '../fuse/mount.js';
+import { findMdevfsMount, serverPid } from '../fuse/servers.js';
 import { UserError } from './errors.js';
 
-/** The mount at `dir`, found without looking inside it (a wedged daemon would hang a stat). */
+/** The mdevfs mount at `dir`; not one is the user's to fix. */
 async function findMount(dir: string): Promise<{ mountpoint: string; entry: MountInfoEntry }> {
-  const abs = path.resolve(dir);
-  const parent = await fsp.realpath(path.dirname(abs)).catch(() => path.dirname(abs));
-  let mountpoint = path.join(parent, path.basename(abs));
-  let entries = await mountsAt(mountpoint);
-  if (entries.length === 0) {
-    // <dir> itself may be a link to the mount point.
-    const real = await fsp.realpath(abs).catch(() => undefined);
-    if (real && real !== mountpoint) {
-      mountpoint = real;
-      entries = await mountsAt(real);
-    }
+  try {
+    return await findMdevfsMount(dir);
+  } catch (e) {
+    throw e instanceof MountError ? new UserError(e.message) : e;
   }
-  const entry = entries[entries.length - 1];
-  if (!entry) throw new UserError(`${dir} is not a mount point`);
-  if (entry.fstype !== 'fuse.mdevfs') throw new UserError(`${mountpoint} is not an mdevfs mount (it is ${entry.fstype})`);
-  return { mountpoint, entry };
 }
 
 /** Whether `pid` is alive (a zombie is not: it only waits to be reaped). */
@@ -39,18 +26,6 @@ async function alive(pid: number): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** The daemon's pid from the mount's source, if that process is root's mount's FUSE server. */
-async function daemonPid(entry: MountInfoEntry): Promise<number | undefined> {
-  const m = /^mdevfs\[(\d+)\]$/.exec(entry.source);
-  if (!m || !entry.superOptions.split(',').includes('user_id=0')) return undefined;
-  const pid = Number(m[1]);
-  const fds = await fsp.readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
-  for (const fd of fds) {
-    if ((await fsp.readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')) === '/dev/fuse') return pid;
-  }
-  return undefined;
 }
 
 async function until(probe: () => Promise<boolean>, ms: number): Promise<boolean> {
@@ -66,7 +41,7 @@ async function until(probe: () => Promise<boolean>, ms: number): Promise<boolean
 export async function stopMount(dir: string, timeoutMs = 30_000): Promise<number | undefined> {
   const { mountpoint, entry } = await findMount(dir);
   const ours = async () => (await mountsAt(mountpoint)).some(e => e.fstype === entry.fstype && e.source === entry.source);
-  const pid = await daemonPid(entry);
+  const pid = await serverPid(entry);
   if (pid === undefined) {
     if (!(await forceUnmount(mountpoint))) throw new UserError(`cannot unmount ${mountpoint} (try: fusermount -uz ${mountpoint})`);
   } else {

@@ -13,17 +13,13 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { exec } from '../fuse/programs.js';
+import { mountOrThrow } from './mounts.js';
 
 export const DEV = '/dev';
 export const DEV_VFIO = '/dev/vfio';
 /** In the run's staging tmpfs (see ./mounts.ts): the device files' FUSE mount point, and the overlay's scratch. */
 export const STAGED_VFIO_DIR = '/sys/mdevfs-vfio';
 export const STAGED_DEV_SCRATCH = '/sys/mdevfs-dev';
-
-async function mount(args: string[], what: string): Promise<void> {
-  const r = await exec('mount', args);
-  if (!r.ok) throw new Error(`cannot ${what}: ${r.out}`);
-}
 
 /**
  * The top-level submounts of `dir` in /proc/self/mountinfo (a mount below
@@ -65,18 +61,18 @@ export async function mountDevVfio(vfioTree: string, scratch: string): Promise<D
   try {
     for (const d of [upper, work, old]) await fsp.mkdir(d, { recursive: true, mode: 0o755 });
     const subs = submountsOf(await fsp.readFile('/proc/self/mountinfo', 'utf8'), DEV);
-    await mount(['--rbind', DEV, old], `bind ${DEV} to ${old}`);
+    await mountOrThrow(['--rbind', DEV, old], `bind ${DEV} to ${old}`);
     undo.push(old);
-    await mount(
+    await mountOrThrow(
       ['-t', 'overlay', 'mdevfs-dev', '-o', `lowerdir=${DEV},upperdir=${upper},workdir=${work}`, DEV],
       `put an overlay over ${DEV}`,
     );
     undo.push(DEV);
     for (const rel of subs) {
-      await mount(['--rbind', path.join(old, rel), path.join(DEV, rel)], `bind ${DEV}/${rel} again`);
+      await mountOrThrow(['--rbind', path.join(old, rel), path.join(DEV, rel)], `bind ${DEV}/${rel} again`);
     }
     await fsp.mkdir(DEV_VFIO, { recursive: true, mode: 0o755 });
-    await mount(['--bind', vfioTree, DEV_VFIO], `bind the VFIO device files on ${DEV_VFIO}`);
+    await mountOrThrow(['--bind', vfioTree, DEV_VFIO], `bind the VFIO device files on ${DEV_VFIO}`);
     undo.push(DEV_VFIO);
   } catch (e) {
     await remove();

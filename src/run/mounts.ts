@@ -75,6 +75,12 @@ export async function applyMount(m: NamespaceMount): Promise<boolean> {
   return true;
 }
 
+/** mount(8) with `args`; throws "cannot <what>: <mount's message>". */
+export async function mountOrThrow(args: string[], what: string): Promise<void> {
+  const r = await exec('mount', args);
+  if (!r.ok) throw new Error(`cannot ${what}: ${r.out}`);
+}
+
 /** Lazy unmount (never throws; the namespace goes away with the run anyway). */
 export async function removeMount(m: NamespaceMount): Promise<boolean> {
   return (await exec('umount', ['-l', m.target])).ok;

@@ -16,6 +16,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { exec } from '../fuse/programs.js';
+import { mountOrThrow } from './mounts.js';
 
 export const RUN = '/run';
 export const RUN_UDEV = '/run/udev';
@@ -23,11 +24,6 @@ export const UDEV_CONTROL = '/run/udev/control';
 export const UDEV_DATA = '/run/udev/data';
 /** In the run's staging tmpfs (see ./mounts.ts): where the host's /run stays reachable. */
 export const STAGED_RUN_SCRATCH = '/sys/mdevfs-run';
-
-async function mount(args: string[], what: string): Promise<void> {
-  const r = await exec('mount', args);
-  if (!r.ok) throw new Error(`cannot ${what}: ${r.out}`);
-}
 
 export interface PrivateRun {
   /** Undo (lazily; never throws). The namespace would take it all anyway. */
@@ -46,9 +42,9 @@ export async function mountPrivateRun(scratch: string): Promise<PrivateRun> {
     const entries = await fsp.readdir(RUN, { withFileTypes: true });
     const mode = (await fsp.stat(RUN)).mode & 0o7777;
     await fsp.mkdir(old, { recursive: true, mode: 0o755 });
-    await mount(['--rbind', RUN, old], `bind ${RUN} to ${old}`);
+    await mountOrThrow(['--rbind', RUN, old], `bind ${RUN} to ${old}`);
     undo.push(old);
-    await mount(['-t', 'tmpfs', '-o', `mode=${mode.toString(8)}`, 'mdevfs-run', RUN], `put a tmpfs over ${RUN}`);
+    await mountOrThrow(['-t', 'tmpfs', '-o', `mode=${mode.toString(8)}`, 'mdevfs-run', RUN], `put a tmpfs over ${RUN}`);
     undo.push(RUN);
     for (const e of entries) {
       if (e.name === 'udev') continue;
@@ -61,7 +57,7 @@ export async function mountPrivateRun(scratch: string): Promise<PrivateRun> {
       // mount(8) itself may have made one already (libmount's /run/mount/utab).
       if (e.isDirectory()) await fsp.mkdir(to, { recursive: true });
       else await fsp.writeFile(to, '', { flag: 'a' });
-      await mount(['--rbind', from, to], `bind ${to} again`);
+      await mountOrThrow(['--rbind', from, to], `bind ${to} again`);
     }
     await fsp.mkdir(RUN_UDEV, { mode: 0o755 });
     await fsp.writeFile(UDEV_CONTROL, '', { mode: 0o600 });

@@ -4,11 +4,10 @@
 import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { BIN, FIXTURES, REPO, isMounted, makeMountDir, run, startDaemon, mdevfsMount, track } from '../helpers/daemon.js';
 import { readOnce, writeOnce } from '../helpers/sys.js';
-import { sleep, waitFor } from '../helpers/util.js';
+import { sleep, waitFor, scratchDir } from '../helpers/util.js';
 
 const PLUGIN = path.join(FIXTURES, 'test-plugin.ts');
 const TA = 'devices/virtual/mtest/mtest/mdev_supported_types/mtest-a';
@@ -26,11 +25,7 @@ function reapPid(t: Test, pid: number): void {
   });
 }
 
-async function tempDir(t: Test): Promise<string> {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'mdevfs-bg-'));
-  t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = (t: Test): Promise<string> => scratchDir(t, 'mdevfs-bg-');
 
 t.test('--background returns once mounted; umount stops the daemon and returns once the mount is gone', async t => {
   const dir = await makeMountDir(t);

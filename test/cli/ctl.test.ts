@@ -3,12 +3,11 @@
 // see the result (docs/control.md). TMPDIR points the socket's directory at
 // a fresh temp dir, so nothing is made under the host's /tmp or /run.
 import { promises as fsp } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { BIN, FIXTURES, makeMountDir, mdevfsMount, run, spawnChild, startDaemon, type Teardownable } from '../helpers/daemon.js';
 import { one, readOnce, sys, writeOnce } from '../helpers/sys.js';
-import { PYTHON, waitFor } from '../helpers/util.js';
+import { PYTHON, waitFor, scratchDir } from '../helpers/util.js';
 import { P, TA, TB } from '../fixtures/test-plugin.js';
 import type { ControlState } from '../../src/core/control.js';
 import { ControlClient } from '../../src/index.js';
@@ -16,11 +15,7 @@ import { ControlClient } from '../../src/index.js';
 const PLUGIN = `${FIXTURES}/test-plugin.ts`;
 const U = (n: number) => `83b8f4f2-509f-382f-3c1e-e6bfe0fa20${n.toString().padStart(2, '0')}`;
 
-async function tmpdir(t: Teardownable): Promise<string> {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'mdevfs-ctl-test-'));
-  t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tmpdir = (t: Teardownable): Promise<string> => scratchDir(t, 'mdevfs-ctl-test-');
 
 t.test('mdevfs ctl through a mount', async t => {
   const tmp = await tmpdir(t);

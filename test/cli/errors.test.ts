@@ -3,16 +3,15 @@
 // mount, and a Node.js too old to run mdevfs at all.
 import t from 'tap';
 import { existsSync, promises as fsp, readFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { BIN, REPO, makeMountDir, run } from '../helpers/daemon.js';
+import { scratchDir } from '../helpers/util.js';
 
 const NOBODY = '65534';
 
 async function scratch(t: { teardown(fn: () => unknown): void }, mode = 0o700): Promise<string> {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'mdevfs-errors-'));
+  const dir = await scratchDir(t, 'mdevfs-errors-');
   await fsp.chmod(dir, mode);
-  t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
   return dir;
 }
 

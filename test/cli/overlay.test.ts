@@ -5,10 +5,10 @@
 // inside the base refused.
 import t, { type Test } from 'tap';
 import { promises as fsp } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { startDaemon, mdevfsMount, makeMountDir, spawnChild, FIXTURES } from '../helpers/daemon.js';
 import { sys, writeOnce, readOnce, one } from '../helpers/sys.js';
+import { scratchDir } from '../helpers/util.js';
 import { P, TA } from '../fixtures/test-plugin.js';
 
 const PLUGIN = `${FIXTURES}/test-plugin.ts`;
@@ -16,8 +16,7 @@ const U1 = '83b8f4f2-509f-382f-3c1e-e6bfe0fa1001';
 
 /** A small /sys-like base; every entry says where it came from. */
 async function makeBase(t: Test): Promise<string> {
-  const base = await fsp.mkdtemp(path.join(os.tmpdir(), 'mdevfs-base-'));
-  t.teardown(() => fsp.rm(base, { recursive: true, force: true }));
+  const base = await scratchDir(t, 'mdevfs-base-');
   const file = async (rel: string, text: string) => {
     await fsp.mkdir(path.dirname(path.join(base, rel)), { recursive: true });
     await fsp.writeFile(path.join(base, rel), text);

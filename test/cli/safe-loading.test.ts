@@ -4,17 +4,13 @@
 // link another user owns, or capture's temporary file through a planted link).
 import t from 'tap';
 import { promises as fsp } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { BIN, isMounted, makeMountDir, run, spawnChild, startDaemon, mdevfsMount } from '../helpers/daemon.js';
+import { scratchDir } from '../helpers/util.js';
 
 const NOBODY = 65534;
 
-async function scratch(t: { teardown(fn: () => unknown): void }): Promise<string> {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'mdevfs-safe-'));
-  t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+const scratch = (t: { teardown(fn: () => unknown): void }): Promise<string> => scratchDir(t, 'mdevfs-safe-');
 
 t.test("a TypeScript driver is compiled without tsx's cache, even where another user made one", async t => {
   const tmp = await scratch(t);

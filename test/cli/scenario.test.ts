@@ -1,21 +1,16 @@
 // `--scenario <file>`: a fixed story of control requests played after the
 // mount (docs/control.md), checked before anything is mounted.
 import { promises as fsp } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { FIXTURES, makeMountDir, mdevfsMount, spawnChild, startDaemon, type Teardownable } from '../helpers/daemon.js';
 import { one, readOnce, writeOnce } from '../helpers/sys.js';
-import { waitFor } from '../helpers/util.js';
+import { waitFor, scratchDir } from '../helpers/util.js';
 import { P, TA } from '../fixtures/test-plugin.js';
 
 const PLUGIN = `${FIXTURES}/test-plugin.ts`;
 
-async function scratch(t: Teardownable): Promise<string> {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'mdevfs-scenario-'));
-  t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+const scratch = (t: Teardownable): Promise<string> => scratchDir(t, 'mdevfs-scenario-');
 
 t.test('the steps play in time order; a refused step is logged and the story goes on', async t => {
   const tmp = await scratch(t);

@@ -2,16 +2,12 @@
 // modules by name from the current directory, arrays, and clear errors.
 import t from 'tap';
 import { promises as fsp } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { loadPluginModule, loadPlugins, PluginLoadError, samplesPath } from '../../src/daemon/plugins.js';
 import { FIXTURES, REPO } from '../helpers/daemon.js';
+import { scratchDir } from '../helpers/util.js';
 
-async function scratch(t: { teardown(fn: () => unknown): void }): Promise<string> {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'mdevfs-plugins-'));
-  t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+const scratch = (t: { teardown(fn: () => unknown): void }): Promise<string> => scratchDir(t, 'mdevfs-plugins-');
 
 async function loadError(p: Promise<unknown>): Promise<string> {
   try {

@@ -2,6 +2,7 @@
 // import (unlike daemon.ts, which installs exit and signal handlers), so the
 // benchmark and in-memory tests can use them too.
 import { existsSync, promises as fsp } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -35,4 +36,11 @@ export async function waitFor<T>(probe: () => Promise<T | undefined | false>, ms
 export async function isMounted(dir: string): Promise<boolean> {
   const text = await fsp.readFile('/proc/self/mountinfo', 'utf8');
   return text.split('\n').some(l => l.split(' ')[4] === dir);
+}
+
+/** A fresh private directory under the temp dir, removed (with what is in it) at the test's teardown. */
+export async function scratchDir(t: { teardown(fn: () => unknown): void }, prefix = 'mdevfs-scratch-'): Promise<string> {
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), prefix));
+  t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
+  return dir;
 }

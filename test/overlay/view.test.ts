@@ -2,14 +2,13 @@
 // directory lists, and the inode halves (docs/overlay.md).
 import t, { type Test } from 'tap';
 import { promises as fsp } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { KAttr, type KDir, KernfsRoot, MAX_NODE_INO } from '../../src/kernfs/index.js';
+import { scratchDir } from '../helpers/util.js';
 import { BaseDir, BaseEntry, OverlayView, baseIno, readHostIds } from '../../src/overlay/index.js';
 
 async function setup(t: Test) {
-  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'mdevfs-view-'));
-  t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
+  const dir = await scratchDir(t, 'mdevfs-view-');
   for (const f of ['class/net/lo/mtu', 'class/mdev_bus/real/x', 'devices/obj/base_only', 'devices/system/online', 'shared']) {
     await fsp.mkdir(path.dirname(path.join(dir, f)), { recursive: true });
     await fsp.writeFile(path.join(dir, f), f);
@@ -50,8 +49,7 @@ t.test('resolve: the tree first, the base where the tree has nothing, never belo
 t.test("resolve: never through a base symlink where the tree has a directory (it could lead into the daemon's own mount)", async t => {
   const { root, base, view } = await setup(t);
   // The base's `bus` is a link (to a directory that has `zz`); the tree's `bus` is a directory.
-  const elsewhere = await fsp.mkdtemp(path.join(os.tmpdir(), 'mdevfs-view-elsewhere-'));
-  t.teardown(() => fsp.rm(elsewhere, { recursive: true, force: true }));
+  const elsewhere = await scratchDir(t, 'mdevfs-view-elsewhere-');
   await fsp.writeFile(path.join(elsewhere, 'zz'), 'beyond the link\n');
   await fsp.symlink(elsewhere, path.join(base.origin, 'bus'));
   root.mkdir('bus');
