@@ -7,7 +7,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { BIN, FIXTURES, REPO, isMounted, makeMountDir, run, startDaemon, mdevfsMount, track } from '../helpers/daemon.js';
 import { readOnce, writeOnce } from '../helpers/sys.js';
-import { sleep, waitFor, scratchDir } from '../helpers/util.js';
+import { sleep, waitFor, scratchDir, exists } from '../helpers/util.js';
 
 const PLUGIN = path.join(FIXTURES, 'test-plugin.ts');
 const TA = 'devices/virtual/mtest/mtest/mdev_supported_types/mtest-a';
@@ -166,17 +166,7 @@ t.test('--background: a starter killed before the tree is mounted takes the daem
   track(starter);
   const starterExit = new Promise(resolve => starter.on('exit', resolve));
   // The daemon is loading its driver; its starter now dies.
-  t.ok(
-    await waitFor(
-      () =>
-        fsp.access(`${gate}.started`).then(
-          () => true,
-          () => false,
-        ),
-      30_000,
-    ),
-    'the daemon started',
-  );
+  t.ok(await waitFor(() => exists(`${gate}.started`), 30_000), 'the daemon started');
   const pgrep = await run('pgrep', ['-f', `mount --detached 3 ${dir}`]);
   const pid = Number(pgrep.stdout.trim());
   t.ok(pid > 0, 'found the daemon');

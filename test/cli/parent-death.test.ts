@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BIN, FIXTURES, isMounted, makeMountDir, run, track } from '../helpers/daemon.js';
 import { readOnce } from '../helpers/sys.js';
-import { sleep, waitFor } from '../helpers/util.js';
+import { sleep, waitFor, exists } from '../helpers/util.js';
 
 const PLUGIN = path.join(FIXTURES, 'test-plugin.ts');
 const TA = 'devices/virtual/mtest/mtest/mdev_supported_types/mtest-a';
@@ -88,17 +88,7 @@ t.test('a starter killed while the drivers load: the daemon stops as soon as it 
   const mount = [process.execPath, BIN, 'mount', dir, '--call-timeout', '60000', '--driver', path.join(FIXTURES, 'gated-init.ts')];
   const wrapper = spawn('sh', ['-c', `${mount.join(' ')}; true`], { env: { ...process.env, MDEVFS_TEST_GATE: gate }, stdio: 'ignore' });
   track(wrapper, dir);
-  t.ok(
-    await waitFor(
-      () =>
-        fsp.access(`${gate}.started`).then(
-          () => true,
-          () => false,
-        ),
-      30_000,
-    ),
-    'the driver is loading',
-  );
+  t.ok(await waitFor(() => exists(`${gate}.started`), 30_000), 'the driver is loading');
   const pid = Number((await run('pgrep', ['-P', String(wrapper.pid)])).stdout.trim());
   t.ok(pid > 0, 'found the daemon');
   t.teardown(async () => {

@@ -44,3 +44,10 @@ export async function scratchDir(t: { teardown(fn: () => unknown): void }, prefi
   t.teardown(() => fsp.rm(dir, { recursive: true, force: true }));
   return dir;
 }
+
+/** Whether `p` exists now (for waitFor on a file a child process creates). */
+export const exists = (p: string): Promise<boolean> =>
+  fsp.access(p).then(
+    () => true,
+    () => false,
+  );
