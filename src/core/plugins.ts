@@ -10,6 +10,7 @@ import { MdevError, errorMessage, toMdevError } from './errno.js';
 import { Host, PluginRecord, type HostBackend } from './host.js';
 import { isEntryName } from './names.js';
 import { unregisterParent } from './parents.js';
+import { removePciDevice } from './pci-devices.js';
 import { callPlugin } from './plugin-call.js';
 
 export class PluginLoader {
@@ -88,6 +89,14 @@ export class PluginLoader {
       if (ctx.parents.get(p.name) !== p) continue;
       try {
         await unregisterParent(ctx, p);
+      } catch (e) {
+        ctx.log(`plugin ${rec.name}: ${errorMessage(e)}`);
+      }
+    }
+    for (const d of [...rec.pciDevices].reverse()) {
+      if (ctx.pciDevices.get(d.name) !== d) continue;
+      try {
+        await removePciDevice(ctx, d);
       } catch (e) {
         ctx.log(`plugin ${rec.name}: ${errorMessage(e)}`);
       }
