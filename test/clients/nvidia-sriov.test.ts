@@ -21,6 +21,16 @@ const VFS = Array.from({ length: 24 }, (_, i) => {
   return `0000:41:0${fn >> 3}.${fn & 7}`;
 });
 
+/** A device as nvpci read it (nvidia_sriov.py nvpci_device). */
+interface NvDev {
+  address: string;
+  device: number;
+  driver: string;
+  iommu_group: number;
+  resources: number;
+  sriov: { vf_of?: string; total_vfs?: number; num_vfs?: number };
+}
+
 async function scenario(t: Test, driver: string, name: string): Promise<Record<string, any>> {
   const r = await mdevfsRun(t, ['--driver', driver, '--', PYTHON, SCRIPT, name], { timeoutMs: 120_000 });
   t.equal(r.code, 0, `${name}: ${r.stderr}`);
@@ -29,21 +39,22 @@ async function scenario(t: Test, driver: string, name: string): Promise<Record<s
 
 t.test('go-nvlib and vgpu-device-manager on Ampere: VFs as mdev parents, the create-until-full loop', async t => {
   const a = await scenario(t, AMPERE, 'ampere');
-  const pf = a.devices.find((d: any) => d.address === PF);
+  const devices = a.devices as NvDev[];
+  const pf = devices.find(d => d.address === PF)!;
   t.same(pf.sriov, { total_vfs: 24, num_vfs: 24 }, 'nvpci: a PF by sriov_totalvfs and sriov_numvfs (ParseUint base 0)');
   t.equal(pf.iommu_group, 30);
-  const vfs = a.devices.filter((d: any) => d.address !== PF);
+  const vfs = devices.filter(d => d.address !== PF);
   t.same(
-    vfs.map((d: any) => d.address),
+    vfs.map(d => d.address),
     VFS,
     'every VF under /sys/bus/pci/devices',
   );
   t.ok(
-    vfs.every((d: any) => d.sriov.vf_of === PF && d.device === 0x2236 && d.driver === 'nvidia' && d.resources === 2),
+    vfs.every(d => d.sriov.vf_of === PF && d.device === 0x2236 && d.driver === 'nvidia' && d.resources === 2),
     'each VF: physfn resolved through bus/pci/devices to the PF, VF device id, bound to nvidia, its two BARs',
   );
   t.same(
-    vfs.map((d: any) => d.iommu_group),
+    vfs.map(d => d.iommu_group),
     VFS.map((_, i) => 200 + i),
     'each VF its own IOMMU group',
   );
@@ -53,7 +64,8 @@ t.test('go-nvlib and vgpu-device-manager on Ampere: VFs as mdev parents, the cre
     VFS.map(v => [v, PF, 18]),
     'nvmdev: every VF is a parent with the 18 A10 types; GetPhysicalFunction is the PF',
   );
-  t.ok(a.types.includes('A10-4Q') && a.types.includes('A10-24A'));
+  const types = a.types as string[];
+  t.ok(types.includes('A10-4Q') && types.includes('A10-24A'));
   t.same(
     a.fill_available,
     VFS.slice(0, 6).map(v => [v, 1]),
