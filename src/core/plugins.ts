@@ -85,18 +85,19 @@ export class PluginLoader {
 
   async #releaseLeftovers(rec: PluginRecord): Promise<void> {
     const ctx = this.ctx;
-    for (const p of [...rec.parents].reverse()) {
-      if (ctx.parents.get(p.name) !== p) continue;
-      try {
-        await unregisterParent(ctx, p);
-      } catch (e) {
-        ctx.log(`plugin ${rec.name}: ${errorMessage(e)}`);
-      }
-    }
+    // PCI functions first: their VFs go as the driver's remove takes them (and the parents on them).
     for (const d of [...rec.pciDevices].reverse()) {
       if (ctx.pciDevices.get(d.name) !== d) continue;
       try {
         await removePciDevice(ctx, d);
+      } catch (e) {
+        ctx.log(`plugin ${rec.name}: ${errorMessage(e)}`);
+      }
+    }
+    for (const p of [...rec.parents].reverse()) {
+      if (ctx.parents.get(p.name) !== p) continue;
+      try {
+        await unregisterParent(ctx, p);
       } catch (e) {
         ctx.log(`plugin ${rec.name}: ${errorMessage(e)}`);
       }
