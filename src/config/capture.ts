@@ -379,8 +379,7 @@ export async function captureSysfs(root = '/sys', opts: CaptureOptions = {}): Pr
   const byPf = await vfParents(absRoot, captured);
   const pciFunctions: PciFunctionConfig[] = [];
   for (const [pf, vfs] of byPf) pciFunctions.push(await capturePf(absRoot, pf, vfs, FUNCTION_FILES));
-  const onVfs = new Set([...byPf.values()].flat());
-  const parents = captured.filter(p => !onVfs.has(p));
+  const parents = captured.filter(p => ![...byPf.values()].flat().includes(p));
   const doc: ConfigDoc = { $comment: `Captured from ${root} by mdevfs capture`, version: 1, parents };
   if (pciFunctions.length) doc.pciFunctions = pciFunctions;
   const issues = validateConfig(doc);
