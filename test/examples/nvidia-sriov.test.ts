@@ -31,7 +31,7 @@ t.test('vGPU 17: the nvidia/ files of the VFs', async t => {
   const [a, b, c, d] = vfs as [PciDevice, PciDevice, PciDevice, PciDevice];
 
   t.equal((await show(a, 'creatable_vgpu_types')).split('\n')[0], 'ID    : vGPU Name', 'the header');
-  t.match(await show(a, 'creatable_vgpu_types'), /^1147  : NVIDIA L40S-1Q$/m, 'id padded to 6, then ": name"');
+  t.match(await show(a, 'creatable_vgpu_types'), /^1147 {2}: NVIDIA L40S-1Q$/m, 'id padded to 6, then ": name"');
   t.same(await ids(a), [1147, 1148, 1149, 1150, 1151, 1152, 1153, 1154, 1155, 1159]);
   t.equal(await show(a, 'current_vgpu_type'), '0\n');
   t.equal(await show(a, 'placement_id'), 'Not Applicable\n');
