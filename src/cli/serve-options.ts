@@ -5,7 +5,7 @@
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { ServeOptions } from '../daemon/options.js';
-import type { EngineName } from '../fuse/mount.js';
+import type { EngineName } from '../fuse/engines.js';
 
 /** What the flags below parse into: the daemon options they set (the repeatable ones default to []). */
 export interface SharedServeOptions extends Pick<

@@ -5,7 +5,7 @@
  * thread that answers them: use fs.promises or child processes.
  */
 import type { Profile, VendorPlugin } from '../core/api.js';
-import type { EngineName } from '../fuse/mount.js';
+import type { EngineName } from '../fuse/engines.js';
 import type { MdevCore } from '../core/core.js';
 import { DEFAULT_CALL_TIMEOUT_MS } from '../core/plugin-call.js';
 import { ConfigError, loadConfigFile } from '../config/index.js';

@@ -4,7 +4,7 @@
  * handed it (src/run/options.ts).
  */
 import type { Profile } from '../core/api.js';
-import type { EngineName } from '../fuse/mount.js';
+import type { EngineName } from '../fuse/engines.js';
 import type { BaseDir } from '../overlay/index.js';
 import type { Logger } from './log.js';
 

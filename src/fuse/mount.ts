@@ -13,24 +13,11 @@ import { mountKernel } from './kernel/mount.js';
 import { MountError, forceUnmount, mountsAt, type MountOptions, type Mounted } from './mount-common.js';
 import { loadFuse, mountNative } from './native-mount.js';
 import { which } from './programs.js';
+import { defaultEngine, type EngineName } from './engines.js';
 
 export { MountError, forceUnmount, mountsAt, type MountInfoEntry, type MountOptions, type Mounted } from './mount-common.js';
 export { fuseOptionString, loadFuse } from './native-mount.js';
-
-/** The two ways of serving a mount: speaking the FUSE protocol on /dev/fuse (root), or libfuse 2 through fuse-native. */
-export const ENGINES = ['kernel', 'fuse-native'] as const;
-export type EngineName = (typeof ENGINES)[number];
-
-/**
- * The engine when none is asked for: `MDEVFS_ENGINE` if set (how the test
- * suite runs on either), else the kernel engine as root and fuse-native
- * otherwise (only root can mount without fusermount).
- */
-export function defaultEngine(env: NodeJS.ProcessEnv = process.env): EngineName {
-  const e = env.MDEVFS_ENGINE;
-  if (e === 'kernel' || e === 'fuse-native') return e;
-  return process.getuid?.() === 0 ? 'kernel' : 'fuse-native';
-}
+export { ENGINES, defaultEngine, type EngineName } from './engines.js';
 
 export interface PreflightResult {
   engine: EngineName;

@@ -5,7 +5,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import type { Profile } from '../core/api.js';
-import type { EngineName } from '../fuse/mount.js';
+import type { EngineName } from '../fuse/engines.js';
 
 /**
  * One extra mount made inside the run's namespace after the tree is at /sys

@@ -28,30 +28,31 @@ import {
   u64,
   type Request,
 } from './protocol.js';
-import type { Session } from './session.js';
+import type { ServeContext } from './context.js';
 
 /** No reply at all (FORGET, BATCH_FORGET, INTERRUPT, NOTIFY_REPLY). */
 export const NO_REPLY = Symbol('no reply');
 /** A reply's payload, 0 for an empty success, or no reply. */
 export type Answer = Buffer | 0 | typeof NO_REPLY;
-type Handler = (s: Session, r: Request) => Answer | Promise<Answer>;
+type Handler = (s: ServeContext, r: Request) => Answer | Promise<Answer>;
 
 const UNCHANGED_ID = 0xffffffff;
 
-function node(s: Session, r: Request): Entry {
+function node(s: ServeContext, r: Request): Entry {
   return s.nodes.get(r.nodeid) ?? fail('ENOENT');
 }
 
 /** A node's attributes, fresh: a base entry is looked up again (the host's file may have changed or gone). */
-function fresh(s: Session, e: Entry): Entry {
+function fresh(s: ServeContext, e: Entry): Entry {
   return e instanceof BaseEntry ? (s.fs.view.resolve(e.path) ?? fail('ENOENT')) : e;
 }
 
-function entryReply(s: Session, e: Entry): Buffer {
-  return entryOut(s.nodes.remember(e), s.fs.stat(e), s.cache.entry, s.cache.attr);
+function entryReply(s: ServeContext, e: Entry): Buffer {
+  const v = s.validity(e);
+  return entryOut(s.nodes.remember(e), s.fs.stat(e), v.entry, v.attr);
 }
 
-function init(s: Session, r: Request): Answer {
+function init(s: ServeContext, r: Request): Answer {
   const minor = r.body.readUInt32LE(4);
   const readahead = r.body.readUInt32LE(8);
   const offered = r.body.readUInt32LE(12);
@@ -62,29 +63,30 @@ function init(s: Session, r: Request): Answer {
   return initOut(s.minor, readahead, s.flags);
 }
 
-function lookup(s: Session, r: Request): Answer {
+function lookup(s: ServeContext, r: Request): Answer {
   const dir = node(s, r);
   if (!isDirEntry(dir)) fail('ENOTDIR');
   const e = s.fs.child(dir, cstring(r.body)) ?? fail('ENOENT');
   return entryReply(s, e);
 }
 
-function forget(s: Session, r: Request): Answer {
+function forget(s: ServeContext, r: Request): Answer {
   s.nodes.forget(r.nodeid, u64(r.body, 0));
   return NO_REPLY;
 }
 
-function batchForget(s: Session, r: Request): Answer {
+function batchForget(s: ServeContext, r: Request): Answer {
   const count = r.body.readUInt32LE(0);
   for (let i = 0, off = 8; i < count && off + 16 <= r.body.length; i++, off += 16) s.nodes.forget(u64(r.body, off), u64(r.body, off + 8));
   return NO_REPLY;
 }
 
-function getattr(s: Session, r: Request): Answer {
-  return attrOut(s.fs.stat(fresh(s, node(s, r))), s.cache.attr);
+function getattr(s: ServeContext, r: Request): Answer {
+  const e = fresh(s, node(s, r));
+  return attrOut(s.fs.stat(e), s.validity(e).attr);
 }
 
-function setattr(s: Session, r: Request): Answer {
+function setattr(s: ServeContext, r: Request): Answer {
   const b = r.body;
   const valid = b.readUInt32LE(0);
   const a: AttrChange = {};
@@ -98,24 +100,24 @@ function setattr(s: Session, r: Request): Answer {
   if (valid & Fattr.SIZE) a.size = u64(b, 16);
   const e = node(s, r);
   s.fs.setattr(e, a);
-  return attrOut(s.fs.stat(e), s.cache.attr);
+  return attrOut(s.fs.stat(e), s.validity(e).attr);
 }
 
-function readlink(s: Session, r: Request): Answer {
+function readlink(s: ServeContext, r: Request): Answer {
   return Buffer.from(s.fs.readlink(node(s, r)));
 }
 
-function open(s: Session, r: Request): Answer | Promise<Answer> {
+function open(s: ServeContext, r: Request): Answer | Promise<Answer> {
   const fh = s.fs.open(node(s, r), r.body.readUInt32LE(0));
   // direct_io: every read and write reaches the tree (docs/fuse.md#mount-options).
   return typeof fh === 'number' ? openOut(fh, FOPEN_DIRECT_IO) : fh.then(h => openOut(h, FOPEN_DIRECT_IO));
 }
 
-async function read(s: Session, r: Request): Promise<Answer> {
+async function read(s: ServeContext, r: Request): Promise<Answer> {
   return s.fs.read(u64(r.body, 0), u64(r.body, 8), r.body.readUInt32LE(16));
 }
 
-async function write(s: Session, r: Request): Promise<Answer> {
+async function write(s: ServeContext, r: Request): Promise<Answer> {
   const size = r.body.readUInt32LE(16);
   // The request's buffer is ours alone (reader.ts copies each one): no copy needed.
   const n = await s.fs.write(u64(r.body, 0), r.body.subarray(40, 40 + size), u64(r.body, 8));
@@ -124,20 +126,20 @@ async function write(s: Session, r: Request): Promise<Answer> {
   return u32Out(n);
 }
 
-async function release(s: Session, r: Request): Promise<Answer> {
+async function release(s: ServeContext, r: Request): Promise<Answer> {
   await s.fs.release(u64(r.body, 0));
   return 0;
 }
 
-function opendir(s: Session, r: Request): Answer {
+function opendir(s: ServeContext, r: Request): Answer {
   const d = node(s, r);
   s.fs.opendir(d, r.body.readUInt32LE(0));
   const p = pathOf(d);
   const up = p === '/' ? d : (s.fs.view.resolve(posix.dirname(p)) ?? d);
-  return openOut(s.allocDir(s.fs.list(d, up), 0), 0);
+  return openOut(s.allocDir(s.fs.list(d, up)), 0);
 }
 
-function readdir(s: Session, r: Request, plus: boolean): Answer {
+function readdir(s: ServeContext, r: Request, plus: boolean): Answer {
   const dir = s.dirs.get(u64(r.body, 0)) ?? fail('EBADF');
   const dirEntry = plus ? node(s, r) : undefined;
   let off = u64(r.body, 8);
@@ -152,7 +154,8 @@ function readdir(s: Session, r: Request, plus: boolean): Answer {
     if (plus) {
       // `.` and `..` and a name gone since OPENDIR: no entry (node id 0), so no lookup counted.
       const e = d.name === '.' || d.name === '..' ? undefined : s.fs.child(dirEntry!, d.name);
-      if (e) putEntry(out, used, s.nodes.remember(e), s.fs.stat(e), s.cache.entry, s.cache.attr);
+      const v = e && s.validity(e);
+      if (e && v) putEntry(out, used, s.nodes.remember(e), s.fs.stat(e), v.entry, v.attr);
       else putEntry(out, used, 0, undefined, 0, 0);
       putDirent(out, used + len - direntSize(name.length, false), d.ino, off + 1, name, d.mode);
     } else {
@@ -163,22 +166,22 @@ function readdir(s: Session, r: Request, plus: boolean): Answer {
   return out.subarray(0, used);
 }
 
-function access(s: Session, r: Request): Answer {
+function access(s: ServeContext, r: Request): Answer {
   s.fs.access(node(s, r), r.body.readUInt32LE(0));
   return 0;
 }
 
 /** The directory a new name would go in, then the refusal (EROFS in the base). */
 function refuseNew(errno: 'EPERM' | 'EACCES') {
-  return (s: Session, r: Request): Answer => s.fs.refuseNew(s.nodes.get(r.nodeid), errno);
+  return (s: ServeContext, r: Request): Answer => s.fs.refuseNew(s.nodes.get(r.nodeid), errno);
 }
 
-function refuseChange(s: Session, r: Request): Answer {
+function refuseChange(s: ServeContext, r: Request): Answer {
   const e = s.fs.child(node(s, r), cstring(r.body)) ?? fail('ENOENT');
   return s.fs.refuseChange(e);
 }
 
-function rename(s: Session, r: Request, bodyOff: number): Answer {
+function rename(s: ServeContext, r: Request, bodyOff: number): Answer {
   const src = s.fs.child(node(s, r), cstring(r.body, bodyOff)) ?? fail('ENOENT');
   s.fs.own(src);
   return s.fs.refuseNew(s.nodes.get(u64(r.body, 0)), 'EPERM');

@@ -26,9 +26,12 @@ export function kernelOptionString(opts: { allowOther?: boolean }): string {
   return o.join(',');
 }
 
-/** What the engine tells the kernel it may keep, and for how long (docs/fuse.md#caching). */
+/**
+ * How long the kernel may keep the tree's names and attributes (docs/fuse.md#caching):
+ * a day, since every change is pushed to it (invalidate.ts); nothing without caching.
+ */
 export function cachePolicy(cache: boolean | undefined): CachePolicy {
-  return cache === false ? { entry: 0, attr: 0 } : { entry: 0, attr: 0 };
+  return cache === false ? { entry: 0, attr: 0 } : { entry: 86_400, attr: 86_400 };
 }
 
 function run(file: string, args: string[], fd?: number): Promise<{ code: number; err: string }> {

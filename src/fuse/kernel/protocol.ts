@@ -265,12 +265,18 @@ export function initOut(minor: number, maxReadahead: number, flags: number): Buf
   return b;
 }
 
-/** FUSE_NOTIFY_INVAL_INODE: forget `nodeid`'s attributes and cached content (off 0, len -1: all of it). */
-export function invalInode(nodeid: number): Buffer {
+/**
+ * FUSE_NOTIFY_INVAL_INODE: forget `nodeid`'s attributes, and with `data` its
+ * page cache too (off 0, len 0: to the end; off -1: attributes only;
+ * fs/fuse/inode.c fuse_reverse_inval_inode()).
+ */
+export function invalInode(nodeid: number, data: boolean): Buffer {
   const p = Buffer.alloc(24);
   putU64(p, 0, nodeid);
-  p.writeInt32LE(-1, 16);
-  p.writeInt32LE(-1, 20);
+  if (!data) {
+    p.writeInt32LE(-1, 8);
+    p.writeInt32LE(-1, 12);
+  }
   return reply(0, Notify.INVAL_INODE, p);
 }
 

@@ -16,19 +16,18 @@
  */
 import { write, writeSync } from 'node:fs';
 import { errnoName } from '../../core/errno.js';
-import type { KNode } from '../../kernfs/index.js';
+import { KernfsRoot, type KNode } from '../../kernfs/index.js';
+import { BaseEntry, type Entry } from '../../overlay/index.js';
 import { toNegErrno } from '../errno.js';
-import type { Dirent, TreeFs } from '../tree-fs.js';
+import { pathOf, type Dirent, type TreeFs } from '../tree-fs.js';
+import type { CachePolicy, ServeContext } from './context.js';
 import { HANDLERS, NO_REPLY, type Answer } from './handlers.js';
+import { Invalidator } from './invalidate.js';
 import { NodeTable } from './nodes.js';
 import { Op, parseRequest, reply, type Request } from './protocol.js';
 import { startReader, type Reader } from './reader.js';
 
-/** How long the kernel may trust what it was told, in seconds (0: ask every time). */
-export interface CachePolicy {
-  entry: number;
-  attr: number;
-}
+export type { CachePolicy };
 
 export interface SessionOptions {
   /** Called for failed requests (the CLI's --verbose). */
@@ -36,13 +35,14 @@ export interface SessionOptions {
   cache?: CachePolicy;
 }
 
+const NO_CACHE: CachePolicy = Object.freeze({ entry: 0, attr: 0 });
 const OP_NAMES = new Map<number, string>(Object.entries(Op).map(([k, v]) => [v, k.toLowerCase()]));
 
-export class Session {
+export class Session implements ServeContext {
   readonly nodes: NodeTable;
   readonly cache: CachePolicy;
   /** Open directories: the listing taken at OPENDIR, served by offset. */
-  readonly dirs = new Map<number, { entries: Dirent[]; up: number }>();
+  readonly dirs = new Map<number, { entries: Dirent[] }>();
   #nextDir = 1;
   /** Negotiated minor version and flags (set by INIT). */
   minor = 0;
@@ -50,6 +50,9 @@ export class Session {
   readonly #reader: Reader;
   readonly #inflight = new Set<Promise<void>>();
   readonly #trace?: (m: string) => void;
+  readonly #invalidator?: Invalidator;
+  #unwatch?: () => void;
+  #draining = false;
 
   constructor(
     readonly fd: number,
@@ -60,7 +63,28 @@ export class Session {
     this.nodes = new NodeTable(root);
     this.cache = opts.cache ?? { entry: 0, attr: 0 };
     this.#trace = opts.trace;
+    // Caching needs every change pushed; MDEVFS_TEST_NO_INVALIDATE exists only to prove the tests see the difference.
+    if (this.cache.entry > 0 && root instanceof KernfsRoot && !process.env.MDEVFS_TEST_NO_INVALIDATE) {
+      const inv = (this.#invalidator = new Invalidator(this.nodes));
+      this.#unwatch = root.watch(c => {
+        inv.onChange(c);
+        if (!this.#draining && inv.pending) {
+          this.#draining = true;
+          queueMicrotask(() => this.#drain());
+        }
+      });
+    }
     this.#reader = startReader(fd, msg => this.#serve(msg));
+  }
+
+  /** How long the kernel may keep what it is told about `e`: nothing about the overlay's base, which changes unseen. */
+  validity(e: Entry): CachePolicy {
+    return e instanceof BaseEntry ? NO_CACHE : this.cache;
+  }
+
+  #drain(): void {
+    this.#draining = false;
+    if (this.#invalidator?.pending) for (const m of this.#invalidator.take()) this.notify(m);
   }
 
   /** Resolves when the connection has ended (the mount is gone), with the reason. */
@@ -70,13 +94,14 @@ export class Session {
 
   /** Stop reading (the worker ends even if blocked). */
   stop(): void {
+    this.#unwatch?.();
     this.#reader.stop();
   }
 
-  allocDir(entries: Dirent[], up: number): number {
+  allocDir(entries: Dirent[]): number {
     const fh = this.#nextDir;
     this.#nextDir = fh >= 0xfffffffe ? 1 : fh + 1;
-    this.dirs.set(fh, { entries, up });
+    this.dirs.set(fh, { entries });
     return fh;
   }
 
@@ -94,6 +119,7 @@ export class Session {
 
   /** Resolves once every notification queued so far has been written. */
   flushed(): Promise<void> | undefined {
+    this.#drain();
     if (this.#inflight.size === 0) return undefined;
     return Promise.all([...this.#inflight]).then(() => {});
   }
@@ -136,7 +162,8 @@ export class Session {
   #fail(req: Request, e: unknown): void {
     const code = toNegErrno(e);
     if (this.#trace && !(code === -2 && (req.opcode === Op.LOOKUP || req.opcode === Op.GETATTR || req.opcode === Op.ACCESS))) {
-      this.#trace(`${OP_NAMES.get(req.opcode) ?? req.opcode} ${req.nodeid} → ${errnoName(code) ?? code}`);
+      const e = this.nodes.get(req.nodeid);
+      this.#trace(`${OP_NAMES.get(req.opcode) ?? req.opcode} ${e ? pathOf(e) : `node ${req.nodeid}`} → ${errnoName(code) ?? code}`);
     }
     this.#send(req, code);
   }
