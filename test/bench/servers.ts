@@ -98,11 +98,21 @@ export async function startServer(name: string, dir: string, argv: string[], rea
   return server;
 }
 
-export function startMdevfs(dir: string): Promise<Server> {
+/** mdevfs with the given FUSE engine (docs/fuse.md#engines). */
+export function startMdevfs(dir: string, engine: 'kernel' | 'fuse-native'): Promise<Server> {
   return startServer(
-    'mdevfs',
+    `mdevfs ${engine}`,
     dir,
-    [process.execPath, path.join(REPO, 'bin/mdevfs'), 'mount', dir, '--driver', path.join(REPO, 'test/bench/bench-driver.ts')],
+    [
+      process.execPath,
+      path.join(REPO, 'bin/mdevfs'),
+      'mount',
+      dir,
+      '--engine',
+      engine,
+      '--driver',
+      path.join(REPO, 'test/bench/bench-driver.ts'),
+    ],
     /^mdevfs: mounted /m,
   );
 }

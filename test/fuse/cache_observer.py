@@ -19,6 +19,8 @@ def observer(mnt):
         want = json.loads(line)
         u, present = want['uuid'], want['present']
         got = {}
+        # First, before any listing of the directory refreshes its attributes (readdir invalidates atime).
+        got['nlink'] = os.stat(j(MTTY)).st_nlink
         try:
             os.stat(j('bus/mdev/devices', u))
             got['stat'] = True
@@ -26,7 +28,6 @@ def observer(mnt):
             got['stat'] = False
         got['readdir'] = u in os.listdir(j('bus/mdev/devices'))
         got['parent_dir'] = u in os.listdir(j(MTTY))
-        got['nlink'] = os.stat(j(MTTY)).st_nlink
         with open(j(TYPE, 'available_instances')) as f:
             got['available'] = int(f.read())
         sys.stdout.write(json.dumps(got) + '\n')

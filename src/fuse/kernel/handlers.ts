@@ -201,7 +201,7 @@ export const HANDLERS: Record<number, Handler> = {
   [Op.OPEN]: open,
   [Op.READ]: read,
   [Op.WRITE]: write,
-  [Op.FLUSH]: () => 0,
+  // ENOSYS: the kernel stops sending FLUSH (fc->no_flush); nothing to flush here.
   [Op.FSYNC]: () => 0,
   [Op.RELEASE]: release,
   [Op.OPENDIR]: opendir,

@@ -5,14 +5,14 @@
  * `create` returns and are gone when `remove` returns, caches or not.
  *
  * - a node removed: INVAL_ENTRY for its name (the kernel drops the dentry and
- *   everything below it, d_invalidate()) and the parent's attributes (nlink,
- *   mtime);
- * - a node added: the parent's attributes; its name needs nothing, since
- *   failed lookups are never cached (LOOKUP answers ENOENT, entry timeout 0);
+ *   everything below it, d_invalidate());
+ * - a node added: nothing, since failed lookups are never cached (LOOKUP
+ *   answers ENOENT, so the negative entry has timeout 0) and a directory's
+ *   attributes (st_nlink, st_mtime) are never cached (session.ts validity());
  * - a node changed (KNode.changed(), e.g. its mode): its attributes (and page
  *   cache, though content is never cached today: every open is direct I/O).
- * Only node ids the kernel holds are named (NodeTable); changes in one turn
- * of the event loop go out together, each parent once.
+ * Only nodes the kernel holds are named (NodeTable); changes in one turn
+ * of the event loop go out together, each node once.
  */
 import type { TreeChange } from '../../kernfs/index.js';
 import type { NodeTable } from './nodes.js';
@@ -20,7 +20,6 @@ import { invalEntry, invalInode } from './protocol.js';
 
 export class Invalidator {
   readonly #entries: Buffer[] = [];
-  readonly #attrs = new Set<number>();
   readonly #data = new Set<number>();
 
   constructor(private readonly nodes: NodeTable) {}
@@ -32,26 +31,22 @@ export class Invalidator {
       if (id !== undefined) this.#data.add(id);
       return;
     }
+    // Only a node the kernel holds can have a (positive) dentry to drop.
+    if (c.kind === 'add' || this.nodes.idOf(c.node) === undefined) return;
     const parent = this.nodes.idOf(c.parent);
-    if (parent === undefined) return;
-    this.#attrs.add(parent);
-    if (c.kind === 'remove') {
-      this.#entries.push(invalEntry(parent, c.node.name));
-    }
+    if (parent !== undefined) this.#entries.push(invalEntry(parent, c.node.name));
   };
 
   /** Whether anything waits to be sent. */
   get pending(): boolean {
-    return this.#entries.length > 0 || this.#attrs.size > 0 || this.#data.size > 0;
+    return this.#entries.length > 0 || this.#data.size > 0;
   }
 
   /** The notifications gathered so far, in a safe order (names first), and forget them. */
   take(): Buffer[] {
     const out = this.#entries.splice(0);
     for (const id of this.#data) out.push(invalInode(id, true));
-    for (const id of this.#attrs) if (!this.#data.has(id)) out.push(invalInode(id, false));
     this.#data.clear();
-    this.#attrs.clear();
     return out;
   }
 }

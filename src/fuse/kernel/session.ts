@@ -16,7 +16,7 @@
  */
 import { write, writeSync } from 'node:fs';
 import { errnoName } from '../../core/errno.js';
-import { KernfsRoot, type KNode } from '../../kernfs/index.js';
+import { KDir, KernfsRoot, type KNode } from '../../kernfs/index.js';
 import { BaseEntry, type Entry } from '../../overlay/index.js';
 import { toNegErrno } from '../errno.js';
 import { pathOf, type Dirent, type TreeFs } from '../tree-fs.js';
@@ -52,6 +52,7 @@ export class Session implements ServeContext {
   readonly #trace?: (m: string) => void;
   readonly #invalidator?: Invalidator;
   #unwatch?: () => void;
+  readonly #dirCache: CachePolicy;
   #draining = false;
 
   constructor(
@@ -62,6 +63,7 @@ export class Session implements ServeContext {
   ) {
     this.nodes = new NodeTable(root);
     this.cache = opts.cache ?? { entry: 0, attr: 0 };
+    this.#dirCache = { entry: this.cache.entry, attr: 0 };
     this.#trace = opts.trace;
     // Caching needs every change pushed; MDEVFS_TEST_NO_INVALIDATE exists only to prove the tests see the difference.
     if (this.cache.entry > 0 && root instanceof KernfsRoot && !process.env.MDEVFS_TEST_NO_INVALIDATE) {
@@ -77,9 +79,16 @@ export class Session implements ServeContext {
     this.#reader = startReader(fd, msg => this.#serve(msg));
   }
 
-  /** How long the kernel may keep what it is told about `e`: nothing about the overlay's base, which changes unseen. */
+  /**
+   * How long the kernel may keep what it is told about `e`: nothing about the
+   * overlay's base, which changes unseen; a directory's name but not its
+   * attributes (st_nlink and st_mtime change with every child, and a
+   * notification per added child would cost every create more than the few
+   * GETATTRs of directories save).
+   */
   validity(e: Entry): CachePolicy {
-    return e instanceof BaseEntry ? NO_CACHE : this.cache;
+    if (e instanceof BaseEntry) return NO_CACHE;
+    return e instanceof KDir ? this.#dirCache : this.cache;
   }
 
   #drain(): void {
