@@ -43,6 +43,12 @@ export interface LibraryMount {
   vfioDir?: string;
   /** Unmount and shut the plugins down (idempotent). */
   unmount(): Promise<void>;
+  /**
+   * Resolves once every change made so far (through `core` too) has reached the
+   * kernel's caches (docs/fuse.md#caching): await it after driving `core`
+   * directly, before another process looks. Writes through the files need nothing.
+   */
+  settled(): Promise<void>;
 }
 
 async function resolveDrivers(opts: LibraryMountOptions): Promise<VendorPlugin[]> {
@@ -80,6 +86,7 @@ export async function mount(dir: string, opts: LibraryMountOptions = {}): Promis
     core: serving.core,
     mountpoint: serving.mounted.mountpoint,
     ...(serving.vfio ? { vfioDir: serving.vfio.mounted.mountpoint } : {}),
+    settled: () => serving.mounted.settled(),
     unmount: () =>
       (stopping ??= (async () => {
         await serving.mounted.unmount();

@@ -146,6 +146,7 @@ function bothMounts(tree: Mounted, devices: Mounted): Mounted {
     mountpoint: tree.mountpoint,
     options: tree.options,
     unmount: () => (unmounting ??= Promise.all([devices.unmount(), tree.unmount()]).then(() => {})),
+    settled: () => Promise.all([tree.settled(), devices.settled()]).then(() => {}),
     isMounted: () => tree.isMounted(),
   };
 }
@@ -277,7 +278,8 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
   if (opts.controlSocket !== undefined) {
     const socket = typeof opts.controlSocket === 'string' ? opts.controlSocket : opts.controlSocket(pre.tree.mountpoint);
     try {
-      control = await startControlSocket(core, socket);
+      const served = mounted;
+      control = await startControlSocket(core, socket, () => served.settled());
     } catch (e) {
       await mounted.unmount().catch(() => {});
       await shutdown().catch(() => {});

@@ -41,6 +41,8 @@ export interface Mounted {
   unmount(): Promise<void>;
   /** Whether the mount point is still ours in /proc/self/mountinfo. */
   isMounted(): Promise<boolean>;
+  /** Resolves once every change of the tree so far has reached the kernel's caches (at once without caching). */
+  settled(): Promise<void>;
 }
 
 export interface MountInfoEntry {

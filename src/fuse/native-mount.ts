@@ -98,6 +98,8 @@ export async function mountNative(pre: { Fuse: FuseCtor; fusermount: string; mou
       });
       return unmounting;
     },
+    // No kernel caching: nothing to wait for.
+    settled: () => Promise.resolve(),
     async isMounted(): Promise<boolean> {
       return (await mountsAt(mountpoint)).some(m => m.fstype === 'fuse.mdevfs');
     },

@@ -107,6 +107,7 @@ export async function mountKernel(mountpoint: string, opts: MountOptions): Promi
       })();
       return unmounting;
     },
+    settled: () => session.flushed() ?? Promise.resolve(),
     async isMounted(): Promise<boolean> {
       return (await mountsAt(mountpoint)).some(m => m.fstype === FSTYPE);
     },
