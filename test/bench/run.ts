@@ -6,6 +6,7 @@
  *
  *   (d) an immutable attribute read through a class link (deep path), both
  *       engines against the host's real sysfs
+ *   (e, f) 8 parallel readers; the single-reader rate after bursts of 32 (./bursts.ts)
 
  *   (a) open+read-until-EOF+close of available_instances vs a static attribute, ops/s
  *   (b) create+remove cycles/s: a fresh UUID to `create`, "1" to bus/mdev/devices/<uuid>/remove
@@ -27,6 +28,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { activeClients, prepareClient, runClient, type Client, type Measured } from './client.js';
 import { BENCH_MAX_INSTANCES } from './bench-driver.js';
+import { burstLine, measureBursts } from './bursts.js';
 import { ATTR, CREATE, DEEP, DEVICES, SYSFS_DEEP } from './layout.js';
 import { REPO, startBaseline, startMdevfs, type Server } from './servers.js';
 import { deepLine, REPORT_LEGEND, reportTable, type PerTarget, type Row, type Target } from './report.js';
@@ -278,6 +280,11 @@ async function main(): Promise<void> {
   const few = await measureReadCycle(P.few);
   say(`  (d) ${DEEP} on both engines, ${SYSFS_DEEP} on the host's sysfs`);
   const deep = await measureDeep();
+  say(`  (e, f) parallel readers and bursts of 32, on ${ATTR}`);
+  const bursts = {
+    kernel: await measureBursts(client, at('kernel', ATTR), P.loopSec, P.reps),
+    native: await measureBursts(client, at('native', ATTR), P.loopSec, P.reps),
+  };
 
   say(`\n[2] filling to ${num(P.ls)} devices (chunks of ${num(P.chunk)}, alternating), ls -l`);
   await fillTo(P.ls);
@@ -328,6 +335,8 @@ async function main(): Promise<void> {
   say(reportTable(rows, manyN, fewN));
   for (const l of REPORT_LEGEND) say(l);
   say(deepLine(deep));
+  say(`(e, f) ${burstLine('kernel', bursts.kernel)}`);
+  say(`(e, f) ${burstLine('fuse-native', bursts.native)}`);
   say(`RSS at ${manyN} devices: ${rssLine}.`);
   say(`\n${startLine(start, median)} (medians of ${start.mdevfs.length})`);
 

@@ -107,10 +107,24 @@ function readlink(s: ServeContext, r: Request): Answer {
   return Buffer.from(s.fs.readlink(node(s, r)));
 }
 
+/**
+ * Run `fn`, then (failed or not) wait until the tree's changes so far have
+ * reached the kernel's caches: for requests whose caller holds no directory
+ * lock (WRITE, a device's OPEN and RELEASE), since an INVAL_ENTRY may wait
+ * for one (docs/fuse.md#the-kernel-engine).
+ */
+async function settled<T>(s: ServeContext, fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } finally {
+    await s.flushed();
+  }
+}
+
 function open(s: ServeContext, r: Request): Answer | Promise<Answer> {
   const fh = s.fs.open(node(s, r), r.body.readUInt32LE(0));
   // direct_io: every read and write reaches the tree (docs/fuse.md#mount-options).
-  return typeof fh === 'number' ? openOut(fh, FOPEN_DIRECT_IO) : fh.then(h => openOut(h, FOPEN_DIRECT_IO));
+  return typeof fh === 'number' ? openOut(fh, FOPEN_DIRECT_IO) : settled(s, () => fh).then(h => openOut(h, FOPEN_DIRECT_IO));
 }
 
 async function read(s: ServeContext, r: Request): Promise<Answer> {
@@ -120,14 +134,14 @@ async function read(s: ServeContext, r: Request): Promise<Answer> {
 async function write(s: ServeContext, r: Request): Promise<Answer> {
   const size = r.body.readUInt32LE(16);
   // The request's buffer is ours alone (reader.ts copies each one): no copy needed.
-  const n = await s.fs.write(u64(r.body, 0), r.body.subarray(40, 40 + size), u64(r.body, 8));
   // The tree's changes reach the kernel's caches before the writer sees its write return.
-  await s.flushed();
+  const n = await settled(s, () => s.fs.write(u64(r.body, 0), r.body.subarray(40, 40 + size), u64(r.body, 8)));
   return u32Out(n);
 }
 
 async function release(s: ServeContext, r: Request): Promise<Answer> {
-  await s.fs.release(u64(r.body, 0));
+  // A device's close may let a waiting `remove` change the tree.
+  await settled(s, () => s.fs.release(u64(r.body, 0)));
   return 0;
 }
 
@@ -201,7 +215,8 @@ export const HANDLERS: Record<number, Handler> = {
   [Op.OPEN]: open,
   [Op.READ]: read,
   [Op.WRITE]: write,
-  // ENOSYS: the kernel stops sending FLUSH (fc->no_flush); nothing to flush here.
+  // Nothing to flush; answered (not ENOSYS) so that close(2) reports a dead connection as with fuse-native.
+  [Op.FLUSH]: () => 0,
   [Op.FSYNC]: () => 0,
   [Op.RELEASE]: release,
   [Op.OPENDIR]: opendir,

@@ -8,7 +8,7 @@
  * count). A removed node stays known until forgotten: an open descriptor's
  * fstat still reaches it, as on sysfs.
  */
-import type { KNode } from '../../kernfs/index.js';
+import { S_IFREG, type KNode } from '../../kernfs/index.js';
 import { BaseEntry, type Entry } from '../../overlay/index.js';
 import { FUSE_ROOT_ID } from './protocol.js';
 
@@ -58,6 +58,15 @@ export class NodeTable {
   idOf(node: KNode): number | undefined {
     if (node === this.#root) return FUSE_ROOT_ID;
     return this.#nodes.get(node.ino)?.entry === node ? node.ino : undefined;
+  }
+
+  /** The node id of some regular file the kernel holds (reader.ts's wake-up), or undefined. */
+  anyFile(): number | undefined {
+    for (const [id, k] of this.#nodes) {
+      const e = k.entry;
+      if (e instanceof BaseEntry ? e.stat.isFile() : e.typeBits === S_IFREG) return id;
+    }
+    return undefined;
   }
 
   get size(): number {

@@ -297,10 +297,15 @@ export function pollWakeup(kh: number): Buffer {
   return reply(0, Notify.POLL, p);
 }
 
-/** FUSE_NOTIFY_RETRIEVE of nothing: the kernel answers with a NOTIFY_REPLY request, which wakes a blocked reader. */
+/**
+ * FUSE_NOTIFY_RETRIEVE of a regular file the kernel holds (others are EINVAL
+ * since 6.x), whose content is never cached: the kernel answers with a
+ * NOTIFY_REPLY request carrying nothing, which wakes a blocked reader.
+ */
 export function retrieveNothing(nodeid: number): Buffer {
   const p = Buffer.alloc(32);
   putU64(p, 0, 0);
   putU64(p, 8, nodeid);
+  p.writeUInt32LE(4096, 24);
   return reply(0, Notify.RETRIEVE, p);
 }

@@ -5,13 +5,16 @@
  * that needs a deprecated Node internal, and it works on every Node from 20.
  *
  * A worker blocked in read(2) cannot be stopped, and Node's process.exit()
- * waits for its workers: wake() makes the kernel send one request (the
- * NOTIFY_REPLY of an empty FUSE_NOTIFY_RETRIEVE, fs/fuse/dev.c
- * fuse_retrieve()), after which the worker sees the stop flag and ends.
+ * waits for its workers. After an unmount the read fails with ENODEV once the
+ * last user of the mount is gone; until then, stop() makes the kernel send one
+ * request (the NOTIFY_REPLY of a FUSE_NOTIFY_RETRIEVE, fs/fuse/dev.c
+ * fuse_notify_retrieve(): it needs a regular file the kernel holds, which a
+ * process keeping the mount busy usually has open), after which the worker
+ * sees the stop flag and ends.
  */
 import { writeSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { FUSE_ROOT_ID, READ_BUFFER, retrieveNothing } from './protocol.js';
+import { READ_BUFFER, retrieveNothing } from './protocol.js';
 
 // CommonJS, evaluated: no file to find next to the compiled module (or the .ts one under tsx).
 const WORKER = `
@@ -48,7 +51,8 @@ export interface Reader {
   stop(): void;
 }
 
-export function startReader(fd: number, onRequest: (msg: Uint8Array) => void): Reader {
+/** `wakeNode`: a regular file's node id the kernel holds, for stop()'s wake-up, if any. */
+export function startReader(fd: number, onRequest: (msg: Uint8Array) => void, wakeNode: () => number | undefined): Reader {
   const stopFlag = new SharedArrayBuffer(4);
   const worker = new Worker(WORKER, { eval: true, workerData: { fd, size: READ_BUFFER, stop: stopFlag } });
   // Referenced: a mount keeps its process alive until it is unmounted, as with fuse-native.
@@ -68,8 +72,10 @@ export function startReader(fd: number, onRequest: (msg: Uint8Array) => void): R
     if (!running) return;
     running = false;
     Atomics.store(new Int32Array(stopFlag), 0, 1);
+    const id = wakeNode();
+    if (id === undefined) return; // nothing to wake it with: it ends with the connection
     try {
-      writeSync(fd, retrieveNothing(FUSE_ROOT_ID));
+      writeSync(fd, retrieveNothing(id));
     } catch {
       /* the connection is gone: the read has already failed */
     }

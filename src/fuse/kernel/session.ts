@@ -76,7 +76,11 @@ export class Session implements ServeContext {
         }
       });
     }
-    this.#reader = startReader(fd, msg => this.#serve(msg));
+    this.#reader = startReader(
+      fd,
+      msg => this.#serve(msg),
+      () => this.nodes.anyFile(),
+    );
   }
 
   /**
