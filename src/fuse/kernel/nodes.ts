@@ -68,8 +68,4 @@ export class NodeTable {
     }
     return undefined;
   }
-
-  get size(): number {
-    return this.#nodes.size;
-  }
 }

@@ -65,7 +65,6 @@ export const Init = {
 
 /** fuse_open_out.open_flags. */
 export const FOPEN_DIRECT_IO = 1 << 0;
-export const FOPEN_KEEP_CACHE = 1 << 1;
 
 /** fuse_setattr_in.valid. */
 export const Fattr = {
@@ -80,10 +79,7 @@ export const Fattr = {
 } as const;
 
 /** enum fuse_notify_code (sent with unique 0 and the code in the error field). */
-export const Notify = { POLL: 1, INVAL_INODE: 2, INVAL_ENTRY: 3, RETRIEVE: 5 } as const;
-
-/** fuse_poll_in.flags: the kernel wants a POLL notification on the next change. */
-export const FUSE_POLL_SCHEDULE_NOTIFY = 1;
+export const Notify = { INVAL_INODE: 2, INVAL_ENTRY: 3, RETRIEVE: 5 } as const;
 
 export const IN_HEADER = 40;
 export const OUT_HEADER = 16;
@@ -288,13 +284,6 @@ export function invalEntry(parent: number, name: string): Buffer {
   p.writeUInt32LE(n.length, 8);
   n.copy(p, 16);
   return reply(0, Notify.INVAL_ENTRY, p);
-}
-
-/** FUSE_NOTIFY_POLL: wake the poll waiters registered with kernel handle `kh`. */
-export function pollWakeup(kh: number): Buffer {
-  const p = Buffer.alloc(8);
-  putU64(p, 0, kh);
-  return reply(0, Notify.POLL, p);
 }
 
 /**

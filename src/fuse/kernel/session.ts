@@ -62,7 +62,8 @@ export class Session implements ServeContext {
     opts: SessionOptions = {},
   ) {
     this.nodes = new NodeTable(root);
-    this.cache = opts.cache ?? { entry: 0, attr: 0 };
+    // Without a whole tree to watch, nothing could be invalidated: cache nothing.
+    this.cache = root instanceof KernfsRoot ? (opts.cache ?? NO_CACHE) : NO_CACHE;
     this.#dirCache = { entry: this.cache.entry, attr: 0 };
     this.#trace = opts.trace;
     // Caching needs every change pushed; MDEVFS_TEST_NO_INVALIDATE exists only to prove the tests see the difference.
