@@ -7,6 +7,8 @@
  *   (d) an immutable attribute read through a class link (deep path), both
  *       engines against the host's real sysfs
  *   (e, f) 8 parallel readers; the single-reader rate after bursts of 32 (./bursts.ts)
+ *   (g) available_instances on the kernel engine against a C libfuse2 server's
+ *       root file (./c-libfuse.c; skipped without gcc and libfuse-dev)
 
  *   (a) open+read-until-EOF+close of available_instances vs a static attribute, ops/s
  *   (b) create+remove cycles/s: a fresh UUID to `create`, "1" to bus/mdev/devices/<uuid>/remove
@@ -30,7 +32,8 @@ import { activeClients, prepareClient, runClient, type Client, type Measured } f
 import { BENCH_MAX_INSTANCES } from './bench-driver.js';
 import { burstLine, measureBursts } from './bursts.js';
 import { ATTR, CREATE, DEEP, DEVICES, SYSFS_DEEP } from './layout.js';
-import { REPO, startBaseline, startMdevfs, type Server } from './servers.js';
+import { fuseOptionString } from '../../src/fuse/mount.js';
+import { REPO, startBaseline, startCLibfuse, startMdevfs, type Server } from './servers.js';
 import { deepLine, REPORT_LEGEND, reportTable, type PerTarget, type Row, type Target } from './report.js';
 import { median, num } from './stats.js';
 import { measureStart, startLine } from './start.js';
@@ -190,6 +193,19 @@ async function measureLs(): Promise<PerTarget<number[]>> {
   return ms;
 }
 
+/** (g) The dynamic attribute on the kernel engine against the C libfuse2 server's root file, interleaved. */
+async function measureClib(clib: Server): Promise<{ kernel: number[]; clib: number[] }> {
+  const out = { kernel: [] as number[], clib: [] as number[] };
+  const paths = { kernel: at('kernel', ATTR), clib: path.join(clib.dir, 'attr') };
+  for (let r = 0; r < P.reps; r++) {
+    for (const key of r % 2 ? (['clib', 'kernel'] as const) : (['kernel', 'clib'] as const)) {
+      out[key].push(rate(await runClient(client!, ['read', paths[key], String(P.loopSec), String(P.warm)], (P.loopSec + 120) * 1000)));
+    }
+    say(`  available_instances vs C root file, rep ${r + 1}: kernel ${num(out.kernel[r]!)}/s, C libfuse2 ${num(out.clib[r]!)}/s`);
+  }
+  return out;
+}
+
 /** (d) The deep immutable read: both engines and the host's real sysfs (the baseline has no such path). */
 async function measureDeep(): Promise<{ kernel: number[]; native: number[]; sysfs: number[] }> {
   const out = { kernel: [] as number[], native: [] as number[], sysfs: [] as number[] };
@@ -280,6 +296,15 @@ async function main(): Promise<void> {
   const few = await measureReadCycle(P.few);
   say(`  (d) ${DEEP} on both engines, ${SYSFS_DEEP} on the host's sysfs`);
   const deep = await measureDeep();
+  const clibOpts = fuseOptionString({ fsname: 'clibfuse' }).replace('subtype=mdevfs', 'subtype=clibfuse');
+  const clib = await startCLibfuse(tmp, path.join(tmp, 'clib'), clibOpts);
+  let clibFig: { kernel: number[]; clib: number[] } | string = typeof clib === 'string' ? clib : '';
+  if (typeof clib !== 'string') {
+    servers.push(clib);
+    say(`  (g) ${ATTR} on the kernel engine against test/bench/c-libfuse.c's root file (-o ${clibOpts})`);
+    clibFig = await measureClib(clib);
+    await clib.stop();
+  }
   say(`  (e, f) parallel readers and bursts of 32, on ${ATTR}`);
   const bursts = {
     kernel: await measureBursts(client, at('kernel', ATTR), P.loopSec, P.reps),
@@ -335,6 +360,12 @@ async function main(): Promise<void> {
   say(reportTable(rows, manyN, fewN));
   for (const l of REPORT_LEGEND) say(l);
   say(deepLine(deep));
+  say(
+    typeof clibFig === 'string'
+      ? `(g) C libfuse2 baseline skipped: ${clibFig}`
+      : `(g) dynamic read: kernel available_instances ${num(median(clibFig.kernel))}/s, C libfuse2 root file ${num(median(clibFig.clib))}/s, ` +
+          `kernel/C ${(median(clibFig.kernel) / median(clibFig.clib)).toFixed(2)}`,
+  );
   say(`(e, f) ${burstLine('kernel', bursts.kernel)}`);
   say(`(e, f) ${burstLine('fuse-native', bursts.native)}`);
   say(`RSS at ${manyN} devices: ${rssLine}.`);
