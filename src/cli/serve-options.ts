@@ -5,12 +5,14 @@
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { ServeOptions } from '../daemon/options.js';
+import type { EngineName } from '../fuse/engines.js';
 
 /** What the flags below parse into: the daemon options they set (the repeatable ones default to []). */
 export interface SharedServeOptions extends Pick<
   ServeOptions,
   'profile' | 'verbose' | 'allowOther' | 'callTimeout' | 'uevents' | 'scenario'
 > {
+  engine?: EngineName;
   driver: string[];
   config: string[];
 }
@@ -45,6 +47,14 @@ export function addServeOptions(cmd: Command): Command {
         .default([], 'none'),
     )
     .addOption(new Option('-p, --profile <profile>', 'which kernel to present').choices(['modern', 'legacy']).default('modern'))
+    .addOption(
+      new Option(
+        '--engine <engine>',
+        'how the tree is served (docs/fuse.md#engines): kernel speaks the FUSE protocol on /dev/fuse itself (root only), fuse-native uses libfuse 2',
+      )
+        .choices(['kernel', 'fuse-native'] satisfies EngineName[])
+        .default(undefined, '$MDEVFS_ENGINE, else kernel as root and fuse-native otherwise'),
+    )
     .option('-v, --verbose', 'log plugin messages, uevents and failed requests to stderr')
     .option('--allow-other', 'let users other than root use the tree (allow_other,default_permissions)')
     .option('--call-timeout <ms>', 'bound on every plugin callback and attribute show/store', positiveInt, 5000)

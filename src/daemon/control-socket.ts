@@ -43,7 +43,7 @@ async function clearStale(socket: string): Promise<void> {
   await fsp.unlink(socket);
 }
 
-function serveConnection(core: MdevCore, conn: net.Socket, streams: Set<net.Socket>): void {
+function serveConnection(core: MdevCore, conn: net.Socket, streams: Set<net.Socket>, settled: () => Promise<void>): void {
   let buf = '';
   let done = false;
   const reply = (r: Reply, end: boolean): void => {
@@ -69,7 +69,11 @@ function serveConnection(core: MdevCore, conn: net.Socket, streams: Set<net.Sock
       streamEvents(core, conn, streams);
       return;
     }
-    void handleLine(core, line).then(r => reply(r, true));
+    // The reply waits until the mount's caches have heard of the change (docs/fuse.md#caching).
+    void handleLine(core, line).then(async r => {
+      await settled().catch(() => {});
+      reply(r, true);
+    });
   });
 }
 
@@ -97,8 +101,15 @@ function streamEvents(core: MdevCore, conn: net.Socket, streams: Set<net.Socket>
   conn.write(`${JSON.stringify({ ok: true })}\n`);
 }
 
-/** Listen on `socket` for `core`; refuses an unsafe directory or a socket another daemon answers on. */
-export async function startControlSocket(core: MdevCore, socket: string): Promise<ControlServer> {
+/**
+ * Listen on `socket` for `core`; refuses an unsafe directory or a socket another daemon answers on.
+ * `settled` resolves once the mount has pushed the changes made so far to the kernel's caches.
+ */
+export async function startControlSocket(
+  core: MdevCore,
+  socket: string,
+  settled: () => Promise<void> = () => Promise.resolve(),
+): Promise<ControlServer> {
   await ensureControlDir(socket);
   await clearStale(socket);
   const streams = new Set<net.Socket>();
@@ -106,7 +117,7 @@ export async function startControlSocket(core: MdevCore, socket: string): Promis
   const server = net.createServer(conn => {
     conns.add(conn);
     conn.on('close', () => conns.delete(conn));
-    serveConnection(core, conn, streams);
+    serveConnection(core, conn, streams, settled);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', e => reject(new UserError(`control socket ${socket}: ${firstLine(errorMessage(e))}`)));

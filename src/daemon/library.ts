@@ -5,6 +5,7 @@
  * thread that answers them: use fs.promises or child processes.
  */
 import type { Profile, VendorPlugin } from '../core/api.js';
+import type { EngineName } from '../fuse/engines.js';
 import type { MdevCore } from '../core/core.js';
 import { DEFAULT_CALL_TIMEOUT_MS } from '../core/plugin-call.js';
 import { ConfigError, loadConfigFile } from '../config/index.js';
@@ -26,6 +27,8 @@ export interface LibraryMountOptions {
   /** Write every uevent to this file, one JSON line each. */
   uevents?: string;
   allowOther?: boolean;
+  /** The FUSE engine: `kernel` (root only) or `fuse-native`; default: $MDEVFS_ENGINE, else kernel as root. */
+  engine?: EngineName;
   /** The daemon's messages on stderr above this level are dropped (default warn); ignored with `logger`. */
   logLevel?: LogLevel;
   logger?: Logger;
@@ -40,6 +43,12 @@ export interface LibraryMount {
   vfioDir?: string;
   /** Unmount and shut the plugins down (idempotent). */
   unmount(): Promise<void>;
+  /**
+   * Resolves once every change made so far (through `core` too) has reached the
+   * kernel's caches (docs/fuse.md#caching): await it after driving `core`
+   * directly, before another process looks. Writes through the files need nothing.
+   */
+  settled(): Promise<void>;
 }
 
 async function resolveDrivers(opts: LibraryMountOptions): Promise<VendorPlugin[]> {
@@ -67,6 +76,7 @@ export async function mount(dir: string, opts: LibraryMountOptions = {}): Promis
       vfioDir: opts.vfioDir,
       uevents: opts.uevents,
       allowOther: opts.allowOther,
+      engine: opts.engine,
       logger: opts.logger ?? createLogger({ level: opts.logLevel ?? 'warn' }),
     },
     plugins,
@@ -76,6 +86,7 @@ export async function mount(dir: string, opts: LibraryMountOptions = {}): Promis
     core: serving.core,
     mountpoint: serving.mounted.mountpoint,
     ...(serving.vfio ? { vfioDir: serving.vfio.mounted.mountpoint } : {}),
+    settled: () => serving.mounted.settled(),
     unmount: () =>
       (stopping ??= (async () => {
         await serving.mounted.unmount();

@@ -4,6 +4,7 @@
  * handed it (src/run/options.ts).
  */
 import type { Profile } from '../core/api.js';
+import type { EngineName } from '../fuse/engines.js';
 import type { BaseDir } from '../overlay/index.js';
 import type { Logger } from './log.js';
 
@@ -20,7 +21,9 @@ export interface ServeOptions {
   /** The mount's source in /proc/self/mountinfo (default `mdevfs`; `mdevfs mount` adds its pid for `mdevfs umount`). */
   fsname?: string;
   allowOther?: boolean;
-  /** libfuse auto_unmount (default true). */
+  /** The FUSE engine (default: defaultEngine(), src/fuse/mount.ts). */
+  engine?: EngineName;
+  /** Unmount when the daemon dies, even by SIGKILL (default true). */
   autoUnmount?: boolean;
   /** Bound on every plugin callback and attribute show/store, ms. */
   callTimeout: number;

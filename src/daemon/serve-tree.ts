@@ -16,7 +16,7 @@ import { SysfsPresenter } from '../sysfs/presenter.js';
 import { FRAMEWORK_DIRS } from '../sysfs/tree.js';
 import { BaseDir, OverlayView, readHostIds } from '../overlay/index.js';
 import { VfioDevPresenter } from '../devfs/vfio.js';
-import { MountError, mountTree, preflight, type Mounted, type PreflightResult } from '../fuse/mount.js';
+import { MountError, mountTree, preflight, type EngineName, type Mounted, type PreflightResult } from '../fuse/mount.js';
 import { ConfigError, loadConfigFile } from '../config/index.js';
 import { startControlSocket, type ControlServer } from './control-socket.js';
 import { loadScenario, playScenario } from './scenario.js';
@@ -76,11 +76,12 @@ async function preflightBoth(
   dir: string,
   vfioDir: string | undefined,
   log: (m: string) => void,
+  engine: EngineName | undefined,
 ): Promise<{ tree: PreflightResult; vfio?: PreflightResult }> {
   try {
-    const tree = await preflight(dir, log);
+    const tree = await preflight(dir, log, engine);
     if (vfioDir === undefined) return { tree };
-    const vfio = await preflight(vfioDir, log);
+    const vfio = await preflight(vfioDir, log, engine);
     const [a, b] = [tree.mountpoint, vfio.mountpoint];
     if (a === b || b.startsWith(a + path.sep) || a.startsWith(b + path.sep)) {
       throw new MountError(`--vfio-dir ${b} must be outside the tree's mount point ${a} (and not contain it)`);
@@ -145,6 +146,7 @@ function bothMounts(tree: Mounted, devices: Mounted): Mounted {
     mountpoint: tree.mountpoint,
     options: tree.options,
     unmount: () => (unmounting ??= Promise.all([devices.unmount(), tree.unmount()]).then(() => {})),
+    settled: () => Promise.all([tree.settled(), devices.settled()]).then(() => {}),
     isMounted: () => tree.isMounted(),
   };
 }
@@ -161,7 +163,7 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
 
   const configPlugins = plugins ? [] : await loadConfigs(opts.config ?? []);
   const scenario = opts.scenario === undefined ? undefined : await loadScenario(opts.scenario);
-  const pre = await preflightBoth(dir, opts.vfioDir, log);
+  const pre = await preflightBoth(dir, opts.vfioDir, log, opts.engine);
   const ueventLog =
     opts.uevents === undefined ? undefined : await openUevents(path.resolve(opts.uevents), [pre.tree.mountpoint, pre.vfio?.mountpoint]);
 
@@ -276,7 +278,8 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
   if (opts.controlSocket !== undefined) {
     const socket = typeof opts.controlSocket === 'string' ? opts.controlSocket : opts.controlSocket(pre.tree.mountpoint);
     try {
-      control = await startControlSocket(core, socket);
+      const served = mounted;
+      control = await startControlSocket(core, socket, () => served.settled());
     } catch (e) {
       await mounted.unmount().catch(() => {});
       await shutdown().catch(() => {});

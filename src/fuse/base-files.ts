@@ -4,11 +4,26 @@
  * (docs/overlay.md): every change is EROFS, as on a read-only mount, and
  * nothing reaches the host.
  */
-import type Fuse from 'fuse-native';
 import type { BaseDir, BaseEntry } from '../overlay/index.js';
 
+/** A stat as both engines report it (times in ms since the epoch). */
+export interface NodeStat {
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  nlink: number;
+  ino: number;
+  rdev: number;
+  blksize: number;
+  blocks: number;
+  atime: number;
+  mtime: number;
+  ctime: number;
+}
+
 /** The stat of a base entry as FUSE reports it (its own inode number space). */
-export function baseStatOf(e: BaseEntry): Fuse.Stat {
+export function baseStatOf(e: BaseEntry): NodeStat {
   const s = e.stat;
   return {
     mode: s.mode,

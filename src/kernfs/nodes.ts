@@ -4,25 +4,25 @@
  *
  * - Directories hold their children in a Map, so a path lookup costs one Map
  *   hit per component, whatever the size of a directory.
- * - Every node knows its parent; symlinks point at a node, and their text is
- *   computed the way kernfs_get_target_path() does it: "../" up from the
- *   directory containing the link to the deepest common ancestor, then down.
+ * - Every node knows its parent; symlinks point at a node, their text is
+ *   relative (relative.ts, kernfs_get_target_path()).
  * - A removed node (and everything below it) is marked dead; an open file on a
  *   dead node fails with ENODEV (kernfs_get_active() failure).
  * - Attribute files carry show/store callbacks with sysfs semantics
  *   (fs/sysfs/file.c): a show is cut to PAGE_SIZE - 1 bytes, a store gets at
  *   most PAGE_SIZE bytes, a zero-length write stores nothing.
- *
- * - Device files (KDevFile) are the one exception to attribute semantics:
- *   no snapshot, no PAGE_SIZE, no offset rule. Each open(2) gets its own
- *   handle from the node's `open`, and every read/write goes to that handle
- *   with its position (a character device's file_operations, reduced).
- *
- * Nothing here knows about FUSE or about the mdev core.
+ * - Every node added or removed, and every changed() node, is told to the
+ *   tree's watchers (KernfsRoot.watch) before the change returns.
+ * - Device files (KDevFile): no snapshot, no PAGE_SIZE, no offset rule; each
+ *   open(2) gets its own handle, read and written at its position (a char
+ *   device's file_operations, reduced). Nothing here knows about FUSE or about the mdev core.
  */
 import { MdevError, toMdevError } from '../core/errno.js';
 import { isEntryName } from '../core/names.js';
 import { asShowResult } from '../core/show.js';
+import { relativeTarget } from './relative.js';
+
+export { relativeTarget };
 
 export const S_IFMT = 0o170000;
 export const S_IFDIR = 0o040000;
@@ -68,13 +68,20 @@ export type NodeKind = 'dir' | 'attr' | 'bin' | 'link' | 'dev';
 /** The largest node inode: the lower half of FUSE's 32 bits (an overlay's base gets the upper). */
 export const MAX_NODE_INO = 0x7fffffff;
 
-/** Allocates inode numbers; one per tree. */
-class InoAllocator {
+/** A change of the tree's shape or of a node's attributes or content, as a watcher (a FUSE engine's cache) sees it. */
+export type TreeChange = { kind: 'add' | 'remove'; parent: KDir; node: KNode } | { kind: 'change'; node: KNode };
+
+/** What one tree shares: its inode numbers and its watchers. */
+class TreeShared {
   private next = 2;
+  readonly watchers = new Set<(c: TreeChange) => void>();
   alloc(): number {
     const n = this.next++;
     if (this.next > MAX_NODE_INO) this.next = 2;
     return n;
+  }
+  emit(c: TreeChange): void {
+    for (const w of this.watchers) w(c);
   }
 }
 
@@ -123,8 +130,15 @@ export abstract class KNode {
       if (this.kind === 'dir') p.subdirs--;
       p.mtime = p.ctime = Date.now();
       p.generation++;
+      this.kill();
+      p.inos.emit({ kind: 'remove', parent: p, node: this });
+      return;
     }
     this.kill();
+  }
+  /** Tell the tree's watchers that this node's attributes or content changed (a mode, a cached attribute's value). */
+  changed(): void {
+    if (!this.dead) this.parent?.inos.emit({ kind: 'change', node: this });
   }
 
   /** Mark dead without touching the parent (used for a subtree that goes away as a whole). */
@@ -147,9 +161,10 @@ export class KDir extends KNode {
   subdirs = 0;
   /** One object as a whole (a device, a driver, a group): an overlay shows none of its base below it. */
   opaque = false;
-  private readonly inos: InoAllocator;
+  /** The tree's shared state (inode numbers, watchers). */
+  readonly inos: TreeShared;
 
-  constructor(name: string, parent: KDir | null, mode: number, inos: InoAllocator, ino: number) {
+  constructor(name: string, parent: KDir | null, mode: number, inos: TreeShared, ino: number) {
     super(name, parent, mode, ino);
     this.inos = inos;
   }
@@ -176,6 +191,7 @@ export class KDir extends KNode {
     if (node.kind === 'dir') this.subdirs++;
     this.mtime = this.ctime = Date.now();
     this.generation++;
+    if (this.inos.watchers.size) this.inos.emit({ kind: 'add', parent: this, node });
     return node;
   }
 
@@ -362,35 +378,20 @@ export class KLink extends KNode {
   }
 }
 
-/**
- * kernfs_get_target_path(): the relative path from directory `from` (the one
- * containing the link) to `target`. Up ("../") from `from` until reaching a
- * directory that is the target's parent or one of its ancestors, then down
- * through the target's names.
- */
-export function relativeTarget(from: KDir, target: KNode): string {
-  const ancestors = new Set<KNode>();
-  for (let a = target.parent; a; a = a.parent) ancestors.add(a);
-  let up = '';
-  let base: KDir = from;
-  while (base.parent && !ancestors.has(base)) {
-    up += '../';
-    base = base.parent;
-  }
-  const down: string[] = [];
-  for (let n: KNode | null = target; n && n !== base; n = n.parent) down.push(n.name);
-  if (!down.length) return up.replace(/\/$/, '') || '.';
-  return up + down.reverse().join('/');
-}
-
 /** The root of a tree. */
 export class KernfsRoot extends KDir {
   constructor() {
-    const inos = new InoAllocator();
+    const inos = new TreeShared();
     super('', null, 0o755, inos, 1);
   }
 
   override remove(): void {
     throw new MdevError('EPERM', 'the root cannot be removed');
+  }
+
+  /** Call `fn` after every change of the tree (synchronously, inside the change); returns the unsubscribe. */
+  watch(fn: (c: TreeChange) => void): () => void {
+    this.inos.watchers.add(fn);
+    return () => this.inos.watchers.delete(fn);
   }
 }

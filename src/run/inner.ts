@@ -254,6 +254,7 @@ export async function runInner(o: RunOptions): Promise<number> {
       profile: o.profile,
       verbose: o.verbose,
       allowOther: o.allowOther,
+      engine: o.engine,
       // The namespace is the safety net: its mounts die with this process.
       autoUnmount: false,
       callTimeout: o.callTimeout,

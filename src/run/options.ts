@@ -5,6 +5,7 @@
  */
 import { constants as osConstants } from 'node:os';
 import type { Profile } from '../core/api.js';
+import type { EngineName } from '../fuse/engines.js';
 
 /**
  * One extra mount made inside the run's namespace after the tree is at /sys
@@ -40,6 +41,8 @@ export interface RunOptions {
   verbose: boolean;
   callTimeout: number;
   allowOther: boolean;
+  /** The FUSE engine (mount --engine); absent: the default. */
+  engine?: EngineName;
   /** The emulated tree alone as /sys; by default it is merged over the host's (docs/overlay.md). */
   bare?: boolean;
   /** Leave the host's /etc/mdevctl.d visible (and writable) inside the run. */

@@ -10,5 +10,9 @@ export const TYPE_DIR = `${PARENT_DIR}/mdev_supported_types/mbench-1`;
 export const ATTR = `${TYPE_DIR}/available_instances`;
 /** Write a UUID here to create a device. */
 export const CREATE = `${TYPE_DIR}/create`;
+/** An attribute whose content never changes, reached through a class link (mdevfs only). */
+export const DEEP = 'class/mdev_bus/mbench/mdev_supported_types/mbench-1/name';
+/** The same shape on the host's real sysfs: a class link, then an attribute. */
+export const SYSFS_DEEP = '/sys/class/net/lo/addr_len';
 /** One symlink per device; `<uuid>/remove` is reached through it. */
 export const DEVICES = 'bus/mdev/devices';

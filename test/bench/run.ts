@@ -1,8 +1,15 @@
 /**
- * `npm run bench`: mdevfs against a bare fuse-native baseline, measured in the
- * same run and reported as ratios (the project's rule: performance goals live
- * here, never in timed tests).
+ * `npm run bench`: mdevfs on each FUSE engine (kernel: its own /dev/fuse
+ * protocol engine; fuse-native: libfuse 2) against a bare fuse-native
+ * baseline, measured in the same run and reported as ratios (the project's
+ * rule: performance goals live here, never in timed tests).
  *
+ *   (d) an immutable attribute read through a class link (deep path), both
+ *       engines against the host's real sysfs
+ *   (e, f) 8 parallel readers; the single-reader rate after bursts of 32 (./bursts.ts)
+ *   (g) available_instances on the kernel engine against a C libfuse2 server's
+ *       root file (./c-libfuse.c; skipped without gcc and libfuse-dev)
+
  *   (a) open+read-until-EOF+close of available_instances vs a static attribute, ops/s
  *   (b) create+remove cycles/s: a fresh UUID to `create`, "1" to bus/mdev/devices/<uuid>/remove
  *   (c) `ls -l` of bus/mdev/devices with 10,000 devices, wall ms
@@ -23,9 +30,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { activeClients, prepareClient, runClient, type Client, type Measured } from './client.js';
 import { BENCH_MAX_INSTANCES } from './bench-driver.js';
-import { ATTR, CREATE, DEVICES } from './layout.js';
-import { REPO, startBaseline, startMdevfs, type Server } from './servers.js';
-import { median, num, ratio, spreadPct, table } from './stats.js';
+import { burstLine, measureBursts } from './bursts.js';
+import { ATTR, CREATE, DEEP, DEVICES, SYSFS_DEEP } from './layout.js';
+import { fuseOptionString } from '../../src/fuse/mount.js';
+import { REPO, startBaseline, startCLibfuse, startMdevfs, type Server } from './servers.js';
+import { deepLine, REPORT_LEGEND, reportTable, type PerTarget, type Row, type Target } from './report.js';
+import { median, num } from './stats.js';
 import { measureStart, startLine } from './start.js';
 
 const SMALL = process.env.BENCH_SCALE === 'small';
@@ -33,12 +43,12 @@ const P = SMALL
   ? { scale: 'small', reps: 3, loopSec: 0.4, warm: 30, few: 10, many: 1_000, ls: 1_000, chunk: 250 }
   : { scale: 'full', reps: 5, loopSec: 1.5, warm: 200, few: 10, many: 50_000, ls: 10_000, chunk: 5_000 };
 
-type Target = 'mdevfs' | 'baseline';
-const TARGETS: readonly Target[] = ['mdevfs', 'baseline'];
-/** Alternate which target goes first, so neither always runs on a cooler machine. */
-const order = (i: number): readonly Target[] => (i % 2 ? [...TARGETS].reverse() : TARGETS);
-type PerTarget<T> = Record<Target, T>;
-const perTarget = <T>(f: () => T): PerTarget<T> => ({ mdevfs: f(), baseline: f() });
+/** mdevfs on the kernel engine, mdevfs on fuse-native, the bare fuse-native baseline. */
+const TARGETS: readonly Target[] = ['kernel', 'native', 'baseline'];
+/** Rotate which target goes first, so none always runs on a cooler machine. */
+const order = (i: number): readonly Target[] => TARGETS.map((_, k) => TARGETS[(k + i) % TARGETS.length]!);
+const perTarget = <T>(f: () => T): PerTarget<T> => ({ kernel: f(), native: f(), baseline: f() });
+const mapTargets = <T>(f: (t: Target) => T): PerTarget<T> => ({ kernel: f('kernel'), native: f('native'), baseline: f('baseline') });
 
 const say = (s = ''): void => {
   process.stdout.write(`${s}\n`);
@@ -102,7 +112,7 @@ const count = perTarget(() => 0);
 const fills = perTarget((): Array<Measured & { to: number }> => []);
 
 async function fillTo(n: number): Promise<void> {
-  for (let i = 0; count.mdevfs < n || count.baseline < n; i++) {
+  for (let i = 0; TARGETS.some(t => count[t] < n); i++) {
     for (const t of order(i)) {
       const k = Math.min(P.chunk, n - count[t]);
       if (k <= 0) continue;
@@ -120,9 +130,11 @@ async function verify(n: number): Promise<void> {
     const names = await fsp.readdir(at(t, DEVICES));
     if (names.length !== n) throw new Error(`${t}: ${DEVICES} lists ${names.length} entries, expected ${n}`);
   }
-  const avail = (await fsp.readFile(at('mdevfs', ATTR), 'utf8')).trim();
-  if (avail !== String(BENCH_MAX_INSTANCES - n))
-    throw new Error(`mdevfs: available_instances is ${avail}, expected ${BENCH_MAX_INSTANCES - n}`);
+  for (const t of ['kernel', 'native'] as const) {
+    const avail = (await fsp.readFile(at(t, ATTR), 'utf8')).trim();
+    if (avail !== String(BENCH_MAX_INSTANCES - n))
+      throw new Error(`mdevfs ${t}: available_instances is ${avail}, expected ${BENCH_MAX_INSTANCES - n}`);
+  }
 }
 
 interface Figures {
@@ -142,10 +154,8 @@ async function measureReadCycle(devices: number): Promise<Figures> {
         rate(await runClient(client!, ['cycle', at(t, CREATE), at(t, DEVICES), String(P.loopSec), String(P.warm >> 1)], timeout)),
       );
     }
-    say(
-      `  ${num(devices)} devices, rep ${r + 1}: (a) read mdevfs ${num(f.read.mdevfs[r]!)}/s, baseline ${num(f.read.baseline[r]!)}/s;` +
-        ` (b) create+remove mdevfs ${num(f.cycle.mdevfs[r]!)}/s, baseline ${num(f.cycle.baseline[r]!)}/s`,
-    );
+    const each = (xs: PerTarget<number[]>) => TARGETS.map(t => `${t} ${num(xs[t][r]!)}/s`).join(', ');
+    say(`  ${num(devices)} devices, rep ${r + 1}: (a) read ${each(f.read)}; (b) create+remove ${each(f.cycle)}`);
   }
   await verify(devices);
   return f;
@@ -178,9 +188,37 @@ async function measureLs(): Promise<PerTarget<number[]>> {
   for (const t of TARGETS) await lsMs(at(t, DEVICES)); // warm-up, untimed
   for (let r = 0; r < P.reps; r++) {
     for (const t of order(r)) ms[t].push(await lsMs(at(t, DEVICES)));
-    say(`  ls -l of ${num(P.ls)} devices, rep ${r + 1}: mdevfs ${num(ms.mdevfs[r]!)} ms, baseline ${num(ms.baseline[r]!)} ms`);
+    say(`  ls -l of ${num(P.ls)} devices, rep ${r + 1}: ${TARGETS.map(t => `${t} ${num(ms[t][r]!)} ms`).join(', ')}`);
   }
   return ms;
+}
+
+/** (g) The dynamic attribute on the kernel engine against the C libfuse2 server's root file, interleaved. */
+async function measureClib(clib: Server): Promise<{ kernel: number[]; clib: number[] }> {
+  const out = { kernel: [] as number[], clib: [] as number[] };
+  const paths = { kernel: at('kernel', ATTR), clib: path.join(clib.dir, 'attr') };
+  for (let r = 0; r < P.reps; r++) {
+    for (const key of r % 2 ? (['clib', 'kernel'] as const) : (['kernel', 'clib'] as const)) {
+      out[key].push(rate(await runClient(client!, ['read', paths[key], String(P.loopSec), String(P.warm)], (P.loopSec + 120) * 1000)));
+    }
+    say(`  available_instances vs C root file, rep ${r + 1}: kernel ${num(out.kernel[r]!)}/s, C libfuse2 ${num(out.clib[r]!)}/s`);
+  }
+  return out;
+}
+
+/** (d) The deep immutable read: both engines and the host's real sysfs (the baseline has no such path). */
+async function measureDeep(): Promise<{ kernel: number[]; native: number[]; sysfs: number[] }> {
+  const out = { kernel: [] as number[], native: [] as number[], sysfs: [] as number[] };
+  const paths = { kernel: at('kernel', DEEP), native: at('native', DEEP), sysfs: SYSFS_DEEP };
+  const keys = Object.keys(out) as Array<keyof typeof out>;
+  for (let r = 0; r < P.reps; r++) {
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[(k + r) % keys.length]!;
+      out[key].push(rate(await runClient(client!, ['read', paths[key], String(P.loopSec), String(P.warm)], (P.loopSec + 120) * 1000)));
+    }
+    say(`  deep read, rep ${r + 1}: ${keys.map(k => `${k} ${num(out[k][r]!)}/s`).join(', ')}`);
+  }
+  return out;
 }
 
 async function rssMB(pid: number | undefined): Promise<number> {
@@ -238,17 +276,40 @@ async function main(): Promise<void> {
       .join(' ')}`,
   );
 
-  const started = await Promise.allSettled([startMdevfs(path.join(tmp, 'mdevfs')), startBaseline(path.join(tmp, 'baseline'))]);
+  const started = await Promise.allSettled([
+    startMdevfs(path.join(tmp, 'kernel'), 'kernel'),
+    startMdevfs(path.join(tmp, 'native'), 'fuse-native'),
+    startBaseline(path.join(tmp, 'baseline')),
+  ]);
   for (const s of started) if (s.status === 'fulfilled') servers.push(s.value);
   for (const s of started) if (s.status === 'rejected') throw s.reason;
-  srv = { mdevfs: servers[0]!, baseline: servers[1]! };
+  srv = { kernel: servers[0]!, native: servers[1]!, baseline: servers[2]! };
   const opts = /-o (\S+)\)/.exec(srv.baseline.output())?.[1] ?? '?';
-  say(`servers: mdevfs (bin/mdevfs mount --driver test/bench/bench-driver.ts) and baseline (test/bench/baseline-fs.ts), same paths;`);
+  say(
+    `servers: mdevfs kernel and mdevfs native (bin/mdevfs mount --engine kernel|fuse-native --driver test/bench/bench-driver.ts)` +
+      ` and baseline (test/bench/baseline-fs.ts), same paths;`,
+  );
   say(`  baseline -o ${opts} (the project's fuseOptionString(), own fsname/subtype)`);
 
   say(`\n[1] ${num(P.few)} devices`);
   await fillTo(P.few);
   const few = await measureReadCycle(P.few);
+  say(`  (d) ${DEEP} on both engines, ${SYSFS_DEEP} on the host's sysfs`);
+  const deep = await measureDeep();
+  const clibOpts = fuseOptionString({ fsname: 'clibfuse' }).replace('subtype=mdevfs', 'subtype=clibfuse');
+  const clib = await startCLibfuse(tmp, path.join(tmp, 'clib'), clibOpts);
+  let clibFig: { kernel: number[]; clib: number[] } | string = typeof clib === 'string' ? clib : '';
+  if (typeof clib !== 'string') {
+    servers.push(clib);
+    say(`  (g) ${ATTR} on the kernel engine against test/bench/c-libfuse.c's root file (-o ${clibOpts})`);
+    clibFig = await measureClib(clib);
+    await clib.stop();
+  }
+  say(`  (e, f) parallel readers and bursts of 32, on ${ATTR}`);
+  const bursts = {
+    kernel: await measureBursts(client, at('kernel', ATTR), P.loopSec, P.reps),
+    native: await measureBursts(client, at('native', ATTR), P.loopSec, P.reps),
+  };
 
   say(`\n[2] filling to ${num(P.ls)} devices (chunks of ${num(P.chunk)}, alternating), ls -l`);
   await fillTo(P.ls);
@@ -256,13 +317,15 @@ async function main(): Promise<void> {
 
   say(`\n[3] filling to ${num(P.many)} devices`);
   await fillTo(P.many);
-  const rss = { mdevfs: await rssMB(srv.mdevfs.proc.pid), baseline: await rssMB(srv.baseline.proc.pid) };
-  say(`  server RSS at ${num(P.many)} devices: mdevfs ${num(rss.mdevfs)} MB, baseline ${num(rss.baseline)} MB`);
+  const rss = perTarget(() => NaN);
+  for (const t of TARGETS) rss[t] = await rssMB(srv[t].proc.pid);
+  const rssLine = TARGETS.map(t => `${t} ${num(rss[t])} MB`).join(', ');
+  say(`  server RSS at ${num(P.many)} devices: ${rssLine}`);
   const many = await measureReadCycle(P.many);
 
   await cleanup();
   const stillMounted = (await fsp.readFile('/proc/mounts', 'utf8')).split('\n').filter(l => tmp && l.includes(tmp));
-  say(`\nboth servers stopped and unmounted${stillMounted.length ? ` -- BUT STILL MOUNTED: ${stillMounted.join('; ')}` : ''}`);
+  say(`\nall servers stopped and unmounted${stillMounted.length ? ` -- BUT STILL MOUNTED: ${stillMounted.join('; ')}` : ''}`);
 
   say(`\n[4] start: mdevfs run -- true against umockdev-run -- true, interleaved`);
   const start = await measureStart(P.reps * 2, say);
@@ -272,100 +335,40 @@ async function main(): Promise<void> {
 
   // -------------------------------------------------------------------------
   // Report.
-  const med = (xs: PerTarget<number[]>) => ({ m: median(xs.mdevfs), b: median(xs.baseline) });
-  const fillAll = (t: Target) => {
+  const manyN = num(P.many),
+    fewN = num(P.few);
+  const scaleOf = (many: PerTarget<number[]>, few: PerTarget<number[]>) => mapTargets(t => median(many[t]) / median(few[t]));
+  const fillRate = (t: Target) => {
     const c = fills[t].filter(f => f.to > P.few);
-    return c.reduce((a, f) => a + f.ops, 0) / c.reduce((a, f) => a + f.sec, 0);
+    return [c.reduce((a, f) => a + f.ops, 0) / c.reduce((a, f) => a + f.sec, 0)];
   };
-  const chunkAt = (t: Target, which: 'first' | 'last') => {
-    const c = fills[t].filter(f => f.to > P.few);
-    return rate(which === 'first' ? c[0]! : c[c.length - 1]!);
-  };
-  const fewN = num(P.few),
-    manyN = num(P.many);
-
-  interface Row {
-    label: string;
-    unit: string;
-    m: number;
-    b: number;
-    higherBetter: boolean;
-    spread?: [number, number];
-    /** Median of the per-repetition slowdowns (each pair measured back to back). */
-    paired?: number;
-    /** Each target's own figure at many devices over few (fill: last chunk over first). */
-    scale?: number;
-    baseScale?: number;
-  }
-  const rows: Row[] = [];
-  const add = (label: string, unit: string, xs: PerTarget<number[]>, higherBetter: boolean, scale?: number, baseScale?: number) => {
-    const { m, b } = med(xs);
-    const paired = median(xs.mdevfs.map((x, i) => (higherBetter ? xs.baseline[i]! / x : x / xs.baseline[i]!)));
-    rows.push({ label, unit, m, b, higherBetter, spread: [spreadPct(xs.mdevfs), spreadPct(xs.baseline)], paired, scale, baseScale });
-  };
-  add(`(a) attr read, ${fewN} devices`, 'ops/s', few.read, true);
-  add(
-    `(a) attr read, ${manyN} devices`,
-    'ops/s',
-    many.read,
-    true,
-    median(many.read.mdevfs) / median(few.read.mdevfs),
-    median(many.read.baseline) / median(few.read.baseline),
-  );
-  add(`(b) create+remove, ${fewN} devices`, 'cycles/s', few.cycle, true);
-  add(
-    `(b) create+remove, ${manyN} devices`,
-    'cycles/s',
-    many.cycle,
-    true,
-    median(many.cycle.mdevfs) / median(few.cycle.mdevfs),
-    median(many.cycle.baseline) / median(few.cycle.baseline),
-  );
-  const firstTo = num(fills.mdevfs.find(f => f.to > P.few)?.to ?? 0);
-  rows.push({
-    label: `fill creates, ${fewN} -> ${manyN} (once)`,
-    unit: 'creates/s',
-    m: fillAll('mdevfs'),
-    b: fillAll('baseline'),
-    higherBetter: true,
-    scale: chunkAt('mdevfs', 'last') / chunkAt('mdevfs', 'first'),
-    baseScale: chunkAt('baseline', 'last') / chunkAt('baseline', 'first'),
-  });
-  add(`(c) ls -l, ${num(P.ls)} devices`, 'ms', ls, false);
-  const slow = (r: Row) => (r.higherBetter ? r.b / r.m : r.m / r.b);
-
-  say('\n== Figures (ratio > 1: mdevfs is that many times slower than bare fuse-native, same run)');
-  for (const r of rows) {
-    const rt = r.higherBetter ? `ratio Y/X ${ratio(slow(r))}` : `ratio X/Y ${ratio(slow(r))} (a time: mdevfs/baseline)`;
-    let line = `${r.label}: mdevfs X = ${num(r.m)} ${r.unit}, baseline Y = ${num(r.b)} ${r.unit}, ${rt}`;
-    if (r.scale !== undefined) {
-      line += r.label.startsWith('fill')
-        ? `; mdevfs last chunk (-> ${manyN}) / first chunk (-> ${firstTo}) ${ratio(r.scale)} (baseline ${ratio(r.baseScale ?? NaN)})`
-        : `; mdevfs @${manyN} / @${fewN} ${ratio(r.scale)} (baseline ${ratio(r.baseScale ?? NaN)})`;
-    }
-    say(line);
-  }
-
+  const rows: Row[] = [
+    { label: `(a) attr read, ${fewN} devices`, unit: 'ops/s', xs: few.read, higherBetter: true },
+    { label: `(a) attr read, ${manyN} devices`, unit: 'ops/s', xs: many.read, higherBetter: true, scale: scaleOf(many.read, few.read) },
+    { label: `(b) create+remove, ${fewN} devices`, unit: 'cycles/s', xs: few.cycle, higherBetter: true },
+    {
+      label: `(b) create+remove, ${manyN} devices`,
+      unit: 'cycles/s',
+      xs: many.cycle,
+      higherBetter: true,
+      scale: scaleOf(many.cycle, few.cycle),
+    },
+    { label: `fill creates, ${fewN} -> ${manyN} (once)`, unit: 'creates/s', xs: mapTargets(fillRate), higherBetter: true },
+    { label: `(c) ls -l, ${num(P.ls)} devices`, unit: 'ms', xs: ls, higherBetter: false },
+  ];
   say(`\n== Table (medians of ${P.reps}; ± is half the min-max range)`);
+  say(reportTable(rows, manyN, fewN));
+  for (const l of REPORT_LEGEND) say(l);
+  say(deepLine(deep));
   say(
-    table(
-      ['figure', 'unit', 'mdevfs', 'baseline', 'slowdown', 'paired', `mdevfs ${manyN}/${fewN}`, `baseline ${manyN}/${fewN}`],
-      rows.map(r => [
-        r.label,
-        r.unit,
-        `${num(r.m)}${r.spread ? ` ±${r.spread[0].toFixed(0)}%` : ''}`,
-        `${num(r.b)}${r.spread ? ` ±${r.spread[1].toFixed(0)}%` : ''}`,
-        `${ratio(slow(r))}x`,
-        r.paired === undefined ? '' : `${ratio(r.paired)}x`,
-        r.scale === undefined ? '' : ratio(r.scale),
-        r.baseScale === undefined ? '' : ratio(r.baseScale),
-      ]),
-    ),
+    typeof clibFig === 'string'
+      ? `(g) C libfuse2 baseline skipped: ${clibFig}`
+      : `(g) dynamic read: kernel available_instances ${num(median(clibFig.kernel))}/s, C libfuse2 root file ${num(median(clibFig.clib))}/s, ` +
+          `kernel/C ${(median(clibFig.kernel) / median(clibFig.clib)).toFixed(2)}`,
   );
-  say('slowdown: baseline/mdevfs for rates, mdevfs/baseline for times (of the medians); paired: the median of the');
-  say(`per-repetition slowdowns (each pair measured back to back). ${manyN}/${fewN}: each target's own figure with ${manyN}`);
-  say(`devices over with ${fewN} (fill: last chunk over first); near 1.00 means nothing scans the devices, and the baseline's`);
-  say(`shows how much the machine itself drifted. RSS at ${manyN}: mdevfs ${num(rss.mdevfs)} MB, baseline ${num(rss.baseline)} MB.`);
+  say(`(e, f) ${burstLine('kernel', bursts.kernel)}`);
+  say(`(e, f) ${burstLine('fuse-native', bursts.native)}`);
+  say(`RSS at ${manyN} devices: ${rssLine}.`);
   say(`\n${startLine(start, median)} (medians of ${start.mdevfs.length})`);
 
   if (core.ran) {

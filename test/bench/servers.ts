@@ -98,11 +98,21 @@ export async function startServer(name: string, dir: string, argv: string[], rea
   return server;
 }
 
-export function startMdevfs(dir: string): Promise<Server> {
+/** mdevfs with the given FUSE engine (docs/fuse.md#engines). */
+export function startMdevfs(dir: string, engine: 'kernel' | 'fuse-native'): Promise<Server> {
   return startServer(
-    'mdevfs',
+    `mdevfs ${engine}`,
     dir,
-    [process.execPath, path.join(REPO, 'bin/mdevfs'), 'mount', dir, '--driver', path.join(REPO, 'test/bench/bench-driver.ts')],
+    [
+      process.execPath,
+      path.join(REPO, 'bin/mdevfs'),
+      'mount',
+      dir,
+      '--engine',
+      engine,
+      '--driver',
+      path.join(REPO, 'test/bench/bench-driver.ts'),
+    ],
     /^mdevfs: mounted /m,
   );
 }
@@ -114,4 +124,32 @@ export function startBaseline(dir: string): Promise<Server> {
     [process.execPath, '--import', 'tsx', path.join(REPO, 'test/bench/baseline-fs.ts'), dir],
     /^baseline: mounted /m,
   );
+}
+
+/**
+ * The C libfuse2 baseline (./c-libfuse.c), compiled into `tmp` when gcc and
+ * libfuse-dev are present; otherwise undefined and the reason.
+ */
+export async function startCLibfuse(tmp: string, dir: string, options: string): Promise<Server | string> {
+  const flags = await new Promise<string | undefined>(resolve =>
+    execFile('pkg-config', ['--cflags', '--libs', 'fuse'], { timeout: 10_000 }, (err, out) => resolve(err ? undefined : out.trim())),
+  );
+  if (flags === undefined) return 'no libfuse-dev (pkg-config fuse failed): apt-get install libfuse-dev';
+  const bin = path.join(tmp, 'c-libfuse');
+  const built = await new Promise<string | undefined>(resolve =>
+    execFile(
+      'gcc',
+      ['-O2', '-Wall', '-o', bin, path.join(REPO, 'test/bench/c-libfuse.c'), ...flags.split(/\s+/)],
+      { timeout: 60_000 },
+      (err, _o, e) => resolve(err ? `gcc failed: ${e.split('\n')[0] ?? ''}` : undefined),
+    ),
+  );
+  if (built) return built;
+  const server = await startServer('c-libfuse', dir, [bin, dir, '-f', '-o', options], /^clibfuse: mounted/m);
+  const stop = server.stop.bind(server);
+  server.stop = async () => {
+    await stop();
+    await fsp.unlink(bin).catch(() => {});
+  };
+  return server;
 }

@@ -17,9 +17,11 @@ t.test('mount() then core.unplug / plug / faults / setAvailable', async t => {
 
   t.equal(await writeOnce(p(TA, 'create'), uuid(1)), 36);
   await m.core.unplug('mtest');
+  await m.settled();
   t.same(await one(['lstat', p(P)]), { errno: 'ENOENT' }, 'the parent is gone from the files');
   t.same(await one(['lstat', p('bus/mdev/devices', uuid(1))]), { errno: 'ENOENT' });
   await m.core.plug('mtest');
+  await m.settled();
   t.equal(await readOnce(p(TA, 'available_instances')), '3\n');
 
   m.core.faults.add({ op: 'create', errno: 'EPROTO', type: 'mtest-b' });

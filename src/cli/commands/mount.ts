@@ -55,7 +55,10 @@ export function registerMount(program: Command): void {
       'merge the tree over the directory <base> (e.g. a copy of a real /sys; docs/overlay.md): its entries show where the tree has none, read-only (EROFS); by default the bare tree',
     )
     .option('--no-ctl', 'serve no control socket (docs/control.md; by default `mdevfs ctl --at <dir>` reaches this daemon)')
-    .option('--no-auto-unmount', 'do not ask libfuse to unmount if the daemon dies (leaves a stale mount on a crash; for tests)')
+    .option(
+      '--no-auto-unmount',
+      'do not unmount if the daemon dies (no watchdog, no libfuse auto_unmount: a crash leaves a stale mount; for tests)',
+    )
     .option(
       '-b, --background',
       'start the daemon detached and exit 0 once the tree is mounted (non-zero with its error if it fails); stop it with mdevfs umount <dir>',

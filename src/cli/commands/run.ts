@@ -75,6 +75,7 @@ Example:
         keepEtc: !!opts.keepEtc,
         verbose: !!opts.verbose,
         allowOther: !!opts.allowOther,
+        ...(opts.engine ? { engine: opts.engine } : {}),
         callTimeout: opts.callTimeout,
         mounts: [],
         udev: opts.udev,
