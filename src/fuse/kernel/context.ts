@@ -18,6 +18,8 @@ export interface ServeContext {
   /** Negotiated at INIT. */
   minor: number;
   flags: number;
+  /** What the reader's buffer holds: INIT's max_write. */
+  readonly maxWrite: number;
   allocDir(entries: Dirent[]): number;
   /** How long the kernel may keep what it is told about `e`. */
   validity(e: Entry): CachePolicy;

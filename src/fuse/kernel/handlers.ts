@@ -60,7 +60,7 @@ function init(s: ServeContext, r: Request): Answer {
   if (s.cache.entry > 0) want |= Init.CACHE_SYMLINKS | Init.DO_READDIRPLUS | Init.READDIRPLUS_AUTO;
   s.minor = Math.min(minor, FUSE_KERNEL_MINOR_VERSION);
   s.flags = offered & want;
-  return initOut(s.minor, readahead, s.flags);
+  return initOut(s.minor, readahead, s.flags, s.maxWrite);
 }
 
 function lookup(s: ServeContext, r: Request): Answer {

@@ -75,18 +75,16 @@ export async function mountKernel(mountpoint: string, opts: MountOptions): Promi
   }
   const watchdog = opts.autoUnmount === false ? undefined : startWatchdog(umount, mountpoint);
   const fs = new TreeFs(opts.root, { trace: opts.trace, view: opts.view });
-  const session = new Session(fd, fs, opts.root, { trace: opts.trace, cache: cachePolicy(opts.cache) });
-  let closed = false;
-  const close = (): void => {
-    if (closed) return;
-    closed = true;
-    session.stop();
-    try {
-      closeSync(fd);
-    } catch {
-      /* closed */
-    }
-  };
+  let session: Session;
+  try {
+    session = new Session(fd, fs, opts.root, { trace: opts.trace, log: opts.trace, cache: cachePolicy(opts.cache) });
+  } catch (e) {
+    // MDEVFS_FUSE_READER=loop where the event loop cannot read: leave nothing mounted.
+    await run(umount, ['-l', '--', mountpoint]);
+    closeSync(fd);
+    throw new MountError(e instanceof Error ? e.message : String(e));
+  }
+  const close = (): void => session.close();
   void session.ended.then(() => {
     // Unmounted from outside: nothing left for the watchdog to do.
     watchdog?.kill('SIGKILL');

@@ -83,7 +83,7 @@ export const Notify = { INVAL_INODE: 2, INVAL_ENTRY: 3, RETRIEVE: 5 } as const;
 
 export const IN_HEADER = 40;
 export const OUT_HEADER = 16;
-/** The largest write we accept, and so the read buffer (plus room for the header and fuse_write_in). */
+/** The largest write the worker reader accepts, and so its read buffer (plus room for the header and fuse_write_in). */
 export const MAX_WRITE = 128 * 1024;
 export const READ_BUFFER = MAX_WRITE + 4096;
 
@@ -247,7 +247,7 @@ export function putDirent(b: Buffer, off: number, ino: number, next: number, nam
 }
 
 /** struct fuse_init_out (64 bytes). */
-export function initOut(minor: number, maxReadahead: number, flags: number): Buffer {
+export function initOut(minor: number, maxReadahead: number, flags: number, maxWrite: number): Buffer {
   const b = Buffer.alloc(64);
   b.writeUInt32LE(FUSE_KERNEL_VERSION, 0);
   b.writeUInt32LE(minor, 4);
@@ -255,9 +255,9 @@ export function initOut(minor: number, maxReadahead: number, flags: number): Buf
   b.writeUInt32LE(flags >>> 0, 12);
   b.writeUInt16LE(64, 16); // max_background
   b.writeUInt16LE(48, 18); // congestion_threshold
-  b.writeUInt32LE(MAX_WRITE, 20);
+  b.writeUInt32LE(maxWrite, 20);
   b.writeUInt32LE(1, 24); // time_gran: nanoseconds
-  b.writeUInt16LE(MAX_WRITE / 4096, 28); // max_pages
+  b.writeUInt16LE(Math.ceil(maxWrite / 4096), 28); // max_pages
   return b;
 }
 

@@ -1,5 +1,5 @@
 /**
- * One FUSE connection: requests in (reader.ts), replies and notifications
+ * One FUSE connection: requests in (choose-reader.ts), replies and notifications
  * out, over /dev/fuse. The opcodes are answered in ./handlers.ts; this file
  * owns the wire discipline:
  *
@@ -25,7 +25,8 @@ import { HANDLERS, NO_REPLY, type Answer } from './handlers.js';
 import { Invalidator } from './invalidate.js';
 import { NodeTable } from './nodes.js';
 import { Op, parseRequest, reply, type Request } from './protocol.js';
-import { startReader, type Reader } from './reader.js';
+import { startReader } from './choose-reader.js';
+import type { Reader, ReaderKind } from './reader.js';
 
 export type { CachePolicy };
 
@@ -33,6 +34,10 @@ export interface SessionOptions {
   /** Called for failed requests (the CLI's --verbose). */
   trace?: (message: string) => void;
   cache?: CachePolicy;
+  /** Which reader (reader.ts); default: $MDEVFS_FUSE_READER, else the event loop's if it works. */
+  reader?: ReaderKind;
+  /** Told which reader serves (the CLI's --verbose). */
+  log?: (message: string) => void;
 }
 
 const NO_CACHE: CachePolicy = Object.freeze({ entry: 0, attr: 0 });
@@ -47,6 +52,8 @@ export class Session implements ServeContext {
   /** Negotiated minor version and flags (set by INIT). */
   minor = 0;
   flags = 0;
+  /** What the reader's buffer holds (INIT's max_write). */
+  readonly maxWrite: number;
   readonly #reader: Reader;
   readonly #inflight = new Set<Promise<void>>();
   readonly #trace?: (m: string) => void;
@@ -77,11 +84,12 @@ export class Session implements ServeContext {
         }
       });
     }
-    this.#reader = startReader(
-      fd,
-      msg => this.#serve(msg),
-      () => this.nodes.anyFile(),
-    );
+    this.#reader = startReader(fd, msg => this.#serve(msg), {
+      wakeNode: () => this.nodes.anyFile(),
+      log: opts.log,
+      kind: opts.reader,
+    });
+    this.maxWrite = this.#reader.maxWrite;
   }
 
   /**
@@ -106,10 +114,15 @@ export class Session implements ServeContext {
     return this.#reader.ended;
   }
 
-  /** Stop reading (the worker ends even if blocked). */
-  stop(): void {
+  /** Which reader serves. */
+  get readerKind(): ReaderKind {
+    return this.#reader.kind;
+  }
+
+  /** Stop reading (the worker ends even if blocked) and close the fd (idempotent). */
+  close(): void {
     this.#unwatch?.();
-    this.#reader.stop();
+    this.#reader.close();
   }
 
   allocDir(entries: Dirent[]): number {
