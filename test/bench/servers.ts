@@ -27,9 +27,16 @@ function fusermountUz(dir: string): Promise<void> {
 }
 
 /** Spawn a server on a fresh mount point `dir` (created here) and wait for `ready` on stdout. */
-export async function startServer(name: string, dir: string, argv: string[], ready: RegExp, timeoutMs = 60_000): Promise<Server> {
+export async function startServer(
+  name: string,
+  dir: string,
+  argv: string[],
+  ready: RegExp,
+  timeoutMs = 60_000,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Server> {
   await fsp.mkdir(dir);
-  const proc = spawn(argv[0]!, argv.slice(1), { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(argv[0]!, argv.slice(1), { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.on('data', d => {
     out += d;
@@ -98,10 +105,10 @@ export async function startServer(name: string, dir: string, argv: string[], rea
   return server;
 }
 
-/** mdevfs with the given FUSE engine (docs/fuse.md#engines). */
-export function startMdevfs(dir: string, engine: 'kernel' | 'fuse-native'): Promise<Server> {
+/** mdevfs with the given FUSE engine (docs/fuse.md#engines); `reader`: the kernel engine's (MDEVFS_FUSE_READER). */
+export function startMdevfs(dir: string, engine: 'kernel' | 'fuse-native', reader?: 'loop' | 'worker'): Promise<Server> {
   return startServer(
-    `mdevfs ${engine}`,
+    reader ? `mdevfs ${engine} (${reader} reader)` : `mdevfs ${engine}`,
     dir,
     [
       process.execPath,
@@ -114,6 +121,8 @@ export function startMdevfs(dir: string, engine: 'kernel' | 'fuse-native'): Prom
       path.join(REPO, 'test/bench/bench-driver.ts'),
     ],
     /^mdevfs: mounted /m,
+    60_000,
+    reader ? { ...process.env, MDEVFS_FUSE_READER: reader } : process.env,
   );
 }
 
