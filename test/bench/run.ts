@@ -16,7 +16,8 @@
  *   (a) and (b) with 10 devices and again with 50,000; the fill in between
  *   gives creates/s. Then the start figure (./start.ts: `mdevfs run -- true`
  *   against `umockdev-run -- true`), then test/bench/core.ts and
- *   test/bench/overlay.ts (the overlay's cost: a host file read in a run vs outside), if present.
+ *   test/bench/overlay.ts (the overlay's cost: a host file read in a run vs outside) and
+ *   test/bench/readers.ts (the kernel engine's event-loop and worker readers), if present.
  *
  * Both servers run in their own processes, the client (test/bench/client.c, or
  * client.py without gcc) in a third: a FUSE server must never touch its own
@@ -228,7 +229,7 @@ async function rssMB(pid: number | undefined): Promise<number> {
 }
 
 /** A bench script of its own (core.ts: the in-process core; overlay.ts: the overlay's cost), if present. */
-async function runScript(name: string): Promise<{ ran: boolean; code: number | null; out: string }> {
+async function runScript(name: string, limitSec = 180): Promise<{ ran: boolean; code: number | null; out: string }> {
   const file = path.join(REPO, 'test/bench', name);
   if (!existsSync(file)) return { ran: false, code: 0, out: '' };
   return new Promise(resolve => {
@@ -242,9 +243,9 @@ async function runScript(name: string): Promise<{ ran: boolean; code: number | n
       out += d;
     });
     const timer = setTimeout(() => {
-      out += '\n[bench: killed after 180 s]';
+      out += `\n[bench: killed after ${limitSec} s]`;
       p.kill('SIGKILL');
-    }, 180_000);
+    }, limitSec * 1000);
     p.on('close', code => {
       clearTimeout(timer);
       children.delete(p);
@@ -332,6 +333,7 @@ async function main(): Promise<void> {
 
   const core = await runScript('core.ts');
   const overlay = await runScript('overlay.ts');
+  const readers = await runScript('readers.ts', 900);
 
   // -------------------------------------------------------------------------
   // Report.
@@ -371,18 +373,16 @@ async function main(): Promise<void> {
   say(`RSS at ${manyN} devices: ${rssLine}.`);
   say(`\n${startLine(start, median)} (medians of ${start.mdevfs.length})`);
 
-  if (core.ran) {
-    say(`\n== test/bench/core.ts (in-process core benchmark)${core.code === 0 ? '' : ` -- exited with ${core.code}`}`);
-    say(core.out.trimEnd());
-    if (core.code !== 0) process.exitCode = 1;
-  } else {
-    say('\n(test/bench/core.ts not present: no in-process core figures)');
-  }
-  if (overlay.ran) {
-    say(`\n== test/bench/overlay.ts (mdevfs run over the host's /sys)${overlay.code === 0 ? '' : ` -- exited with ${overlay.code}`}`);
-    say(overlay.out.trimEnd());
-    if (overlay.code !== 0) process.exitCode = 1;
-  }
+  const show = (name: string, what: string, r: { ran: boolean; code: number | null; out: string }): void => {
+    if (!r.ran) return;
+    say(`\n== test/bench/${name} (${what})${r.code === 0 ? '' : ` -- exited with ${r.code}`}`);
+    say(r.out.trimEnd());
+    if (r.code !== 0) process.exitCode = 1;
+  };
+  show('core.ts', 'in-process core benchmark', core);
+  if (!core.ran) say('\n(test/bench/core.ts not present: no in-process core figures)');
+  show('overlay.ts', "mdevfs run over the host's /sys", overlay);
+  show('readers.ts', "the kernel engine's two readers", readers);
   say(`\nbench took ${((Date.now() - t0) / 1000).toFixed(0)} s`);
 }
 
