@@ -76,7 +76,7 @@ export function startLoopReader(fd: number, onRequest: (msg: Uint8Array) => void
   }
   let finish!: (why: string) => void;
   const ended = new Promise<string>(resolve => (finish = resolve));
-  let state_: 'reading' | 'stopped' | 'closed' = 'reading';
+  let phase: 'reading' | 'stopped' | 'closed' = 'reading';
   handle.onread = (buf: ArrayBuffer | undefined): void => {
     const n = state[kReadBytesOrError];
     if (n > 0 && buf) {
@@ -85,20 +85,18 @@ export function startLoopReader(fd: number, onRequest: (msg: Uint8Array) => void
       return;
     }
     if (n === 0) return;
-    // ENOENT: the request was dropped while we read it (fs/fuse/dev.c); libuv stopped reading
-    // on the error (uv__read()), so open the handle on the fd again and go on.
+    // ENOENT (the request was dropped while we read it, fs/fuse/dev.c) or EINTR: as the worker
+    // reader, go on; libuv stopped reading on the error (uv__read()), so open the handle on the fd again.
     if ((n === -2 || n === -4) && handle.open(fd) === 0 && handle.readStart() === 0) return;
-    state_ = 'stopped';
+    phase = 'stopped';
     finish(n === UV_EOF ? 'EOF' : getSystemErrorName(n));
   };
   const err = handle.readStart();
-  if (err !== 0) {
-    handle.close();
-    return `Pipe.readStart: ${getSystemErrorName(err)}`;
-  }
+  // Not closed: closing the handle would close the fd, which the worker reader is to use.
+  if (err !== 0) return `Pipe.readStart: ${getSystemErrorName(err)}`;
   const stop = (): void => {
-    if (state_ !== 'reading') return;
-    state_ = 'stopped';
+    if (phase !== 'reading') return;
+    phase = 'stopped';
     handle.readStop();
     finish('stopped');
   };
@@ -109,8 +107,8 @@ export function startLoopReader(fd: number, onRequest: (msg: Uint8Array) => void
     stop,
     close(): void {
       stop();
-      if (state_ === 'closed') return;
-      state_ = 'closed';
+      if (phase === 'closed') return;
+      phase = 'closed';
       handle.close(); // closes the fd (uv__stream_close())
     },
   };
