@@ -11,11 +11,12 @@
  * submounts, measured), and the rest is read rarely. The bind is an rbind
  * (file systems mounted below come along), then every mount at or below it
  * is remounted read-only, since an rbind's -o ro reaches its top mount only.
+ * These steps run in the run's last batch (./script.ts), with the host's
+ * sysfs as its fd 3.
  */
-import { spawn } from 'node:child_process';
-import { firstLine } from '../core/errno.js';
 import type { KDir } from '../kernfs/index.js';
 import type { BaseDir } from '../overlay/index.js';
+import { shQuote, type LenientGroup, type ScriptStep } from './script.js';
 
 /** The host paths bound straight over the merged tree. */
 export const HOST_BOUND = ['devices/system'];
@@ -25,34 +26,22 @@ export function hostBindPaths(base: BaseDir, root: KDir): string[] {
   return HOST_BOUND.filter(rel => !root.lookup(rel) && !!base.lstat('/' + rel)?.isDirectory());
 }
 
-// $1.. are the paths; fd 3 is the host's sysfs. mountinfo's field 5 is the mount point.
-const SCRIPT = `
-status=0
-for rel in "$@"; do
-  if mount --no-canonicalize --rbind "/proc/self/fd/3/$rel" "/sys/$rel"; then
-    for m in $(awk -v t="/sys/$rel" '$5 == t || index($5, t "/") == 1 { print $5 }' /proc/self/mountinfo); do
-      mount -o remount,bind,ro "$m" || { echo "cannot make $m read-only; unmounting /sys/$rel"; umount -l "/sys/$rel"; status=1; break; }
-    done
-  else
-    status=1
-  fi
-done
-exit $status
-`;
-
 /**
- * Bind `paths` from the host's sysfs (`base`) over /sys. Resolves with a
- * message when something could not be bound (those paths are then served
- * through the overlay, as before), undefined when all were.
+ * Bind `paths` from the host's sysfs (fd 3 of the batch) over /sys, each a
+ * lenient group of its own: a path that could not be bound (or made
+ * read-only, then it is detached again) is served through the overlay, as
+ * before. mountinfo's field 5 is the mount point (awk: the shell's read
+ * builtin takes a system call per byte).
  */
-export function bindHostPaths(base: BaseDir, paths: readonly string[]): Promise<string | undefined> {
-  if (paths.length === 0) return Promise.resolve(undefined);
-  return new Promise(resolve => {
-    const child = spawn('/bin/sh', ['-c', SCRIPT, 'mdevfs-host-binds', ...paths], { stdio: ['ignore', 'pipe', 'pipe', base.fd] });
-    let out = '';
-    child.stdout!.on('data', d => (out += d));
-    child.stderr!.on('data', d => (out += d));
-    child.on('error', e => resolve(`cannot run /bin/sh: ${e.message}`));
-    child.on('close', code => resolve(code === 0 ? undefined : firstLine(out.trim()) || `exit ${code}`));
+export function hostBindSteps(paths: readonly string[]): { steps: ScriptStep[]; groups: LenientGroup[] } {
+  const groups = paths.map((_, i) => ({ name: `host${i}`, undo: [] }));
+  const steps = paths.map((rel, i) => {
+    const t = shQuote(`/sys/${rel}`);
+    const sh =
+      `mount --no-canonicalize --rbind ${shQuote(`/proc/self/fd/3/${rel}`)} ${t} && ` +
+      `for mp in $(awk -v t=${t} '$5 == t || index($5, t "/") == 1 { print $5 }' /proc/self/mountinfo); do ` +
+      `mount --no-canonicalize -o remount,bind,ro "$mp" || { echo "cannot make $mp read-only"; umount -l ${t}; exit 1; }; done`;
+    return { sh, what: `bind the host's /sys/${rel}`, group: groups[i]!.name };
   });
+  return { steps, groups };
 }

@@ -11,12 +11,12 @@
  *   `udevadm settle` returns at once when it exists and nothing is queued;
  * - `/run/udev/data/`: the udev database (the daemon keeps it: src/udev/database.ts).
  *
- * Asynchronous, with mount(8): the caller is the FUSE daemon (docs/fuse.md#self-deadlock).
+ * Made by one batch of mount(8) steps (./script.ts); nothing is unmounted,
+ * the namespace takes it all.
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { exec } from '../fuse/programs.js';
-import { mountOrThrow } from './mounts.js';
+import { shQuote, type ScriptStep } from './script.js';
 
 export const RUN = '/run';
 export const RUN_UDEV = '/run/udev';
@@ -25,46 +25,31 @@ export const UDEV_DATA = '/run/udev/data';
 /** In the run's staging tmpfs (see ./mounts.ts): where the host's /run stays reachable. */
 export const STAGED_RUN_SCRATCH = '/sys/mdevfs-run';
 
-export interface PrivateRun {
-  /** Undo (lazily; never throws). The namespace would take it all anyway. */
-  remove(): Promise<void>;
-}
-
-/** Put the private /run with its /run/udev in place. Throws with a one-line message, having undone what it did. */
-export async function mountPrivateRun(scratch: string): Promise<PrivateRun> {
+/** The steps that put the private /run with its /run/udev in place (reads the host's /run first). */
+export async function privateRunSteps(scratch: string): Promise<ScriptStep[]> {
   const old = path.join(scratch, 'run');
-  const undo: string[] = [];
-  const remove = async () => {
-    for (const target of undo.reverse()) await exec('umount', ['-l', target]);
-    undo.length = 0;
-  };
-  try {
-    const entries = await fsp.readdir(RUN, { withFileTypes: true });
-    const mode = (await fsp.stat(RUN)).mode & 0o7777;
-    await fsp.mkdir(old, { recursive: true, mode: 0o755 });
-    await mountOrThrow(['--rbind', RUN, old], `bind ${RUN} to ${old}`);
-    undo.push(old);
-    await mountOrThrow(['-t', 'tmpfs', '-o', `mode=${mode.toString(8)}`, 'mdevfs-run', RUN], `put a tmpfs over ${RUN}`);
-    undo.push(RUN);
-    for (const e of entries) {
-      if (e.name === 'udev') continue;
-      const from = path.join(old, e.name);
-      const to = path.join(RUN, e.name);
-      if (e.isSymbolicLink()) {
-        await fsp.symlink(await fsp.readlink(from), to);
-        continue;
-      }
-      // mount(8) itself may have made one already (libmount's /run/mount/utab).
-      if (e.isDirectory()) await fsp.mkdir(to, { recursive: true });
-      else await fsp.writeFile(to, '', { flag: 'a' });
-      await mountOrThrow(['--rbind', from, to], `bind ${to} again`);
+  const entries = (await fsp.readdir(RUN, { withFileTypes: true })).filter(e => e.name !== 'udev');
+  const mode = (await fsp.stat(RUN)).mode & 0o7777;
+  const steps: ScriptStep[] = [
+    { argv: ['mkdir', '-p', old], what: `create ${old}` },
+    { argv: ['mount', '--rbind', RUN, old], what: `bind ${RUN} to ${old}` },
+    { argv: ['mount', '-t', 'tmpfs', '-o', `mode=${mode.toString(8)}`, 'mdevfs-run', RUN], what: `put a tmpfs over ${RUN}` },
+  ];
+  const dirs = [RUN_UDEV, UDEV_DATA];
+  const binds: ScriptStep[] = [];
+  for (const e of entries) {
+    const from = path.join(old, e.name);
+    const to = path.join(RUN, e.name);
+    if (e.isSymbolicLink()) {
+      steps.push({ argv: ['ln', '-s', await fsp.readlink(path.join(RUN, e.name)), to], what: `create ${to}` });
+      continue;
     }
-    await fsp.mkdir(RUN_UDEV, { mode: 0o755 });
-    await fsp.writeFile(UDEV_CONTROL, '', { mode: 0o600 });
-    await fsp.mkdir(UDEV_DATA, { mode: 0o755 });
-  } catch (e) {
-    await remove();
-    throw e;
+    // A mount point of the entry's kind (mkdir -p: mount(8) itself may have made one, libmount's /run/mount/utab).
+    if (e.isDirectory()) dirs.push(to);
+    else steps.push({ sh: `: >> ${shQuote(to)}`, what: `create ${to}` });
+    binds.push({ argv: ['mount', '--rbind', from, to], what: `bind ${to} again` });
   }
-  return { remove };
+  steps.push({ argv: ['mkdir', '-p', ...dirs], what: `create the directories of ${RUN}` }, ...binds);
+  steps.push({ sh: `(umask 077 && : > ${shQuote(UDEV_CONTROL)})`, what: `create ${UDEV_CONTROL}` });
+  return steps;
 }
