@@ -3,14 +3,20 @@
  * it inherits none of the daemon's descriptors: libfuse opens /dev/fuse
  * without O_CLOEXEC), as
  *
- *   [setpriv --pdeathsig KILL --] unshare --pid --fork --kill-child -- /bin/sh -c GATE mdevfs <command...>
+ *   [setpriv --pdeathsig KILL --] unshare --pid --fork --kill-child --mount-proc
+ *     --propagation slave -- /bin/sh -c GATE mdevfs <command...>
  *
- * in the daemon's mount (and network) namespace. The shell is PID 1 of a pid
- * namespace of its own: it waits on fd 3 for "go" (EOF: exit 125 unseen),
- * then runs the command as its child and exits with its status. Not exec'd:
- * an init gets no signal it has no handler for (kernel/signal.c
- * sig_task_ignored(), SIGNAL_UNKILLABLE), and the command must keep the
- * default ones (a terminal's Ctrl-C, a relayed SIGTERM).
+ * in the daemon's network namespace. The shell is PID 1 of a pid namespace
+ * of its own, with its own /proc, in a mount namespace that is a slave of the
+ * daemon's (whose mounts are shared by then, ./inner.ts): every mount the
+ * daemon makes later reaches the command. It waits on fd 3 for "go" (EOF:
+ * exit 125 unseen), then runs the command as its child and exits with its
+ * status. Not exec'd: an init gets no signal it has no handler for
+ * (kernel/signal.c sig_task_ignored(), SIGNAL_UNKILLABLE), and the command
+ * must keep the default ones; the shell's own traps (`:`) keep a terminal's
+ * Ctrl-C from ending it, and are reset for the command by exec. The shell's
+ * stderr is /dev/null (its "Terminated" notes are not the command's); the
+ * command gets the real one, passed as fd 4.
  *
  * Cleanup: when the shell exits, the kernel kills whatever the command left
  * in the pid namespace (zap_pid_ns_processes()). When the daemon dies, even
@@ -25,8 +31,10 @@ import { EXIT_NOT_FOUND, EXIT_RUN_FAILED, signalStatus } from './options.js';
 const GATE_SCRIPT = [
   'read _ <&3 || exit ' + EXIT_RUN_FAILED,
   'exec 3<&-',
-  `command -v -- "$1" >/dev/null 2>&1 || { printf '%s\\n' "mdevfs: $1: command not found" >&2; exit ${EXIT_NOT_FOUND}; }`,
-  '"$@"',
+  'trap : INT QUIT HUP TERM',
+  `command -v -- "$1" >/dev/null 2>&1 || { printf '%s\\n' "mdevfs: $1: command not found" >&4; exit ${EXIT_NOT_FOUND}; }`,
+  // A subshell, so the redirections are the command's alone.
+  '( exec "$@" 2>&4 4>&- )',
 ].join('\n');
 
 export interface Gate {
@@ -56,6 +64,9 @@ export function startGate(command: readonly string[], env: NodeJS.ProcessEnv, un
     '--pid',
     '--fork',
     '--kill-child',
+    '--mount-proc',
+    '--propagation',
+    'slave',
     '--',
     '/bin/sh',
     '-c',
@@ -63,7 +74,7 @@ export function startGate(command: readonly string[], env: NodeJS.ProcessEnv, un
     'mdevfs',
     ...command,
   ];
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['inherit', 'inherit', 'inherit', 'pipe'], env });
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['inherit', 'inherit', 'ignore', 'pipe', 2], env });
   const ctl = child.stdio[3] as Writable | null;
   ctl?.on('error', () => {
     /* the gate is gone; its exit says why */

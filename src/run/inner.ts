@@ -31,12 +31,12 @@ import type { Serving } from '../daemon/serve-tree.js';
 import { which } from '../fuse/programs.js';
 import { BaseDir } from '../overlay/index.js';
 import { RELAYED_SIGNALS, inTerminalForeground } from './signals.js';
-import { startGate } from './gate.js';
+import { startGate, type Gate } from './gate.js';
 import { STAGED_TREE_DIR, STAGING_MOUNT, checkTarget, mountSteps, planMounts } from './mounts.js';
 import { STAGED_DEV_SCRATCH, STAGED_VFIO_DIR, devGroup, devOverlaySteps, vfioBindStep } from './dev-vfio.js';
 import { EXIT_RUN_FAILED, VERIFY_SYSFS_ENV, signalStatus, type RunOptions } from './options.js';
 import { STAGED_RUN_SCRATCH, UDEV_DATA, privateRunSteps } from './run-udev.js';
-import { hostBindPaths, hostBindSteps } from './host-binds.js';
+import { STAGED_HOST_DIR, hostBindPaths, hostBindSteps, hostStagePaths, hostStageSteps } from './host-binds.js';
 import { runScript, type ScriptStep } from './script.js';
 import type { RunNamespace } from './namespace.js';
 
@@ -83,11 +83,12 @@ export async function runInner(o: RunOptions, ns: RunNamespace): Promise<number>
   if (!unshare) throw new UserError('unshare not found (install util-linux)', EXIT_RUN_FAILED);
   if (!setpriv) vlog('mdevfs: setpriv not found: if this run is killed, the command keeps running');
 
-  // The command's side is forked now, before the tree is mounted (./gate.ts).
   // The control socket's path goes in the command's environment, so `mdevfs ctl` finds this daemon (docs/control.md).
   const ctlSocket = runControlSocket();
   const env = { ...process.env, ...(o.udev ? VERIFY_SYSFS_ENV : {}), [CONTROL_ENV]: ctlSocket };
-  const gate = startGate(o.command, env, unshare, setpriv);
+  let gate: Gate | undefined;
+  let gateGone = false;
+  let staged: string[] = [];
 
   const onSignal = async (sig: NodeJS.Signals) => {
     // A terminal's SIGINT/SIGHUP went to our whole process group, the command included.
@@ -102,13 +103,13 @@ export async function runInner(o: RunOptions, ns: RunNamespace): Promise<number>
     }
     if (phase === 'teardown') process.exit(signalStatus(sig)); // a second one: skip the rest of the teardown
     vlog(`mdevfs: ${sig}: passing it on to the command`);
-    await gate.signal(sig);
+    await gate?.signal(sig);
     // SIGTERM and SIGHUP mean "stop": a command that ignores them is killed
     // after a grace period. SIGINT may rightly be handled without exiting.
     if (sig !== 'SIGINT') {
       graceTimer ??= setTimeout(() => {
         log(`mdevfs: the command did not exit within ${SIGNAL_GRACE_MS / 1000} s of ${sig}; killing it`);
-        gate.kill();
+        gate?.kill();
       }, SIGNAL_GRACE_MS);
     }
   };
@@ -143,22 +144,37 @@ export async function runInner(o: RunOptions, ns: RunNamespace): Promise<number>
       }
     }
     const dev = devGroup(STAGED_DEV_SCRATCH);
+    const stagePaths = base ? hostStagePaths(base) : [];
+    const stage = hostStageSteps(stagePaths);
     const first: ScriptStep[] = [
       ...mountSteps(STAGING_MOUNT),
-      { argv: ['mkdir', STAGED_TREE_DIR, STAGED_VFIO_DIR, STAGED_DEV_SCRATCH], what: `create the staging directories in /sys` },
+      {
+        argv: ['mkdir', STAGED_TREE_DIR, STAGED_VFIO_DIR, STAGED_DEV_SCRATCH, STAGED_HOST_DIR],
+        what: 'create the staging directories in /sys',
+      },
       ...(await devOverlaySteps(STAGED_DEV_SCRATCH)),
       // Before the plugins load: the udev database lives there.
       ...(o.udev ? await privateRunSteps(STAGED_RUN_SCRATCH) : []),
+      ...stage.steps,
+      // Last: from here on every mount made here reaches the command's namespace (./gate.ts).
+      { argv: ['mount', '--make-rshared', '/'], what: 'make the mounts of the run shared with the command' },
     ];
     // The daemon's modules load while the batch runs (a process of its own).
     const [, warnings, { serveTree }] = await Promise.all([
       checkNetwork(o, ns),
-      runScript(first, [dev]),
+      runScript(first, [dev, ...stage.groups], base ? [base.fd] : []),
       import('../daemon/serve-tree.js'),
     ]);
     const devFailed = warnings.get(dev.name);
     if (devFailed) log(`mdevfs: no /dev/vfio in this run: ${devFailed}`);
+    staged = stagePaths.filter((_, i) => !warnings.has(stage.groups[i]!.name));
+    for (const g of stage.groups) {
+      if (warnings.has(g.name)) vlog(`mdevfs: a host subtree is served through the overlay instead of bound: ${warnings.get(g.name)}`);
+    }
     stopIfInterrupted();
+    // The command's side, before the tree is mounted: it must not inherit /dev/fuse (./gate.ts).
+    gate = startGate(o.command, env, unshare, setpriv);
+    void gate.exited.then(() => (gateGone = true));
 
     // serveTree loads the plugins as mount does: the samples unless --driver or --config.
     serving = await serveTree(STAGED_TREE_DIR, {
@@ -182,20 +198,22 @@ export async function runInner(o: RunOptions, ns: RunNamespace): Promise<number>
     logStrayErrors(o.verbose);
     stopIfInterrupted();
 
-    // Before /sys is covered: the staged device files are reachable only until then.
-    const second: ScriptStep[] = serving.vfio && !devFailed ? [vfioBindStep(serving.vfio.mounted.mountpoint)] : [];
-    for (const m of planMounts({ treeDir: serving.mounted.mountpoint, keepEtc: o.keepEtc, extra: o.mounts })) {
+    // Before /sys is covered: the staged device files and host subtrees are reachable only until then.
+    const treeDir = serving.mounted.mountpoint;
+    const host = hostBindSteps(hostBindPaths(staged, serving.presenter.root), treeDir);
+    const second: ScriptStep[] = [...(serving.vfio && !devFailed ? [vfioBindStep(serving.vfio.mounted.mountpoint)] : []), ...host.steps];
+    for (const m of planMounts({ treeDir, keepEtc: o.keepEtc, extra: o.mounts })) {
       if (await checkTarget(m)) second.push(...mountSteps(m));
       else vlog(`mdevfs: ${m.target} does not exist; not mounting ${m.what}`);
     }
-    // Base reads go through the descriptor to the host's sysfs, never through /sys.
-    const host = hostBindSteps(base ? hostBindPaths(base, serving.presenter.root) : []);
-    const warned = await runScript([...second, ...host.steps], [dev, ...host.groups], base ? [base.fd] : []);
+    const warned = await runScript(second, [dev, ...host.groups]);
     if (warned.has(dev.name)) log(`mdevfs: no /dev/vfio in this run: ${warned.get(dev.name)}`);
     for (const g of host.groups) {
       if (warned.has(g.name)) vlog(`mdevfs: a host subtree is served through the overlay instead of bound: ${warned.get(g.name)}`);
     }
     stopIfInterrupted();
+    // unshare's own failure (its stderr is the gate's, /dev/null): say so, do not pass its status off as the command's.
+    if (gateGone) throw new UserError(`could not start the command's pid namespace (unshare exited with status ${await gate!.exited})`);
     const n = serving.presenter.parentCount;
     vlog(
       `mdevfs: /sys is the mdevfs tree${base ? " over the host's" : ''} (profile ${serving.core.profile}, ${n} parent${n === 1 ? '' : 's'}); running ${o.command.join(' ')}`,
@@ -203,14 +221,15 @@ export async function runInner(o: RunOptions, ns: RunNamespace): Promise<number>
   } catch (e) {
     const interrupted = setupSignal;
     if (!interrupted) log(`mdevfs: ${errorMessage(e)}`);
-    gate.cancel();
+    gate?.cancel();
     await teardown();
     return interrupted ? signalStatus(interrupted) : EXIT_RUN_FAILED;
   }
 
   phase = 'running';
-  gate.go();
-  const status = await gate.exited;
+  const started = gate!;
+  started.go();
+  const status = await started.exited;
   await teardown();
   return status;
 }

@@ -24,9 +24,9 @@ export const MDEVCTL_ETC_DIRS = ['scripts.d/callouts', 'scripts.d/notifiers'];
 export const STAGING_MOUNT: NamespaceMount = { what: 'a private staging tmpfs', kind: 'tmpfs', target: '/sys', options: 'mode=0755' };
 export const STAGED_TREE_DIR = '/sys/mdevfs';
 
-/** The FUSE tree bound over /sys. */
+/** The FUSE tree bound over /sys, with the host's subtrees bound into it (./host-binds.ts). */
 export function sysMount(treeDir: string): NamespaceMount {
-  return { what: 'the mdevfs tree', kind: 'bind', source: treeDir, target: '/sys' };
+  return { what: 'the mdevfs tree', kind: 'rbind', source: treeDir, target: '/sys' };
 }
 
 /** An empty tmpfs over /etc/mdevctl.d with the directories mdevctl's self-check requires. */
@@ -53,7 +53,7 @@ export function planMounts(o: { treeDir: string; keepEtc: boolean; extra?: Names
  */
 export async function checkTarget(m: NamespaceMount): Promise<boolean> {
   if (!path.isAbsolute(m.target)) throw new UserError(`${m.what}: target ${m.target} is not an absolute path`);
-  if (m.kind === 'bind' && !m.source) throw new UserError(`${m.what}: a bind mount needs a source`);
+  if (m.kind !== 'tmpfs' && !m.source) throw new UserError(`${m.what}: a bind mount needs a source`);
   try {
     const st = await fsp.stat(m.target);
     if (!st.isDirectory() && m.kind === 'tmpfs') throw new UserError(`${m.what}: ${m.target} is not a directory`);
@@ -70,8 +70,8 @@ export function mountSteps(m: NamespaceMount): ScriptStep[] {
   const opts = m.options ? ['-o', m.options] : [];
   // --no-canonicalize: the paths are absolute already, and the tree's would cost a round trip to this daemon.
   const argv =
-    m.kind === 'bind'
-      ? ['mount', '--no-canonicalize', '--bind', ...opts, m.source!, m.target]
+    m.kind !== 'tmpfs'
+      ? ['mount', '--no-canonicalize', `--${m.kind}`, ...opts, m.source!, m.target]
       : ['mount', '--no-canonicalize', '-t', 'tmpfs', ...opts, 'mdevfs-run', m.target];
   const steps: ScriptStep[] = [{ argv, what: `mount ${m.what} on ${m.target}` }];
   const dirs = (m.dirs ?? []).map(d => path.join(m.target, d));

@@ -17,9 +17,9 @@ export interface NamespaceMount {
   what: string;
   /** An absolute path inside the namespace; it must already exist (nothing is created on the host). */
   target: string;
-  /** 'bind': `mount --bind <source> <target>`; 'tmpfs': a fresh tmpfs. */
-  kind: 'bind' | 'tmpfs';
-  /** For 'bind': an absolute path. */
+  /** 'bind': `mount --bind <source> <target>` ('rbind': with the mounts below it); 'tmpfs': a fresh tmpfs. */
+  kind: 'bind' | 'rbind' | 'tmpfs';
+  /** For 'bind' and 'rbind': an absolute path. */
   source?: string;
   /** mount -o options, e.g. 'mode=0755' for a tmpfs. */
   options?: string;
