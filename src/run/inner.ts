@@ -88,7 +88,7 @@ export async function runInner(o: RunOptions, ns: RunNamespace): Promise<number>
   const env = { ...process.env, ...(o.udev ? VERIFY_SYSFS_ENV : {}), [CONTROL_ENV]: ctlSocket };
   let gate: Gate | undefined;
   let gateGone = false;
-  let staged: string[] = [];
+  let staged: string[];
 
   const onSignal = async (sig: NodeJS.Signals) => {
     // A terminal's SIGINT/SIGHUP went to our whole process group, the command included.

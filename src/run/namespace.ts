@@ -50,13 +50,9 @@ export function enterRunNamespace(): RunNamespace {
   delete process.env[RUN_NS_ENV];
   const callerMnt = link(`/proc/self/fd/${CALLER_MNT_FD}`);
   const callerNet = link(`/proc/self/fd/${CALLER_NET_FD}`);
-  for (const fd of [CALLER_MNT_FD, CALLER_NET_FD]) {
-    try {
-      closeSync(fd);
-    } catch {
-      /* not open */
-    }
-  }
+  // Only if they are what the starter passed: otherwise they may be Node's own.
+  if (callerMnt?.startsWith('mnt:')) closeSync(CALLER_MNT_FD);
+  if (callerNet?.startsWith('net:')) closeSync(CALLER_NET_FD);
   const ownMnt = link('/proc/self/ns/mnt');
   if (!callerMnt?.startsWith('mnt:') || !callerNet?.startsWith('net:') || !ownMnt || ownMnt === callerMnt) {
     throw new UserError(
