@@ -28,10 +28,9 @@ import { UserError } from '../daemon/errors.js';
 import { logStrayErrors, stderrLine } from '../daemon/log.js';
 import { CONTROL_ENV, runControlSocket } from '../daemon/control-path.js';
 import type { Serving } from '../daemon/serve-tree.js';
-import { which } from '../fuse/programs.js';
 import { BaseDir } from '../overlay/index.js';
 import { RELAYED_SIGNALS, inTerminalForeground } from './signals.js';
-import { startGate, type Gate } from './gate.js';
+import { programPath, startGate, type Gate } from './gate.js';
 import { STAGED_TREE_DIR, STAGING_MOUNT, checkTarget, mountSteps, planMounts } from './mounts.js';
 import { STAGED_DEV_SCRATCH, STAGED_VFIO_DIR, devGroup, devOverlaySteps, vfioBindStep } from './dev-vfio.js';
 import { EXIT_RUN_FAILED, VERIFY_SYSFS_ENV, signalStatus, type RunOptions } from './options.js';
@@ -79,7 +78,7 @@ export async function runInner(o: RunOptions, ns: RunNamespace): Promise<number>
   let setupSignal: NodeJS.Signals | undefined;
   let graceTimer: NodeJS.Timeout | undefined;
 
-  const [unshare, setpriv] = await Promise.all([which('unshare'), which('setpriv')]);
+  const [unshare, setpriv] = [programPath('unshare'), programPath('setpriv')];
   if (!unshare) throw new UserError('unshare not found (install util-linux)', EXIT_RUN_FAILED);
   if (!setpriv) vlog('mdevfs: setpriv not found: if this run is killed, the command keeps running');
 

@@ -33,6 +33,7 @@ t.test("inside: the tree is /sys (over the host's), /etc/mdevctl.d is a scratch 
     { argv: ['readlink', '/sys/class/mdev_bus/mdpy'] },
     { argv: ['cat', '/sys/class/mdev_bus/mdpy/mdev_supported_types/mdpy-vga/available_instances'] },
     { argv: ['readlink', '/proc/self/ns/pid'] },
+    { sh: 'read self _ </proc/self/stat; echo $$ $self $(tr "\\0" " " </proc/$$/cmdline)' },
   ]);
   const sys = mountAt(r[0]!.out, '/sys');
   t.same(sys, { fstype: 'fuse.mdevfs', source: 'mdevfs' }, '/sys is the FUSE tree');
@@ -44,6 +45,10 @@ t.test("inside: the tree is /sys (over the host's), /etc/mdevctl.d is a scratch 
   t.equal(r[4]!.out, '../../devices/virtual/mdpy/mdpy\n', 'the sample drivers by default');
   t.equal(r[5]!.out, '4\n');
   t.not(r[6]!.out.trim(), await fsp.readlink('/proc/self/ns/pid'), 'a pid namespace of its own');
+  const [pid, statPid, ...argv] = r[7]!.out.trim().split(' ');
+  t.ok(Number(pid) < 100, `a small pid (${pid}): the command's own pid namespace`);
+  t.equal(statPid, pid, 'and its own /proc: /proc/self and getpid() agree');
+  t.same(argv.slice(0, 2), ['/bin/sh', '-c'], '/proc/<pid> is this very process');
 
   t.equal(await snapshot('/etc/mdevctl.d'), hostEtc, "the host's /etc/mdevctl.d is untouched");
   t.same(mountAt(await fsp.readFile('/proc/self/mountinfo', 'utf8'), '/sys'), hostSysMount, "the host's /sys is still its own");
