@@ -25,18 +25,29 @@ export const UDEV_DATA = '/run/udev/data';
 /** In the run's staging tmpfs (see ./mounts.ts): where the host's /run stays reachable. */
 export const STAGED_RUN_SCRATCH = '/sys/mdevfs-run';
 
-/** The steps that put the private /run with its /run/udev in place (reads the host's /run first). */
+/** A path as an fstab field (fstab(5): spaces, tabs, newlines and backslashes octal-escaped). */
+function fstabField(p: string): string {
+  return p.replace(/[\s\\]/g, c => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+}
+
+/**
+ * The steps that put the private /run with its /run/udev in place (reads the
+ * host's /run first). The host's entries are bound back by one `mount -a`
+ * over an fstab written in the staging tmpfs (`x-mount.mkdir` makes the
+ * directories), not a mount(8) each: a process each was most of this.
+ */
 export async function privateRunSteps(scratch: string): Promise<ScriptStep[]> {
   const old = path.join(scratch, 'run');
+  const fstab = path.join(scratch, 'fstab');
   const entries = (await fsp.readdir(RUN, { withFileTypes: true })).filter(e => e.name !== 'udev');
   const mode = (await fsp.stat(RUN)).mode & 0o7777;
   const steps: ScriptStep[] = [
     { argv: ['mkdir', '-p', old], what: `create ${old}` },
     { argv: ['mount', '--rbind', RUN, old], what: `bind ${RUN} to ${old}` },
     { argv: ['mount', '-t', 'tmpfs', '-o', `mode=${mode.toString(8)}`, 'mdevfs-run', RUN], what: `put a tmpfs over ${RUN}` },
+    { argv: ['mkdir', '-p', RUN_UDEV, UDEV_DATA], what: `create ${UDEV_DATA}` },
   ];
-  const dirs = [RUN_UDEV, UDEV_DATA];
-  const binds: ScriptStep[] = [];
+  const lines: string[] = [];
   for (const e of entries) {
     const from = path.join(old, e.name);
     const to = path.join(RUN, e.name);
@@ -44,12 +55,16 @@ export async function privateRunSteps(scratch: string): Promise<ScriptStep[]> {
       steps.push({ argv: ['ln', '-s', await fsp.readlink(path.join(RUN, e.name)), to], what: `create ${to}` });
       continue;
     }
-    // A mount point of the entry's kind (mkdir -p: mount(8) itself may have made one, libmount's /run/mount/utab).
-    if (e.isDirectory()) dirs.push(to);
-    else steps.push({ sh: `: >> ${shQuote(to)}`, what: `create ${to}` });
-    binds.push({ argv: ['mount', '--rbind', from, to], what: `bind ${to} again` });
+    // A mount point of the entry's kind: x-mount.mkdir for a directory, an empty file for the rest.
+    if (!e.isDirectory()) steps.push({ sh: `: >> ${shQuote(to)}`, what: `create ${to}` });
+    lines.push(`${fstabField(from)} ${fstabField(to)} none rbind${e.isDirectory() ? ',x-mount.mkdir' : ''} 0 0`);
   }
-  steps.push({ argv: ['mkdir', '-p', ...dirs], what: `create the directories of ${RUN}` }, ...binds);
+  if (lines.length > 0) {
+    steps.push(
+      { sh: `printf '%s\\n' ${lines.map(shQuote).join(' ')} > ${shQuote(fstab)}`, what: `write ${fstab}` },
+      { argv: ['mount', '-a', '-T', fstab], what: `bind the entries of ${RUN} again` },
+    );
+  }
   steps.push({ sh: `(umask 077 && : > ${shQuote(UDEV_CONTROL)})`, what: `create ${UDEV_CONTROL}` });
   return steps;
 }
