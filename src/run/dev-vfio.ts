@@ -44,15 +44,17 @@ export function devGroup(scratch: string): LenientGroup {
   return { name: 'dev', undo: [DEV, path.join(scratch, 'dev')] };
 }
 
+/** The directories the /dev steps need in the staging tmpfs (made with the run's other staging directories). */
+export function devScratchDirs(scratch: string): string[] {
+  return ['upper', 'work', 'dev'].map(d => path.join(scratch, d));
+}
+
 /** The steps that put the overlay over /dev, with its submounts bound again and an empty /dev/vfio. */
 export async function devOverlaySteps(scratch: string): Promise<ScriptStep[]> {
-  const upper = path.join(scratch, 'upper');
-  const work = path.join(scratch, 'work');
-  const old = path.join(scratch, 'dev');
+  const [upper, work, old] = devScratchDirs(scratch) as [string, string, string];
   const subs = submountsOf(await fsp.readFile('/proc/self/mountinfo', 'utf8'), DEV);
   const group = 'dev';
   return [
-    { argv: ['mkdir', '-p', upper, work, old], what: `create ${scratch}`, group },
     { argv: ['mount', '--rbind', DEV, old], what: `bind ${DEV} to ${old}`, group },
     {
       argv: ['mount', '-t', 'overlay', 'mdevfs-dev', '-o', `lowerdir=${DEV},upperdir=${upper},workdir=${work}`, DEV],

@@ -29,6 +29,9 @@ export function hostStagePaths(base: BaseDir): string[] {
   return HOST_BOUND.filter(rel => !!base.lstat('/' + rel)?.isDirectory());
 }
 
+/** The directories the staging needs (made with the run's other staging directories). */
+export const hostStageDirs = (paths: readonly string[]): string[] => paths.map(rel => `${STAGED_HOST_DIR}/${rel}`);
+
 /** Of the staged paths, those where the tree has nothing. */
 export function hostBindPaths(staged: readonly string[], root: KDir): string[] {
   return staged.filter(rel => !root.lookup(rel));
@@ -52,7 +55,6 @@ export function hostStageSteps(paths: readonly string[]): { steps: ScriptStep[];
     const group = groupName(rel);
     const what = `bind the host's /sys/${rel}`;
     return [
-      { argv: ['mkdir', '-p', `${STAGED_HOST_DIR}/${rel}`], what, group },
       { argv: ['mount', '--no-canonicalize', '--rbind', `/proc/self/fd/3/${rel}`, `${STAGED_HOST_DIR}/${rel}`], what, group },
       {
         sh:

@@ -32,10 +32,10 @@ import { BaseDir } from '../overlay/index.js';
 import { RELAYED_SIGNALS, inTerminalForeground } from './signals.js';
 import { programPath, startGate, type Gate } from './gate.js';
 import { STAGED_TREE_DIR, STAGING_MOUNT, checkTarget, mountSteps, planMounts } from './mounts.js';
-import { STAGED_DEV_SCRATCH, STAGED_VFIO_DIR, devGroup, devOverlaySteps, vfioBindStep } from './dev-vfio.js';
+import { STAGED_DEV_SCRATCH, STAGED_VFIO_DIR, devGroup, devOverlaySteps, devScratchDirs, vfioBindStep } from './dev-vfio.js';
 import { EXIT_RUN_FAILED, VERIFY_SYSFS_ENV, signalStatus, type RunOptions } from './options.js';
-import { STAGED_RUN_SCRATCH, UDEV_DATA, privateRunSteps } from './run-udev.js';
-import { STAGED_HOST_DIR, hostBindPaths, hostBindSteps, hostStagePaths, hostStageSteps } from './host-binds.js';
+import { STAGED_RUN_SCRATCH, UDEV_DATA, privateRunSteps, runScratchDirs } from './run-udev.js';
+import { hostBindPaths, hostBindSteps, hostStageDirs, hostStagePaths, hostStageSteps } from './host-binds.js';
 import { runScript, type ScriptStep } from './script.js';
 import type { RunNamespace } from './namespace.js';
 
@@ -148,7 +148,15 @@ export async function runInner(o: RunOptions, ns: RunNamespace): Promise<number>
     const first: ScriptStep[] = [
       ...mountSteps(STAGING_MOUNT),
       {
-        argv: ['mkdir', STAGED_TREE_DIR, STAGED_VFIO_DIR, STAGED_DEV_SCRATCH, STAGED_HOST_DIR],
+        argv: [
+          'mkdir',
+          '-p',
+          STAGED_TREE_DIR,
+          STAGED_VFIO_DIR,
+          ...devScratchDirs(STAGED_DEV_SCRATCH),
+          ...(o.udev ? runScratchDirs(STAGED_RUN_SCRATCH) : []),
+          ...hostStageDirs(stagePaths),
+        ],
         what: 'create the staging directories in /sys',
       },
       ...(await devOverlaySteps(STAGED_DEV_SCRATCH)),

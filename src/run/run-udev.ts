@@ -30,6 +30,9 @@ function fstabField(p: string): string {
   return p.replace(/[\s\\]/g, c => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
 }
 
+/** The directory the /run steps need in the staging tmpfs (made with the run's other staging directories). */
+export const runScratchDirs = (scratch: string): string[] => [path.join(scratch, 'run')];
+
 /**
  * The steps that put the private /run with its /run/udev in place (reads the
  * host's /run first). The host's entries are bound back by one `mount -a`
@@ -42,7 +45,6 @@ export async function privateRunSteps(scratch: string): Promise<ScriptStep[]> {
   const entries = (await fsp.readdir(RUN, { withFileTypes: true })).filter(e => e.name !== 'udev');
   const mode = (await fsp.stat(RUN)).mode & 0o7777;
   const steps: ScriptStep[] = [
-    { argv: ['mkdir', '-p', old], what: `create ${old}` },
     { argv: ['mount', '--rbind', RUN, old], what: `bind ${RUN} to ${old}` },
     { argv: ['mount', '-t', 'tmpfs', '-o', `mode=${mode.toString(8)}`, 'mdevfs-run', RUN], what: `put a tmpfs over ${RUN}` },
     { argv: ['mkdir', '-p', RUN_UDEV, UDEV_DATA], what: `create ${UDEV_DATA}` },
