@@ -1,6 +1,6 @@
 /**
- * The command's side of a run: forked first, before the tree is mounted (so
- * it inherits none of the daemon's descriptors: libfuse opens /dev/fuse
+ * The command's side of a run: forked before the tree is mounted (so it
+ * inherits none of the daemon's descriptors: libfuse opens /dev/fuse
  * without O_CLOEXEC), as
  *
  *   [setpriv --pdeathsig KILL --] unshare --pid --fork --kill-child --mount-proc

@@ -2,22 +2,24 @@
  * A run's daemon: this Node process, in the private mount (and network)
  * namespace it was exec'd in (./namespace.ts). In order:
  *
- * 1. fork the command's side, the gate (./gate.ts): PID 1 of a pid
- *    namespace of its own, waiting to run the command;
- * 2. open the host's /sys (the overlay's base, unless --bare: docs/overlay.md);
- *    first batch of mounts (./script.ts): a staging tmpfs over /sys (nothing
- *    is created on the host), the overlay over /dev (./dev-vfio.ts) and, with
- *    udev, a private /run with /run/udev (./run-udev.ts; lo up for the broadcast);
- * 3. load the plugins and mount the tree on a directory of the staging tmpfs;
- * 4. second batch: the device files on /dev/vfio, the tree over /sys, a
- *    scratch tmpfs over /etc/mdevctl.d (unless --keep-etc), any extra mounts
- *    (RunOptions.mounts), the host's devices/system (./host-binds.ts);
- * 5. open the gate: the command runs with inherited stdio (and, with udev,
+ * 1. open the host's /sys (the overlay's base, unless --bare: docs/overlay.md);
+ * 2. first batch of mounts (./script.ts), while the daemon's modules load: a
+ *    staging tmpfs over /sys (nothing is created on the host), the overlay
+ *    over /dev (./dev-vfio.ts), with udev a private /run with /run/udev
+ *    (./run-udev.ts; lo up for the broadcast), the host's devices/system
+ *    staged read-only (./host-binds.ts); then every mount made shared;
+ * 3. fork the command's side, the gate (./gate.ts): PID 1 of a pid namespace
+ *    of its own, in a slave mount namespace, waiting to run the command;
+ * 4. load the plugins and mount the tree on a directory of the staging tmpfs;
+ * 5. second batch: the device files on /dev/vfio, the host's subtrees into
+ *    the tree, the tree over /sys, a scratch tmpfs over /etc/mdevctl.d
+ *    (unless --keep-etc), any extra mounts (RunOptions.mounts);
+ * 6. open the gate: the command runs with inherited stdio (and, with udev,
  *    SYSTEMD_DEVICE_VERIFY_SYSFS=0);
- * 6. when it exits: shut the plugins down, exit with its status.
+ * 7. when it exits: shut the plugins down, exit with its status.
  *
- * Nothing is unmounted: the mount namespace is this process's and the
- * gate's, and it goes, with every mount in it, when both have exited, for
+ * Nothing is unmounted: the mount namespaces are this process's and the
+ * gate's, and they go, with every mount in them, when both have exited, for
  * whatever reason, SIGKILL included.
  *
  * Rule of this file: no synchronous fs call on a path after the mount. /sys
@@ -90,17 +92,18 @@ export async function runInner(o: RunOptions, ns: RunNamespace): Promise<number>
   let staged: string[];
 
   const onSignal = async (sig: NodeJS.Signals) => {
-    // A terminal's SIGINT/SIGHUP went to our whole process group, the command included.
-    if (sig !== 'SIGTERM' && (await inTerminalForeground())) {
-      vlog(`mdevfs: ${sig} from the terminal: the command has it too`);
-      return;
-    }
+    // Before the command runs, any of them (a terminal's Ctrl-C too) ends the setup.
     if (phase === 'setup') {
       if (setupSignal) process.exit(signalStatus(sig)); // a second one: give up at once (the namespaces go with us)
       setupSignal = sig;
       return;
     }
-    if (phase === 'teardown') process.exit(signalStatus(sig)); // a second one: skip the rest of the teardown
+    if (phase === 'teardown') process.exit(signalStatus(sig)); // the command is done: skip the rest of the teardown
+    // A terminal's SIGINT/SIGHUP went to our whole process group, the command included.
+    if (sig !== 'SIGTERM' && (await inTerminalForeground())) {
+      vlog(`mdevfs: ${sig} from the terminal: the command has it too`);
+      return;
+    }
     vlog(`mdevfs: ${sig}: passing it on to the command`);
     await gate?.signal(sig);
     // SIGTERM and SIGHUP mean "stop": a command that ignores them is killed
