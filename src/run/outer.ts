@@ -51,10 +51,12 @@ export async function runOuter(args: readonly string[], o: { command: readonly s
     'run',
     ...args,
   ];
-  const ns = [openSync('/proc/self/ns/mnt', 'r'), openSync('/proc/self/ns/net', 'r')];
-  const stdio = ['inherit', 'inherit', 'inherit', ...Array<'ignore'>(CALLER_MNT_FD - 3).fill('ignore'), ...ns] as const;
-  if (CALLER_NET_FD !== CALLER_MNT_FD + 1) throw new Error('fd layout');
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: [...stdio], env: { ...process.env, [RUN_NS_ENV]: '1' } });
+  // stdio[n] is the child's fd n: ours 0-2, nothing at 3-7, the namespaces at 8 and 9.
+  const stdio: Array<'inherit' | 'ignore' | number> = ['inherit', 'inherit', 'inherit'];
+  while (stdio.length <= Math.max(CALLER_MNT_FD, CALLER_NET_FD)) stdio.push('ignore');
+  stdio[CALLER_MNT_FD] = openSync('/proc/self/ns/mnt', 'r');
+  stdio[CALLER_NET_FD] = openSync('/proc/self/ns/net', 'r');
+  const child = spawn(argv[0]!, argv.slice(1), { stdio, env: { ...process.env, [RUN_NS_ENV]: '1' } });
   const handlers = RELAYED_SIGNALS.map(sig => {
     const h = () =>
       void (async () => {

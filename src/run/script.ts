@@ -57,9 +57,9 @@ export function scriptText(steps: readonly ScriptStep[], groups: readonly Lenien
     const cmd = s.sh ?? (s.argv ?? []).map(shQuote).join(' ');
     const what = shQuote(`cannot ${s.what}`);
     if (s.group) {
-      lines.push(`[ -n "$failed_${s.group}" ] || out=$( ${cmd} 2>&1) || fail_${s.group} ${what}": $out"`);
+      lines.push(`[ -n "$failed_${s.group}" ] || out=$({ ${cmd}; } 2>&1) || fail_${s.group} ${what}": $out"`);
     } else {
-      lines.push(`out=$( ${cmd} 2>&1) || { printf '\\n${MARK} fatal %s\\n' ${what}": $out"; exit 1; }`);
+      lines.push(`out=$({ ${cmd}; } 2>&1) || { printf '\\n${MARK} fatal %s\\n' ${what}": $out"; exit 1; }`);
     }
   }
   return lines.join('\n');
