@@ -33,8 +33,10 @@ async function tmpLeftovers(): Promise<string[]> {
 async function nothingLeft(t: Test, chain: RunChain, tmpBefore: string[]): Promise<void> {
   t.notOk(await alive(chain.command), "the command's process is gone");
   t.notOk(await alive(chain.daemon), 'the daemon is gone');
-  t.notOk(await alive(chain.unshare), 'unshare is gone');
-  t.notOk(await alive(chain.init), "the command's PID 1 is gone");
+  // These two go by the parent-death signal and the pid namespace's end, which may still be under way.
+  const gone = (pid: number) => waitFor(async () => !(await alive(pid)) || undefined, 2000);
+  t.ok(await gone(chain.unshare), 'unshare is gone');
+  t.ok(await gone(chain.init), "the command's PID 1 is gone");
   t.same(
     await waitFor(async () => (await pidsInMountNs(chain.mntNs)).length === 0 || undefined, 2000),
     true,
