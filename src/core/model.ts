@@ -24,8 +24,17 @@ export type DeviceState = 'adding' | 'active' | 'removing' | 'gone';
 
 export interface CoreDevice extends MdevDevice {
   readonly state: DeviceState;
-  /** The bus driver it is bound to (driver link + bus/mdev/drivers/<drv>/<uuid>), if any. */
+  /** The bus driver it is bound to (`DRIVER=` in its uevent), if any. */
   readonly boundDriver: string | undefined;
+  /**
+   * The driver is being released and its remove waits for the VFIO device's
+   * last close (__device_release_driver in drivers/base/dd.c): the `driver`
+   * links (driver_sysfs_remove) and the driver's attribute groups are gone,
+   * and, modern, vfio-dev/vfio<k> (vfio_device_del, before the wait in
+   * vfio_unregister_group_dev). boundDriver still names the driver until
+   * 'unbound'; the driver links exist while boundDriver is set and this is not.
+   */
+  readonly releasing: boolean;
   /** mdev_type link and mdev_supported_types/<type>/devices/<uuid> exist. */
   readonly typeLinked: boolean;
   /** The `remove` attribute exists. */
@@ -80,17 +89,20 @@ export interface CoreParent extends Parent {
  * | 'removing'      | state 'removing'; hasRemoveFile, typeLinked false              | mdev_device_remove → remove_sysfs_files |
  * | 'restored'      | legacy veto: state 'active', hasRemoveFile, typeLinked again   | 4.10 remove_store re-creating the file  |
  * | 'file-removed'  | hasRemoveFile false (a remove written during the create)       | device_remove_file_self                 |
- * | 'unbound'       | boundDriver, vfioGroupMinor, vfioDevIndex cleared (also after  | __device_release_driver                 |
- * |                 | a failed probe)                                                |                                         |
+ * | 'releasing'     | releasing; vfioDevIndex cleared (modern), before the wait for  | __device_release_driver up to the       |
+ * |                 | the last close                                                 | driver's remove (vfio_device_del)       |
+ * | 'unbound'       | boundDriver, vfioGroupMinor, vfioDevIndex cleared, releasing   | __device_release_driver                 |
+ * |                 | false (also after a failed probe)                              |                                         |
  * | 'removed'       | state 'gone'                                                   | device_del + put_device                 |
  * | 'opened'/'closed' | openCount                                                    | vfio_device_open / vfio_device_fops_release |
  *
  * A create therefore announces a device three times (added, bound, active)
- * and a remove three times (removing, unbound, removed). The IOMMU group
+ * and a remove four times (removing, releasing, unbound, removed); an unbind
+ * twice (releasing, unbound). The IOMMU group
  * outlives 'unbound' until the driver's remove has run: 'group-removed'.
  */
 export type DeviceStep =
-  'added' | 'bound' | 'active' | 'removing' | 'restored' | 'file-removed' | 'unbound' | 'removed' | 'opened' | 'closed';
+  'added' | 'bound' | 'active' | 'removing' | 'restored' | 'file-removed' | 'releasing' | 'unbound' | 'removed' | 'opened' | 'closed';
 
 export type CoreChange =
   | { kind: 'driver-added'; driver: string }

@@ -111,6 +111,8 @@ export class ParentImpl implements CoreParent {
 export interface DeviceKernelState {
   state: DeviceState;
   boundDriver: string | undefined;
+  /** __device_release_driver has begun; its remove waits for the last close (model.ts). */
+  releasing: boolean;
   iommuGroup: number | undefined;
   typeLinked: boolean;
   hasRemoveFile: boolean;
@@ -152,6 +154,7 @@ export class DeviceImpl implements CoreDevice {
     this.k = {
       state: 'adding',
       boundDriver: undefined,
+      releasing: false,
       iommuGroup: undefined,
       typeLinked: false,
       hasRemoveFile,
@@ -172,6 +175,9 @@ export class DeviceImpl implements CoreDevice {
   }
   get boundDriver(): string | undefined {
     return this.k.boundDriver;
+  }
+  get releasing(): boolean {
+    return this.k.releasing;
   }
   get iommuGroup(): number | undefined {
     return this.k.iommuGroup;

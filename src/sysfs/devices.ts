@@ -6,7 +6,7 @@
  *
  * `sync` reconciles one device with the core's state; the core announces a
  * device only at its kernel steps, so a create passes here three times and a
- * remove three times (core/model.ts DeviceStep), which `passes` counts.
+ * remove four times (core/model.ts DeviceStep), which `passes` counts.
  */
 import { MdevError } from '../core/errno.js';
 import type { CoreDevice, MdevCoreApi } from '../core/model.js';
@@ -102,13 +102,14 @@ export class PresentedDevices {
       this.#dropTypeLinks(rec);
     }
 
-    this.bus.link(rec, dev.boundDriver);
+    // driver_sysfs_remove() comes before the driver's remove waits (model.ts `releasing`).
+    this.bus.link(rec, dev.releasing ? undefined : dev.boundDriver);
     this.groups.link(rec, dev.iommuGroup);
 
     // Vendor attributes (mdev_attr_groups / driver dev_groups): modern while
-    // bound (added by really_probe after probe); legacy once the vendor's
-    // create() succeeded.
-    const wantVendor = this.core.profile === 'legacy' ? dev.state === 'active' : dev.boundDriver !== undefined;
+    // bound (added by really_probe after probe, removed by device_remove
+    // before the driver's remove); legacy once the vendor's create() succeeded.
+    const wantVendor = this.core.profile === 'legacy' ? dev.state === 'active' : dev.boundDriver !== undefined && !dev.releasing;
     if (wantVendor && !rec.vendor) {
       const nodes: KNode[] = [];
       for (const g of dev.parent.ops.mdevAttrGroups ?? []) this.attrs.addGroup(dir, g, dev, n => nodes.push(n), uuid);

@@ -1,7 +1,8 @@
 // How often the presenter reconciles a device: once per kernel step that the
 // core announces (core/model.ts DeviceStep), so a create costs three passes
-// (device_add, driver attach, the type links) and a remove three (remove
-// file and type links, unbind, device_del), in both profiles. Before the
+// (device_add, driver attach, the type links) and a remove four (remove
+// file and type links, the driver's release up to its wait for the last
+// close, unbind, device_del), in both profiles. Before the
 // steps were announced, one per changed field, the figures were 5 and 6
 // (modern) and 4 and 5 (legacy).
 import t from 'tap';
@@ -22,7 +23,7 @@ async function write(root: KDir, path: string, data: string): Promise<number> {
 }
 
 for (const profile of ['modern', 'legacy'] as Profile[]) {
-  t.test(`${profile}: a create and a remove reconcile the device three times each`, async t => {
+  t.test(`${profile}: a create and a remove reconcile the device three and four times`, async t => {
     const core = new MdevCore({ profile });
     const pr = new SysfsPresenter(core).attach();
     await core.loadPlugin(testPlugin);
@@ -39,7 +40,7 @@ for (const profile of ['modern', 'legacy'] as Profile[]) {
 
     const mid = pr.devicePasses;
     await write(root, `${P}/${U1}/remove`, '1\n');
-    t.equal(pr.devicePasses - mid, 3, 'remove: removing, unbound, removed');
+    t.equal(pr.devicePasses - mid, 4, 'remove: removing, releasing, unbound, removed');
     t.notOk(root.lookup(`${P}/${U1}`), 'device gone');
     t.notOk(root.lookup('/kernel/iommu_groups/0'), 'group gone');
     t.notOk(root.lookup('/devices/virtual/vfio/0'), 'VFIO group char device gone');
