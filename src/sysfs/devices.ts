@@ -130,7 +130,7 @@ export class PresentedDevices {
       const d = this.core.device(uuid);
       return d?.boundDriver ? `DRIVER=${d.boundDriver}\n` : '';
     });
-    addPower(dir);
+    addPower(dir, this.core.profile);
     dir.symlink('subsystem', this.bus.dir);
     const rec: DeviceRec = { uuid, parent, dir, busLink: this.bus.devices.symlink(uuid, dir) };
     this.#devices.set(uuid, rec);

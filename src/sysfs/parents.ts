@@ -141,7 +141,7 @@ export class PresentedParents {
     if (!dir.has('uevent')) {
       own(this.uevents.add({ dir, subsystem }, () => (spec.driver ? `DRIVER=${spec.driver}\n` : '')));
     }
-    if (!dir.has('power')) own(addPower(dir));
+    if (!dir.has('power')) own(addPower(dir, this.core.profile));
 
     // mdev_supported_types/<prefix>-<id>/
     const types = dir.mkdir('mdev_supported_types');
