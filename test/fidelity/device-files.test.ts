@@ -23,7 +23,6 @@ import { one, readOnce, sys, writeOnce, type Step } from '../helpers/sys.js';
 
 const U = 'b1e2d3c4-0000-4000-8000-00000000e001';
 const MTTY = 'devices/virtual/mtty/mtty';
-const POWER_FILES = ['autosuspend_delay_ms', 'control', 'runtime_active_time', 'runtime_status', 'runtime_suspended_time'];
 
 /** Each entry of `dir`: its mode (octal) and, for a link, its target. */
 async function entries(dir: string): Promise<Record<string, string>> {
