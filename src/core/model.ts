@@ -16,8 +16,9 @@ import type { MdevDevice, MdevHost, MdevType, MmapRequest, Parent, Profile, Ueve
  * 'adding'   device_add done: dir, uevent, power/, subsystem, bus/mdev/devices link
  *            (and `remove` in the modern profile) exist; not yet linked to its type.
  * 'active'   probe/create succeeded: driver, iommu_group, mdev_type, devices/<uuid>.
- * 'removing' the remove has begun: `remove` and the type links are gone; it may be
- *            waiting for the VFIO device's last close.
+ * 'removing' the remove has begun: `remove` and the type links are gone; once
+ *            `releasing`, device_del's files too, and it may be waiting for the
+ *            VFIO device's last close.
  * 'gone'     device_del done: nothing of it is left.
  */
 export type DeviceState = 'adding' | 'active' | 'removing' | 'gone';
@@ -33,6 +34,8 @@ export interface CoreDevice extends MdevDevice {
    * and, modern, vfio-dev/vfio<k> (vfio_device_del, before the wait in
    * vfio_unregister_group_dev). boundDriver still names the driver until
    * 'unbound'; the driver links exist while boundDriver is set and this is not.
+   * While 'removing', device_del() has also taken uevent, power/, subsystem
+   * and bus/mdev/devices/<uuid> (it releases the driver in bus_remove_device).
    */
   readonly releasing: boolean;
   /** mdev_type link and mdev_supported_types/<type>/devices/<uuid> exist. */
@@ -90,7 +93,7 @@ export interface CoreParent extends Parent {
  * | 'restored'      | legacy veto: state 'active', hasRemoveFile, typeLinked again   | 4.10 remove_store re-creating the file  |
  * | 'file-removed'  | hasRemoveFile false (a remove written during the create)       | device_remove_file_self                 |
  * | 'releasing'     | releasing; vfioDevIndex cleared (modern), before the wait for  | __device_release_driver up to the       |
- * |                 | the last close                                                 | driver's remove (vfio_device_del)       |
+ * |                 | the last close (while 'removing': device_del's files go too)   | driver's remove (vfio_device_del)       |
  * | 'unbound'       | boundDriver, vfioGroupMinor, vfioDevIndex cleared, releasing   | __device_release_driver                 |
  * |                 | false (also after a failed probe)                              |                                         |
  * | 'removed'       | state 'gone'                                                   | device_del + put_device                 |

@@ -33,6 +33,8 @@ export interface DeviceRec extends BoundRec, GroupedRec, VfioRec {
   parent: DeviceHome;
   dir: KDir;
   busLink: KLink;
+  /** What device_add() made besides the bus link: uevent, power/, subsystem (device_del takes them before the wait). */
+  added: KNode[];
   remove?: KNode;
   typeLink?: KLink;
   typeBackLink?: KLink;
@@ -104,6 +106,12 @@ export class PresentedDevices {
 
     // driver_sysfs_remove() comes before the driver's remove waits (model.ts `releasing`).
     this.bus.link(rec, dev.releasing ? undefined : dev.boundDriver);
+    // A remove releasing the driver is inside device_del(), which took
+    // uevent, power/, subsystem and the bus link (bus_remove_device) first.
+    if (dev.state === 'removing' && dev.releasing) {
+      for (const n of rec.added) n.remove();
+      rec.busLink.remove();
+    }
     this.groups.link(rec, dev.iommuGroup);
 
     // Vendor attributes (mdev_attr_groups / driver dev_groups): modern while
@@ -126,13 +134,12 @@ export class PresentedDevices {
   #add(dev: CoreDevice, parent: DeviceHome): DeviceRec {
     const uuid = dev.uuid;
     const dir = parent.dir.mkdir(uuid);
-    this.uevents.add({ dir, subsystem: 'mdev' }, () => {
+    const uevent = this.uevents.add({ dir, subsystem: 'mdev' }, () => {
       const d = this.core.device(uuid);
       return d?.boundDriver ? `DRIVER=${d.boundDriver}\n` : '';
     });
-    addPower(dir, this.core.profile);
-    dir.symlink('subsystem', this.bus.dir);
-    const rec: DeviceRec = { uuid, parent, dir, busLink: this.bus.devices.symlink(uuid, dir) };
+    const added = [uevent, addPower(dir, this.core.profile), dir.symlink('subsystem', this.bus.dir)];
+    const rec: DeviceRec = { uuid, parent, dir, busLink: this.bus.devices.symlink(uuid, dir), added };
     this.#devices.set(uuid, rec);
     parent.devices.add(rec);
     return rec;

@@ -101,21 +101,39 @@ t.test('modern: unbind through sysfs while the device is open', async t => {
   t.equal(await writeOnce(path.join(dev, 'remove'), '1'), 1);
 });
 
-t.test('modern: remove while the device is open', async t => {
-  const { d, vdir } = await mountWith(t, 'modern');
-  const dev = d.p(MTTY, U);
-  t.equal(await writeOnce(d.p(TYPE, 'create'), U), 36);
-  const h = await holdOpen(t, vdir);
-  const w = await startWaitingWrite(d, path.join(dev, 'remove'), '1');
-  t.notOk(w.settled(), 'remove waits for the last close');
-  for (const gone of ['remove', 'mdev_type', 'driver', 'vendor', 'vfio-dev'])
-    t.notOk(await present(path.join(dev, gone)), `${gone} is gone`);
-  t.notOk(await present(d.p('bus/mdev/drivers/mtty', U)));
-  t.ok(await present(path.join(dev, 'iommu_group')), 'the IOMMU group stays until after the wait');
-  t.same(await h.do(['close', 0]), { ok: 0 });
-  t.equal(await w.result, 1);
-  t.notOk(await present(dev));
-});
+// A remove reaches the driver's release inside device_del(), which has
+// already taken uevent, power/, subsystem and bus/mdev/devices/<uuid>
+// (dpm_sysfs_remove, device_remove_file, bus_remove_device); the directory
+// itself goes last (kobject_del), after the wait.
+for (const profile of ['modern', 'legacy']) {
+  t.test(`${profile}: remove while the device is open`, async t => {
+    const { d, vdir, log } = await mountWith(t, profile);
+    const dev = d.p(MTTY, U);
+    t.equal(await writeOnce(d.p(TYPE, 'create'), U), 36);
+    const h = await holdOpen(t, vdir);
+    const seen = (await events(log)).length;
+    const w = await startWaitingWrite(d, path.join(dev, 'remove'), '1');
+    t.notOk(w.settled(), 'remove waits for the last close');
+    t.same(await one(['listdir', dev]), ['iommu_group'], 'only the IOMMU group link is left');
+    t.notOk(await present(d.p('bus/mdev/devices', U)), 'bus_remove_device');
+    t.notOk(await present(d.p('bus/mdev/drivers', profile === 'modern' ? 'mtty' : 'vfio_mdev', U)));
+    t.ok(await present(d.p('devices/virtual/vfio/0/dev')), 'the group char device stays until after the wait');
+    t.same(
+      (await events(log)).slice(seen),
+      profile === 'modern' ? [`remove /${MTTY}/${U}/vfio-dev/vfio0`] : [],
+      'vfio_device_del before the wait (modern)',
+    );
+    t.same(await h.do(['close', 0]), { ok: 0 });
+    t.equal(await w.result, 1);
+    t.notOk(await present(dev));
+    t.same(
+      (await events(log)).slice(seen),
+      profile === 'modern'
+        ? [`remove /${MTTY}/${U}/vfio-dev/vfio0`, 'remove /devices/virtual/vfio/0', `unbind /${MTTY}/${U}`, `remove /${MTTY}/${U}`]
+        : ['remove /devices/virtual/vfio/0', `remove /${MTTY}/${U}`],
+    );
+  });
+}
 
 t.test('legacy: unbind of vfio_mdev while the device is open', async t => {
   const { d, vdir, log } = await mountWith(t, 'legacy');
