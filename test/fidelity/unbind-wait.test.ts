@@ -116,6 +116,7 @@ for (const profile of ['modern', 'legacy']) {
     t.notOk(w.settled(), 'remove waits for the last close');
     t.same(await one(['listdir', dev]), ['iommu_group'], 'only the IOMMU group link is left');
     t.notOk(await present(d.p('bus/mdev/devices', U)), 'bus_remove_device');
+    t.equal(await writeOnce(d.p('bus/mdev/drivers_probe'), U), 'ENODEV', 'off the bus: bus_find_device_by_name finds nothing');
     t.notOk(await present(d.p('bus/mdev/drivers', profile === 'modern' ? 'mtty' : 'vfio_mdev', U)));
     t.ok(await present(d.p('devices/virtual/vfio/0/dev')), 'the group char device stays until after the wait');
     t.same(
