@@ -1,7 +1,8 @@
 // Generic kernfs behaviour that every sysfs file shows, whatever its driver:
 // O_DIRECT (do_dentry_open: no FMODE_CAN_ODIRECT → EINVAL), fsync on a
-// directory (kernfs dir fops have none → EINVAL) and on a file (noop_fsync).
-// The probes that change nothing run on this machine's real /sys too, and
+// directory (kernfs dir fops have none → EINVAL) and on a file (noop_fsync),
+// stat's size, blocks and block size, lseek to the end and to data, and a
+// shared mmap (kernfs_fop_mmap: ENODEV). The probes that change nothing run on this machine's real /sys too, and
 // must answer the same (first checked on Linux 6.18.44). Extended attributes
 // are the one deliberate difference (docs/abi.md#where-mdevfs-differs):
 // sysfs answers ENODATA (fs/kernfs/inode.c), mdevfs EOPNOTSUPP for every name,
@@ -44,6 +45,15 @@ def mapped(flags):
     fd = os.open(f, os.O_RDONLY)
     try: mmap.mmap(fd, 4096, flags, mmap.PROT_READ).close()
     finally: os.close(fd)
+def seek(p, whence):
+    fd = os.open(p, os.O_RDONLY)
+    try: return os.lseek(fd, 0, whence)
+    finally: os.close(fd)
+for name, p in (('file', f), ('dir', d)):
+    s = os.lstat(p)
+    out['stat ' + name] = [s.st_size, s.st_blocks, s.st_blksize]
+    tr('SEEK_END ' + name, lambda: seek(p, os.SEEK_END))
+    tr('SEEK_DATA ' + name, lambda: seek(p, os.SEEK_DATA))
 tr('mmap shared', lambda: mapped(mmap.MAP_SHARED))
 tr('mmap private', lambda: mapped(mmap.MAP_PRIVATE))
 buf = ctypes.create_string_buffer(120)
@@ -61,12 +71,21 @@ function probe(file: string, dir: string): Promise<Record<string, unknown>> {
 }
 
 // Python names errno 95 (EOPNOTSUPP) ENOTSUP.
+// stat: size PAGE_SIZE for an attribute, 0 for a directory, no blocks
+// (kernfs_refresh_inode), st_blksize PAGE_SIZE (generic_fillattr); lseek:
+// generic_file_llseek on the file and on the directory.
 const COMMON = {
   'open O_DIRECT': 'EINVAL',
   'opendir O_DIRECT': 'EINVAL',
   'fsync dir': 'EINVAL',
   'fsync file': 'ok',
   'mmap shared': 'ENODEV',
+  'stat file': [4096, 0, 4096],
+  'stat dir': [0, 0, 4096],
+  'SEEK_END file': 4096,
+  'SEEK_DATA file': 0,
+  'SEEK_END dir': 0,
+  'SEEK_DATA dir': 'ENXIO',
 };
 // kernfs_fop_mmap(): no mmap op, ENODEV for every mapping; statfs: SYSFS_MAGIC.
 const KERNEL_FUSE_LIMITS = { 'mmap private': 'ENODEV', 'statfs f_type': '0x62656572' };
