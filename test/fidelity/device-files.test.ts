@@ -17,6 +17,7 @@
 // and the power/ of a virtual device (net/lo).
 import t from 'tap';
 import { statfsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { mdevfsMount, startDaemon } from '../helpers/daemon.js';
 import { one, readOnce, sys, writeOnce, type Step } from '../helpers/sys.js';
@@ -99,6 +100,7 @@ t.test(
   'the kernel answers so (this machine: reads, and writes that fail)',
   { skip: realSysfs ? false : '/sys is not sysfs here' },
   async t => {
+    t.comment(`checked on Linux ${os.release()}`);
     t.same(await powerProbe('/sys/devices/virtual/net/lo/power'), KERNEL_POWER, 'power/ of a virtual device');
     const fuse = '/sys/devices/virtual/misc/fuse';
     const devt = ((await readOnce(path.join(fuse, 'dev'))) as string).trim();

@@ -12,6 +12,7 @@
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { statfsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { mdevfsMount, startDaemon } from '../helpers/daemon.js';
 import { PYTHON } from '../helpers/util.js';
@@ -118,6 +119,7 @@ const realSysfs = (() => {
 })();
 
 t.test('the kernel answers so (this machine, nothing written)', { skip: realSysfs ? false : '/sys is not sysfs here' }, async t => {
+  t.comment(`checked on Linux ${os.release()}`);
   t.same(await probe('/sys/kernel/uevent_seqnum', '/sys/kernel'), { ...COMMON, ...KERNEL_XATTRS, ...KERNEL_FUSE_LIMITS });
 });
 
