@@ -3,7 +3,7 @@
  * mdev_device_create / mdev_device_remove, and remove_store's part in
  * mdev_sysfs.c), both profiles. Each step is announced once its fields have
  * changed together (model.ts DeviceStep): a create is added → bound →
- * active, a remove is removing → unbound → removed.
+ * active, a remove is removing → releasing → unbound → removed.
  */
 import type { CoreContext, LockToken } from './context.js';
 import { bind, announceVfio, beginRelease, unbind } from './binding.js';

@@ -101,8 +101,8 @@ export interface CoreParent extends Parent {
  *
  * A create therefore announces a device three times (added, bound, active)
  * and a remove four times (removing, releasing, unbound, removed); an unbind
- * twice (releasing, unbound). The IOMMU group
- * outlives 'unbound' until the driver's remove has run: 'group-removed'.
+ * twice (releasing, unbound). The IOMMU group outlives 'unbound' until the
+ * driver's remove has run: 'group-removed'.
  */
 export type DeviceStep =
   'added' | 'bound' | 'active' | 'removing' | 'restored' | 'file-removed' | 'releasing' | 'unbound' | 'removed' | 'opened' | 'closed';
