@@ -3,12 +3,13 @@
  * (drivers/base/dd.c really_probe / __device_release_driver, with the VFIO
  * objects of drivers/vfio/group.c and vfio_main.c).
  *
- * A bind allocates the device's IOMMU group and its VFIO objects, announces
- * the device as 'bound' (driver_sysfs_add() comes before the probe), then
- * calls the driver's probe. The VFIO objects' `add` uevents are sent by
- * announceVfio() where the kernel creates them: in the legacy profile right
- * after vfio_mdev's probe, in the modern one after the vendor's probe (its
- * create), which is where vfio_register_emulated_iommu_dev() runs.
+ * A bind allocates the device's IOMMU group and its VFIO objects' numbers,
+ * announces the device as 'bound' (driver_sysfs_add() comes before the
+ * probe), then calls the driver's probe. announceVfio() announces 'probed'
+ * (the VFIO objects and, modern, the driver's files appear) and sends the
+ * objects' `add` uevents where the kernel creates them: in the legacy profile
+ * right after vfio_mdev's probe, in the modern one after the vendor's probe
+ * (its create), which is where vfio_register_emulated_iommu_dev() runs.
  */
 import type { CoreContext, LockToken } from './context.js';
 import { errorMessage } from './errno.js';
@@ -54,12 +55,13 @@ export async function bind(ctx: CoreContext, dev: DeviceImpl, entry: DriverEntry
 }
 
 /**
- * The `add` uevents of a bound device's VFIO objects. Modern:
- * vfio_register_emulated_iommu_dev() makes the group char device
+ * The probe has completed: the 'probed' step, then the `add` uevents of the
+ * device's VFIO objects. Modern: the vendor's probe (its create) ends in
+ * vfio_register_emulated_iommu_dev(), which makes the group char device
  * (vfio_create_group, SUBSYSTEM=vfio), then vfio-dev/vfio<k>
- * (vfio_device_add, SUBSYSTEM=vfio-dev), both before the mdev's `bind`.
- * Legacy (4.10): vfio_mdev_probe() → vfio_add_group_dev() makes only the
- * group char device.
+ * (vfio_device_add, SUBSYSTEM=vfio-dev); really_probe() then adds the
+ * driver's dev_groups, all before the mdev's `bind`. Legacy (4.10):
+ * vfio_mdev_probe() → vfio_add_group_dev() makes only the group char device.
  */
 export function announceVfio(ctx: CoreContext, dev: DeviceImpl): void {
   const group = dev.k.iommuGroup;
@@ -67,6 +69,7 @@ export function announceVfio(ctx: CoreContext, dev: DeviceImpl): void {
   const k = dev.k.vfioDevIndex;
   if (dev.k.vfioAnnounced || group === undefined || minor === undefined) return;
   dev.k.vfioAnnounced = true;
+  ctx.publish(dev, 'probed');
   ctx.uevent(ctx.uevents.chardev('add', `/devices/virtual/vfio/${group}`, 'vfio', VFIO_GROUP_MAJOR, minor, `vfio/${group}`));
   if (k !== undefined) {
     ctx.uevent(ctx.uevents.chardev('add', `${dev.devpath}/vfio-dev/vfio${k}`, 'vfio-dev', VFIO_DEV_MAJOR, k, `vfio/devices/vfio${k}`));

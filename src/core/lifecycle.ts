@@ -2,7 +2,7 @@
  * A mediated device's life: create and remove (drivers/vfio/mdev/mdev_core.c
  * mdev_device_create / mdev_device_remove, and remove_store's part in
  * mdev_sysfs.c), both profiles. Each step is announced once its fields have
- * changed together (model.ts DeviceStep): a create is added → bound →
+ * changed together (model.ts DeviceStep): a create is added → bound → probed →
  * active, a remove is removing → releasing → unbound → removed.
  */
 import type { CoreContext, LockToken } from './context.js';

@@ -38,6 +38,12 @@ export interface CoreDevice extends MdevDevice {
    * and bus/mdev/devices/<uuid> (it releases the driver in bus_remove_device).
    */
   readonly releasing: boolean;
+  /**
+   * The driver's probe has completed (really_probe, before driver_bound): the
+   * VFIO objects its probe registered and, modern, the driver's attribute
+   * groups are in place. Set with the 'probed' step, until 'unbound'.
+   */
+  readonly probed: boolean;
   /** mdev_type link and mdev_supported_types/<type>/devices/<uuid> exist. */
   readonly typeLinked: boolean;
   /** The `remove` attribute exists. */
@@ -86,26 +92,39 @@ export interface CoreParent extends Parent {
  * | step            | fields that changed together                                   | kernel                                  |
  * |-----------------|----------------------------------------------------------------|-----------------------------------------|
  * | 'added'         | state 'adding'; hasRemoveFile (modern)                         | device_add (mdev_device_create)         |
- * | 'bound'         | boundDriver, iommuGroup, vfioGroupMinor, vfioDevIndex (before  | really_probe: driver_sysfs_add, then    |
- * |                 | the driver's probe; the VFIO `add` uevents follow the probe)   | the probe that makes the VFIO objects   |
+ * | 'bound'         | boundDriver, iommuGroup, vfioGroupMinor, vfioDevIndex (before  | really_probe: driver_sysfs_add, before  |
+ * |                 | the driver's probe)                                            | the probe                               |
+ * | 'probed'        | probed (modern: after the vendor's create; legacy: after       | the probe's vfio_register_*, then       |
+ * |                 | vfio_mdev's probe), before the VFIO `add` uevents              | device_add_groups(drv->dev_groups)      |
  * | 'active'        | state 'active', typeLinked; hasRemoveFile (legacy)             | mdev_create_sysfs_files                 |
  * | 'removing'      | state 'removing'; hasRemoveFile, typeLinked false              | mdev_device_remove → remove_sysfs_files |
  * | 'restored'      | legacy veto: state 'active', hasRemoveFile, typeLinked again   | 4.10 remove_store re-creating the file  |
  * | 'file-removed'  | hasRemoveFile false (a remove written during the create)       | device_remove_file_self                 |
  * | 'releasing'     | releasing; vfioDevIndex cleared (modern), before the wait for  | __device_release_driver up to the       |
  * |                 | the last close (while 'removing': device_del's files go too)   | driver's remove (vfio_device_del)       |
- * | 'unbound'       | boundDriver, vfioGroupMinor, vfioDevIndex cleared, releasing   | __device_release_driver                 |
- * |                 | false (also after a failed probe)                              |                                         |
+ * | 'unbound'       | boundDriver, vfioGroupMinor, vfioDevIndex cleared, releasing,  | __device_release_driver                 |
+ * |                 | probed false (also after a failed probe)                       |                                         |
  * | 'removed'       | state 'gone'                                                   | device_del + put_device                 |
  * | 'opened'/'closed' | openCount                                                    | vfio_device_open / vfio_device_fops_release |
  *
- * A create therefore announces a device three times (added, bound, active)
+ * A create therefore announces a device four times (added, bound, probed, active)
  * and a remove four times (removing, releasing, unbound, removed); an unbind
  * twice (releasing, unbound). The IOMMU group outlives 'unbound' until the
  * driver's remove has run: 'group-removed'.
  */
 export type DeviceStep =
-  'added' | 'bound' | 'active' | 'removing' | 'restored' | 'file-removed' | 'releasing' | 'unbound' | 'removed' | 'opened' | 'closed';
+  | 'added'
+  | 'bound'
+  | 'probed'
+  | 'active'
+  | 'removing'
+  | 'restored'
+  | 'file-removed'
+  | 'releasing'
+  | 'unbound'
+  | 'removed'
+  | 'opened'
+  | 'closed';
 
 export type CoreChange =
   | { kind: 'driver-added'; driver: string }

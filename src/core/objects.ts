@@ -129,7 +129,7 @@ export interface DeviceKernelState {
   vfioGroupMinor: number | undefined;
   /** Modern: k of vfio-dev/vfio<k> while it exists (model.ts). */
   vfioDevIndex: number | undefined;
-  /** The VFIO objects' `add` uevents have been sent (so their removal sends `remove`s). */
+  /** The probe completed and the VFIO objects' `add` uevents were sent (so their removal sends `remove`s): CoreDevice.probed. */
   vfioAnnounced: boolean;
   /** Modern: the vendor's remove already ran, for an unbind through sysfs; the device's removal skips it. */
   vendorDetached: boolean;
@@ -178,6 +178,9 @@ export class DeviceImpl implements CoreDevice {
   }
   get releasing(): boolean {
     return this.k.releasing;
+  }
+  get probed(): boolean {
+    return this.k.vfioAnnounced;
   }
   get iommuGroup(): number | undefined {
     return this.k.iommuGroup;

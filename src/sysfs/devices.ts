@@ -5,7 +5,7 @@
  * vendor's attributes and the VFIO objects.
  *
  * `sync` reconciles one device with the core's state; the core announces a
- * device only at its kernel steps, so a create passes here three times and a
+ * device only at its kernel steps, so a create passes here four times and a
  * remove four times (core/model.ts DeviceStep), which `passes` counts.
  */
 import { MdevError } from '../core/errno.js';
@@ -114,10 +114,10 @@ export class PresentedDevices {
     }
     this.groups.link(rec, dev.iommuGroup);
 
-    // Vendor attributes (mdev_attr_groups / driver dev_groups): modern while
-    // bound (added by really_probe after probe, removed by device_remove
+    // Vendor attributes (mdev_attr_groups / driver dev_groups): modern once
+    // probed (added by really_probe after the probe, removed by device_remove
     // before the driver's remove); legacy once the vendor's create() succeeded.
-    const wantVendor = this.core.profile === 'legacy' ? dev.state === 'active' : dev.boundDriver !== undefined && !dev.releasing;
+    const wantVendor = this.core.profile === 'legacy' ? dev.state === 'active' : dev.probed && !dev.releasing;
     if (wantVendor && !rec.vendor) {
       const nodes: KNode[] = [];
       for (const g of dev.parent.ops.mdevAttrGroups ?? []) this.attrs.addGroup(dir, g, dev, n => nodes.push(n), uuid);

@@ -30,11 +30,11 @@ export class VfioObjects {
     private readonly profile: Profile,
   ) {}
 
-  /** The device's VFIO objects, as its vfioGroupMinor and vfioDevIndex say. */
+  /** The device's VFIO objects, as its vfioGroupMinor and vfioDevIndex say, once its probe has made them. */
   sync(rec: VfioRec, dev: CoreDevice): void {
     const group = dev.iommuGroup;
     const minor = dev.vfioGroupMinor;
-    if (minor !== undefined && group !== undefined) {
+    if (dev.probed && minor !== undefined && group !== undefined) {
       const have = rec.vfioGroup;
       if (!have || have.id !== group || have.minor !== minor || have.dir.dead || have.classLink.dead) {
         this.#dropGroup(rec);
@@ -53,7 +53,7 @@ export class VfioObjects {
     }
 
     const k = dev.vfioDevIndex;
-    if (k !== undefined) {
+    if (dev.probed && k !== undefined) {
       const have = rec.vfioDev;
       if (!have || have.k !== k || have.dir.dead || have.classLink.dead) {
         this.#dropDev(rec);
