@@ -12,9 +12,11 @@ import {
   pciConfigAttribute,
   pciConfigSpace,
   type Attribute,
+  type AttributeGroup,
   type Parent,
   type ParentDeviceSpec,
   type PciConfigSpec,
+  type PciDeviceSpec,
   type PcieLink,
 } from 'mdevfs';
 
@@ -47,7 +49,7 @@ export interface PciFunction extends Pick<
   address: string;
   /** The directory that holds the function below /sys: 'devices/pci0000:3a/0000:3a:00.0' (behind a root port). */
   under: string;
-  /** The bound PCI driver ('nvidia', 'i915'); also the mdev type prefix. */
+  /** The bound PCI driver ('nvidia', 'i915'); also the mdev type prefix. '' for an unbound function (no DRIVER line). */
   driver: string;
   /** -1 on single-node hosts. */
   numaNode: number;
@@ -58,8 +60,6 @@ export interface PciFunction extends Pick<
   resources: PciResource[];
   /** The PCIe link (config space LNKCAP/LNKSTA); absent for an integrated device (no link). */
   link?: PcieLink & { status?: PcieLink };
-  /** Only for functions with an SR-IOV capability. */
-  sriov?: { totalVfs: number; numVfs: number };
 }
 
 /** PCI_NUM_RESOURCES for a non-bridge with CONFIG_PCI_IOV: 6 BARs, ROM, 6 VF BARs. */
@@ -83,7 +83,7 @@ export function resourceFile(resources: readonly PciResource[]): string {
 export function pciUevent(f: PciFunction): string {
   const cls = f.classCode;
   return [
-    `DRIVER=${f.driver}`,
+    ...(f.driver ? [`DRIVER=${f.driver}`] : []),
     `PCI_CLASS=${HEX(cls, 4)}`,
     `PCI_ID=${HEX(f.vendor, 4)}:${HEX(f.device, 4)}`,
     `PCI_SUBSYS_ID=${HEX(f.subsystemVendor, 4)}:${HEX(f.subsystemDevice, 4)}`,
@@ -95,10 +95,10 @@ export function pciUevent(f: PciFunction): string {
     .join('');
 }
 
-/** The parent spec for a PCI function bound to `f.driver`, with its identity files. */
-export function pciParent(f: PciFunction): ParentDeviceSpec {
-  const ro = (name: string, value: string): Attribute<Parent> => ({ name, show: () => value });
-  const attrs: Attribute<Parent>[] = [
+/** The identity files of a PCI function (pci-sysfs.c pci_dev_attrs, resource, config, uevent). */
+export function pciFunctionFiles<C>(f: PciFunction): AttributeGroup<C> {
+  const ro = (name: string, value: string): Attribute<C> => ({ name, show: () => value });
+  const attrs: Attribute<C>[] = [
     ro('vendor', `0x${hex(f.vendor, 4)}\n`),
     ro('device', `0x${hex(f.device, 4)}\n`),
     ro('subsystem_vendor', `0x${hex(f.subsystemVendor, 4)}\n`),
@@ -112,16 +112,25 @@ export function pciParent(f: PciFunction): ParentDeviceSpec {
     // Its variables; a write to it is mdevfs's (the driver core's uevent_store).
     { name: 'uevent', mode: 0o644, show: () => pciUevent(f) },
   ];
-  if (f.sriov) {
-    // Read-only here: mdevfs creates no VFs (the kernel's sriov_numvfs is 0664).
-    attrs.push(ro('sriov_totalvfs', `${f.sriov.totalVfs}\n`), ro('sriov_numvfs', `${f.sriov.numVfs}\n`));
-  }
+  return { attrs, binAttrs: [pciConfigAttribute<C>(pciConfigSpace({ ...f, bars: f.resources }))] };
+}
+
+/** The parent spec for a PCI function bound to `f.driver`, with its identity files. */
+export function pciParent(f: PciFunction): ParentDeviceSpec {
   return {
     path: `${f.under}/${f.address}`,
     typePrefix: f.driver,
     subsystem: { bus: 'pci' },
     driver: f.driver,
     iommuGroup: f.iommuGroup,
-    attrs: [{ attrs, binAttrs: [pciConfigAttribute<Parent>(pciConfigSpace({ ...f, bars: f.resources }))] }],
+    attrs: [pciFunctionFiles<Parent>(f)],
   };
+}
+
+/**
+ * A PCI function that is no mdev parent itself (an SR-IOV PF), for
+ * MdevHost.addPciDevice; the SR-IOV files come from `sriov`.
+ */
+export function pciFunction(f: PciFunction, sriov?: PciDeviceSpec['sriov']): PciDeviceSpec {
+  return { path: `${f.under}/${f.address}`, driver: f.driver, iommuGroup: f.iommuGroup, attrs: [pciFunctionFiles(f)], sriov };
 }

@@ -26,6 +26,7 @@
  *                writable files stay writable
  *   pciConfig    a PCI parent's binary `config` file, all of it (256 or 4096
  *                bytes: run as root, or the kernel shows only 64), as hex
+ * Parents that are SR-IOV VFs are captured with their PF (capture-pci.ts).
  */
 import { lstat, readdir, readFile, readlink, realpath } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -38,9 +39,11 @@ import {
   type AttrValue,
   type ConfigDoc,
   type ParentConfig,
+  type PciFunctionConfig,
   type TypeConfig,
 } from './types.js';
 import { validateConfig } from './validate.js';
+import { capturePf, vfParents, type FunctionFiles } from './capture-pci.js';
 import type { DeviceApi } from '../core/api.js';
 
 /**
@@ -340,6 +343,20 @@ async function captureParent(root: string, name: string, which: readonly string[
   };
 }
 
+/** A PCI function's identity files and config, captured as a parent's are. */
+const FUNCTION_FILES: FunctionFiles = {
+  async attrs(dir, skip) {
+    const out: AttrMap = {};
+    for (const a of await tryReaddir(dir)) {
+      if (CAPTURE_SKIP_PARENT_FILES.some(re => re.test(a)) || skip.includes(a) || UUID_RE.test(a)) continue;
+      const v = await fileAttr(join(dir, a)); // uevent too: a function's shows its variables, a write is the core's
+      if (v !== undefined) out[a] = v;
+    }
+    return out;
+  },
+  pciConfig: tryReadPciConfig,
+};
+
 /**
  * `mdevfs capture [--sysfs <root>]`: describe the mdev parents under `root`
  * (default /sys) as a config document. Mounting the result reproduces the same
@@ -356,9 +373,15 @@ export async function captureSysfs(root = '/sys', opts: CaptureOptions = {}): Pr
   if (names.length === 0) {
     throw new ConfigError('read', `nothing to capture: ${busDir} has no mdev parents (is an mdev vendor driver loaded?)`);
   }
-  const parents: ParentConfig[] = [];
-  for (const n of names) parents.push(await captureParent(absRoot, n, opts.parentAttrs ?? 'all'));
+  const captured: ParentConfig[] = [];
+  for (const n of names) captured.push(await captureParent(absRoot, n, opts.parentAttrs ?? 'all'));
+  // Parents that are SR-IOV VFs become their PF's pciFunctions entry (capture-pci.ts).
+  const byPf = await vfParents(absRoot, captured);
+  const pciFunctions: PciFunctionConfig[] = [];
+  for (const [pf, vfs] of byPf) pciFunctions.push(await capturePf(absRoot, pf, vfs, FUNCTION_FILES));
+  const parents = captured.filter(p => ![...byPf.values()].flat().includes(p));
   const doc: ConfigDoc = { $comment: `Captured from ${root} by mdevfs capture`, version: 1, parents };
+  if (pciFunctions.length) doc.pciFunctions = pciFunctions;
   const issues = validateConfig(doc);
   if (issues.length) {
     throw new ConfigError(

@@ -4,9 +4,8 @@
  * parent through MdevHost.registerDevice with ParentOps built from the
  * capacity pieces of capacity.ts, exactly as a hand-written plugin would.
  */
+import { MdevError } from '../core/api.js';
 import type {
-  Attribute,
-  AttributeGroup,
   DeviceApi,
   MdevDevice,
   MdevHost,
@@ -15,92 +14,28 @@ import type {
   Parent,
   ParentDeviceSpec,
   ParentOps,
+  PciDevice,
   Profile,
   VendorPlugin,
 } from '../core/api.js';
 import { oneTypeAtATime, ParentCapacity, perTypeMax, sharedCount, sharedPool, type CapacityRule } from './capacity.js';
 import { assertValidConfig } from './validate.js';
 import { pciConfigOf } from './pci-config.js';
-import { parseTemplate, renderTemplate, type TemplatePart } from './template.js';
-import {
-  DEFAULT_CONFLICT_ERRNO,
-  DEFAULT_EXHAUSTED_ERRNO,
-  type AttrMap,
-  type ConfigDoc,
-  type ParentConfig,
-  type TypeConfig,
-} from './types.js';
+import { compilePciFunction, type SharedCapacity } from './compile-pci.js';
+import { attrDefs, buildAttrs, buildGroups, render, type AttrDef } from './attr-defs.js';
+import { DEFAULT_CONFLICT_ERRNO, DEFAULT_EXHAUSTED_ERRNO, type ConfigDoc, type ParentConfig, type TypeConfig } from './types.js';
 
 export interface CompileOptions {
   /** The plugin's name; overrides doc.name. Default doc.name, else 'config'. */
   name?: string;
 }
 
-/** One attribute of the config, parsed once. */
-interface AttrDef {
-  group: string | undefined;
-  name: string;
-  template: TemplatePart[];
-  mode: number | undefined;
-  readable: boolean;
-  writable: boolean;
-}
-
-function attrDefs(map: AttrMap | undefined): AttrDef[] {
-  return Object.entries(map ?? {}).map(([key, v]) => {
-    const slash = key.indexOf('/');
-    const spec = typeof v === 'string' ? { value: v } : v;
-    const mode = spec.mode === undefined ? undefined : parseInt(spec.mode, 8);
-    const t = parseTemplate(spec.value ?? '');
-    if (!t.ok) throw new Error(`unvalidated template in ${key}: ${t.error}`); // validateConfig rules this out
-    return {
-      group: slash < 0 ? undefined : key.slice(0, slash),
-      name: slash < 0 ? key : key.slice(slash + 1),
-      template: t.parts,
-      mode,
-      readable: mode === undefined || (mode & 0o444) !== 0,
-      writable: spec.writable ?? (mode !== undefined && (mode & 0o222) !== 0),
-    };
-  });
-}
-
-/**
- * Attributes whose values live in a per-object store: `values(ctx)` gives the
- * object's current values (rendered from the templates on first use), a store
- * replaces one.
- */
-function buildAttrs<Ctx>(defs: readonly AttrDef[], values: (ctx: Ctx) => Map<AttrDef, string>): Attribute<Ctx>[] {
-  return defs.map(def => {
-    const attr: Attribute<Ctx> = { name: def.name };
-    if (def.mode !== undefined) attr.mode = def.mode;
-    if (def.readable) attr.show = ctx => values(ctx).get(def) ?? '';
-    if (def.writable)
-      attr.store = (ctx, value) => {
-        values(ctx).set(def, value);
-      };
-    return attr;
-  });
-}
-
-/** Group attributes by subdirectory, in the order the config lists them. */
-function buildGroups<Ctx>(defs: readonly AttrDef[], values: (ctx: Ctx) => Map<AttrDef, string>): AttributeGroup<Ctx>[] {
-  const byGroup = new Map<string | undefined, AttrDef[]>();
-  for (const d of defs) {
-    const g = byGroup.get(d.group);
-    if (g) g.push(d);
-    else byGroup.set(d.group, [d]);
-  }
-  return [...byGroup].map(([name, ds]) =>
-    name === undefined ? { attrs: buildAttrs(ds, values) } : { name, attrs: buildAttrs(ds, values) },
-  );
-}
-
-function render(defs: readonly AttrDef[], vars: Readonly<Record<string, string>>): Map<AttrDef, string> {
-  return new Map(defs.map(d => [d, renderTemplate(d.template, vars)]));
-}
-
 /** The `registerDevice` arguments for one configured parent (fresh state on every call). */
-export function compileParent(p: ParentConfig, profile: Profile = 'modern'): { device: ParentDeviceSpec; ops: ParentOps } {
+export function compileParent(
+  p: ParentConfig,
+  profile: Profile = 'modern',
+  shared: SharedCapacity = {},
+): { device: ParentDeviceSpec; ops: ParentOps } {
   const name = p.path.slice(p.path.lastIndexOf('/') + 1);
   const parentVars = { parent: name, path: p.path, prefix: p.typePrefix };
   const parentDeviceApi: DeviceApi = p.deviceApi ?? 'vfio-pci';
@@ -111,7 +46,9 @@ export function compileParent(p: ParentConfig, profile: Profile = 'modern'): { d
   const cap = p.capacity;
   let capacity: ParentCapacity<MdevType> | undefined;
   let maxInstances: number | undefined;
-  if (cap.model === 'counter') {
+  if (shared.capacity) {
+    capacity = shared.capacity;
+  } else if (cap.model === 'counter') {
     // The modern core enforces ParentOps.maxInstances itself (EUSERS). The
     // legacy profile would only show it (max - devices), as 4.10 had no core
     // counter; there the plugin keeps the same count, as the 4.10 vendors did.
@@ -193,21 +130,24 @@ export function compileParent(p: ParentConfig, profile: Profile = 'modern'): { d
     create(dev) {
       const had = devices.has(dev.uuid);
       try {
+        if (!had && cap1 && devices.size >= cap1.max) throw new MdevError(cap1.errno, `${name} holds ${cap1.max} devices already`);
         capacity?.claim(dev);
       } catch (e) {
         if (!had) devices.delete(dev.uuid);
         throw e;
       }
       deviceState(dev);
+      if (!had) shared.onCount?.(1);
     },
     remove(dev) {
       capacity?.release(dev);
-      devices.delete(dev.uuid);
+      if (devices.delete(dev.uuid)) shared.onCount?.(-1);
     },
   };
+  const cap1 = shared.perParent;
   if (capacity) {
     const c = capacity;
-    ops.getAvailable = t => c.available(t);
+    ops.getAvailable = t => (cap1 ? Math.min(c.available(t), Math.max(0, cap1.max - devices.size)) : c.available(t));
   }
   if (maxInstances !== undefined) ops.maxInstances = maxInstances;
   if (devAttrDefs.length) ops.devAttrGroups = buildGroups<Parent>(devAttrDefs, parentStore);
@@ -225,17 +165,22 @@ export function compileConfig(doc: unknown, opts: CompileOptions = {}): VendorPl
   assertValidConfig(doc);
   const cfg: ConfigDoc = structuredClone(doc);
   const registered = new WeakMap<MdevHost, Parent[]>();
+  const pciAdded = new WeakMap<MdevHost, PciDevice[]>();
   return {
     name: opts.name ?? cfg.name ?? 'config',
     async init(mdev) {
       const mine: Parent[] = [];
       registered.set(mdev, mine);
+      const pci: PciDevice[] = [];
+      pciAdded.set(mdev, pci);
       try {
         for (const p of cfg.parents) {
           const { device, ops } = compileParent(p, mdev.profile);
           mine.push(await mdev.registerDevice(device, ops));
         }
+        for (const f of cfg.pciFunctions ?? []) pci.push(await mdev.addPciDevice(compilePciFunction(f, mdev, mdev.profile, compileParent)));
       } catch (e) {
+        for (const d of pci.splice(0).reverse()) await mdev.removePciDevice(d).catch(() => {});
         for (const parent of mine.splice(0).reverse()) {
           try {
             await mdev.unregisterDevice(parent);
@@ -247,6 +192,8 @@ export function compileConfig(doc: unknown, opts: CompileOptions = {}): VendorPl
       }
     },
     async exit(mdev) {
+      for (const d of (pciAdded.get(mdev) ?? []).reverse()) await mdev.removePciDevice(d).catch(() => {});
+      pciAdded.delete(mdev);
       const mine = registered.get(mdev) ?? [];
       registered.delete(mdev);
       for (const parent of mine.reverse()) {

@@ -42,9 +42,21 @@ export const DEFAULT_EXHAUSTED_ERRNO: CapacityErrno = 'ENOSPC';
  */
 export const DEFAULT_CONFLICT_ERRNO: CapacityErrno = 'EINVAL';
 
+/** The SR-IOV files the core gives a PF (drivers/pci/iov.c sriov_pf_dev_attrs), and `virtfn<i>`. */
+export const SRIOV_FILES = [
+  'sriov_totalvfs',
+  'sriov_numvfs',
+  'sriov_offset',
+  'sriov_stride',
+  'sriov_vf_device',
+  'sriov_drivers_autoprobe',
+] as const;
+
 /** Which template placeholders each kind of attribute may use. */
 export const PLACEHOLDERS = {
   parent: ['parent', 'path', 'prefix'],
+  pci: ['address'],
+  vf: ['address', 'pf', 'index'],
   type: ['parent', 'path', 'prefix', 'type', 'type_id', 'type_name', 'device_api'],
   device: ['parent', 'path', 'prefix', 'type', 'type_id', 'type_name', 'device_api', 'uuid', 'index', 'index1'],
 } as const;
@@ -57,11 +69,15 @@ export type AttrScope = keyof typeof PLACEHOLDERS;
  */
 export const RESERVED_ATTRS: Record<AttrScope, readonly string[]> = {
   parent: ['mdev_supported_types', 'subsystem', 'driver', 'iommu_group', 'power'],
+  pci: ['mdev_supported_types', 'subsystem', 'driver', 'iommu_group', 'power', ...SRIOV_FILES],
+  vf: ['mdev_supported_types', 'subsystem', 'driver', 'iommu_group', 'power', 'physfn'],
   type: ['create', 'devices', 'name', 'description', 'device_api', 'available_instances'],
   device: ['remove', 'mdev_type', 'driver', 'subsystem', 'iommu_group', 'uevent', 'power', 'vfio-dev'],
 };
 export const RESERVED_GROUPS: Record<AttrScope, readonly string[]> = {
   parent: ['mdev_supported_types', 'subsystem', 'driver', 'iommu_group', 'power'],
+  pci: ['mdev_supported_types', 'subsystem', 'driver', 'iommu_group', 'power'],
+  vf: ['mdev_supported_types', 'subsystem', 'driver', 'iommu_group', 'power', 'physfn'],
   type: [],
   device: ['mdev_type', 'driver', 'subsystem', 'iommu_group', 'power', 'vfio-dev'],
 };
@@ -70,6 +86,8 @@ export const RESERVED_GROUPS: Record<AttrScope, readonly string[]> = {
 export const NAME_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.:+,@!~-]*$';
 /** An attribute key: 'name' or 'group/name'. */
 export const ATTR_KEY_PATTERN = '^[A-Za-z0-9_][A-Za-z0-9_.:+,@!~-]*(/[A-Za-z0-9_][A-Za-z0-9_.:+,@!~-]*)?$';
+/** A PCI function's path below /sys: its basename is the address (domain:bus:device.function). */
+export const PCI_PATH_PATTERN = '^devices(/[A-Za-z0-9_][A-Za-z0-9_.:+,@!~-]*)*/[0-9a-f]{4}:[0-9a-f]{2}:[01][0-9a-f]\\.[0-7]$';
 /** A parent path below /sys. */
 export const PARENT_PATH_PATTERN = '^devices(/[A-Za-z0-9_][A-Za-z0-9_.:+,@!~-]*)+$';
 /** Octal permission bits as a string: '0644', '444', '0200'. */
@@ -156,6 +174,65 @@ export interface ParentConfig {
   pciConfig?: PciConfigConfig;
 }
 
+/**
+ * A PCI function with SR-IOV (MdevHost.addPciDevice): a PF that is no mdev
+ * parent, whose VFs sriov_numvfs adds and removes; each VF may be an mdev
+ * parent (`sriov.vf.mdev`).
+ */
+export interface PciFunctionConfig {
+  $comment?: string;
+  /** The PF's path; its basename is its PCI address. */
+  path: string;
+  /** The PCI driver bound to the PF (default none: sriov_numvfs writes then fail with ENOENT). */
+  driver?: string;
+  iommuGroup?: number;
+  /** The PF's identity files ({address}). */
+  attrs?: AttrMap;
+  /** Its `config` file (as a parent's; generated from attrs without it). */
+  pciConfig?: PciConfigConfig;
+  sriov: SriovConfig;
+}
+
+export interface SriovConfig {
+  totalVfs: number;
+  offset: number;
+  stride: number;
+  vfDevice: number;
+  /** VFs enabled at load. Default 0. */
+  numVfs?: number;
+  /** sriov_configure refuses 0 with this errno while a VF's mdev parent has devices. Default: never refuses. */
+  refuseDisableErrno?: CapacityErrno;
+  vf: VfConfig;
+}
+
+export interface VfConfig {
+  /** The driver a VF binds to (and whose probe registers `mdev`). Default none: VFs stay unbound. */
+  driver?: string;
+  /** VF i's IOMMU group is iommuGroupBase + i. Default: no group. */
+  iommuGroupBase?: number;
+  /** Each VF's identity files ({address}, {pf}, {index}). */
+  attrs?: AttrMap;
+  pciConfig?: PciConfigConfig;
+  mdev?: VfMdevConfig;
+}
+
+/**
+ * Each bound VF as an mdev parent. Capacity "fixed" and "pool" are the whole
+ * GPU's, shared by its VFs; "counter" is each VF's core counter. `perVf`
+ * caps the devices of one VF (NVIDIA Ampere: 1).
+ */
+export interface VfMdevConfig {
+  typePrefix: string;
+  driver: string;
+  deviceApi?: DeviceApi;
+  capacity: CapacityConfig;
+  types: TypeConfig[];
+  deviceAttrs?: AttrMap;
+  perVf?: number;
+  /** A create past perVf. Default ENOSPC. */
+  perVfErrno?: CapacityErrno;
+}
+
 export interface ConfigDoc {
   $schema?: string;
   $comment?: string;
@@ -163,5 +240,7 @@ export interface ConfigDoc {
   version?: 1;
   /** The plugin's name. Default: 'config:<file basename>' or 'config'. */
   name?: string;
+  /** May be empty when pciFunctions lists something. */
   parents: ParentConfig[];
+  pciFunctions?: PciFunctionConfig[];
 }

@@ -10,6 +10,7 @@ import { ConfigError, type ConfigIssue } from './errors.js';
 import { joinPath, type SourcePos } from './json.js';
 import { parseTemplate, templateNames } from './template.js';
 import { checkPciConfig } from './pci-config.js';
+import { checkPciFunctions } from './validate-pci.js';
 import {
   ATTR_KEY_PATTERN,
   CAPACITY_ERRNOS,
@@ -32,7 +33,7 @@ const PATH_RE = new RegExp(PARENT_PATH_PATTERN);
 const MODE_RE = new RegExp(MODE_PATTERN);
 const LEGACY_ATTRS = ['name', 'description', 'device_api', 'available_instances'] as const;
 
-const TOP_KEYS = ['$schema', '$comment', 'version', 'name', 'parents'];
+const TOP_KEYS = ['$schema', '$comment', 'version', 'name', 'parents', 'pciFunctions'];
 const PARENT_KEYS = [
   '$comment',
   'path',
@@ -331,9 +332,16 @@ export function validateConfig(doc: unknown): ConfigIssue[] {
   if (has(doc, '$comment')) c.string('$comment', doc.$comment);
   if (has(doc, 'version') && doc.version !== 1) c.add('version', `must be 1 (the only format version), not ${typeName(doc.version)}`);
   if (has(doc, 'name')) c.string('name', doc.name, { nonEmpty: true });
+  const checks = {
+    c,
+    attrs: (p: string, v: unknown, scope: AttrScope) => checkAttrs(c, p, v, scope),
+    capacity: (p: string, v: unknown) => checkCapacity(c, p, v),
+    type: (p: string, v: unknown, m: CapacityModel | undefined) => checkType(c, p, v, m),
+  };
+  const pci = has(doc, 'pciFunctions') ? checkPciFunctions(checks, 'pciFunctions', doc.pciFunctions) : [];
   if (!has(doc, 'parents')) c.add('parents', 'required (at least one parent)');
   else if (!Array.isArray(doc.parents)) c.add('parents', `must be an array, not ${typeName(doc.parents)}`);
-  else if (doc.parents.length === 0) c.add('parents', 'must list at least one parent');
+  else if (doc.parents.length === 0 && !has(doc, 'pciFunctions')) c.add('parents', 'must list at least one parent');
   else {
     const names = new Map<string, number>();
     doc.parents.forEach((p, i) => {
@@ -345,6 +353,8 @@ export function validateConfig(doc: unknown): ConfigIssue[] {
           joinPath(joinPath('parents', i), 'path'),
           `parent name ${q(r.name)} (the path's basename) is already used by parents[${prev}]; /sys/class/mdev_bus/<name> must be unique`,
         );
+      } else if (pci.includes(r.name)) {
+        c.add(joinPath(joinPath('parents', i), 'path'), `parent name ${q(r.name)} is a PCI function of pciFunctions`);
       } else names.set(r.name, i);
     });
   }

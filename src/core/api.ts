@@ -3,8 +3,9 @@
  * types are the plugin author's reference; README.md ("Write your own vendor
  * driver") and examples/ show them in use. They live in api/: basics.ts (the
  * vocabulary and attributes), objects.ts (parent, types, ops, devices),
- * plugin.ts (VendorPlugin, MdevHost, MdevDriver) and pci-config.ts (the
- * configuration space of a PCI parent, for its `config` binary attribute).
+ * plugin.ts (VendorPlugin, MdevHost, MdevDriver), pci-config.ts (the
+ * configuration space of a PCI parent, for its `config` binary attribute)
+ * and pci.ts (PCI functions with SR-IOV: a PF and its VFs).
  *
  * The shape is the kernel's first mainline mdev framework (Linux 4.10,
  * include/linux/mdev.h): a vendor registers its physical device as an mdev
@@ -69,3 +70,4 @@ export * from './api/basics.js';
 export type * from './api/objects.js';
 export * from './api/plugin.js';
 export * from './api/pci-config.js';
+export * from './api/pci.js';

@@ -21,6 +21,7 @@ import { IommuGroupAllocator } from './iommu-groups.js';
 import { FaultTable } from './faults.js';
 import { Mutex } from './list-lock.js';
 import { DeviceImpl, DriverEntry, TypeImpl, type ParentImpl } from './objects.js';
+import type { PciDeviceImpl } from './pci-objects.js';
 import { callPlugin } from './plugin-call.js';
 import { UeventSource } from './uevents.js';
 
@@ -47,6 +48,8 @@ export class CoreContext {
   readonly drivers = new Map<string, DriverEntry>();
   readonly parents = new Map<string, ParentImpl>();
   readonly devices = new Map<string, DeviceImpl>();
+  /** PCI functions by address (pci-devices.ts). */
+  readonly pciDevices = new Map<string, PciDeviceImpl>();
   /** A mediated device's IOMMU group holds exactly that device. */
   readonly groupDevice = new Map<number, DeviceImpl>();
   /**

@@ -21,8 +21,10 @@ import { faultTarget } from './fault-target.js';
 import type { FaultTable } from './faults.js';
 import { Host, type HostBackend } from './host.js';
 import { createDevice, removeDevice, removeSelf } from './lifecycle.js';
-import type { CoreDevice, CoreEvents, CoreOptions, CoreParent, MdevCoreApi } from './model.js';
+import type { CoreDevice, CoreEvents, CoreOptions, CoreParent, CorePciDevice, MdevCoreApi } from './model.js';
 import { ParentImpl, TypeImpl } from './objects.js';
+import { addPciDevice, removePciDevice, setNumVfs, setVfAutoprobe } from './pci-devices.js';
+import { PciDeviceImpl } from './pci-objects.js';
 import { registerParent, unregisterParent } from './parents.js';
 import { notifyUnmap, pinPages, unpinPages } from './pinning.js';
 import { DEFAULT_CALL_TIMEOUT_MS } from './plugin-call.js';
@@ -62,6 +64,8 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
       unregisterDriver: name => unregisterDriver(ctx, name),
       registerDevice: (device, ops, owner) => registerParent(ctx, device, ops, owner),
       unregisterDevice: parent => unregisterParent(ctx, parent),
+      addPciDevice: (device, owner) => addPciDevice(ctx, device, owner),
+      removePciDevice: device => removePciDevice(ctx, device),
       pinPages: (dev, pfns, prot) => pinPages(ctx, dev, pfns, prot),
       unpinPages: (dev, pfns) => unpinPages(ctx, dev, pfns),
       log: msg => ctx.log(msg),
@@ -101,6 +105,24 @@ export class MdevCore extends EventEmitter<CoreEvents> implements MdevCoreApi {
   }
   devicesOfParent(parent: Parent): Iterable<CoreDevice> {
     return parent instanceof ParentImpl ? parent.k.devices.values() : [];
+  }
+  pciDevices(): Iterable<CorePciDevice> {
+    return this.#ctx.pciDevices.values();
+  }
+  pciDevice(name: string): CorePciDevice | undefined {
+    return this.#ctx.pciDevices.get(name);
+  }
+  setNumVfs(pf: CorePciDevice, n: number): Promise<void> {
+    return setNumVfs(this.#ctx, this.#ownPci(pf), n);
+  }
+  setVfAutoprobe(pf: CorePciDevice, on: boolean): void {
+    setVfAutoprobe(this.#ctx, this.#ownPci(pf), on);
+  }
+  #ownPci(dev: CorePciDevice): PciDeviceImpl {
+    if (!(dev instanceof PciDeviceImpl) || this.#ctx.pciDevices.get(dev.name) !== dev) {
+      throw new MdevError('ENODEV', `${String(dev?.name)} no longer exists`);
+    }
+    return dev;
   }
   iommuGroups(): Iterable<number> {
     return this.#ctx.groupDevice.keys();

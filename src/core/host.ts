@@ -2,7 +2,18 @@
  * The registration API handed to plugins (the kernel's exported symbols), and
  * the record of what each loaded plugin registered, so unload can clean up.
  */
-import type { MdevDevice, MdevDriver, MdevHost, Parent, ParentDeviceSpec, ParentOps, Profile, VendorPlugin } from './api.js';
+import type {
+  MdevDevice,
+  MdevDriver,
+  MdevHost,
+  Parent,
+  ParentDeviceSpec,
+  ParentOps,
+  PciDevice,
+  PciDeviceSpec,
+  Profile,
+  VendorPlugin,
+} from './api.js';
 import type { DriverEntry, Owner, ParentImpl } from './objects.js';
 import { MdevError } from './errno.js';
 
@@ -11,6 +22,7 @@ export class PluginRecord implements Owner {
   readonly plugin: VendorPlugin;
   readonly parents = new Set<ParentImpl>();
   readonly drivers = new Set<DriverEntry>();
+  readonly pciDevices = new Set<PciDevice>();
   state: 'loading' | 'live' | 'unloading' | 'gone' = 'loading';
   unloading: Promise<void> | undefined;
   host!: Host;
@@ -28,6 +40,8 @@ export interface HostBackend {
   unregisterDriver(name: string): Promise<void>;
   registerDevice(device: ParentDeviceSpec, ops: ParentOps, owner: Owner | undefined): Promise<Parent>;
   unregisterDevice(parent: Parent | string): Promise<void>;
+  addPciDevice(device: PciDeviceSpec, owner: Owner | undefined): Promise<PciDevice>;
+  removePciDevice(device: PciDevice | string): Promise<void>;
   pinPages(dev: MdevDevice, userPfns: readonly number[], prot: number): Promise<number[]>;
   unpinPages(dev: MdevDevice, userPfns: readonly number[]): Promise<number>;
   log(message: string): void;
@@ -68,6 +82,15 @@ export class Host implements MdevHost {
 
   async unregisterDevice(parent: Parent | string): Promise<void> {
     return this.#backend.unregisterDevice(parent);
+  }
+
+  async addPciDevice<D = unknown>(device: PciDeviceSpec): Promise<PciDevice<D>> {
+    this.#live();
+    return this.#backend.addPciDevice(device, this.#owner) as Promise<PciDevice<D>>;
+  }
+
+  async removePciDevice(device: PciDevice | string): Promise<void> {
+    return this.#backend.removePciDevice(device);
   }
 
   pinPages(dev: MdevDevice, userPfns: readonly number[], prot: number): Promise<number[]> {

@@ -9,7 +9,18 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { FaultTable } from './faults.js';
-import type { MdevDevice, MdevHost, MdevType, MmapRequest, Parent, Profile, Uevent, VendorPlugin } from './api.js';
+import type {
+  AttributeGroup,
+  MdevDevice,
+  MdevHost,
+  MdevType,
+  MmapRequest,
+  Parent,
+  PciDevice,
+  Profile,
+  Uevent,
+  VendorPlugin,
+} from './api.js';
 
 /**
  * A mediated device's lifecycle, in the kernel's order:
@@ -75,6 +86,19 @@ export interface CoreDevice extends MdevDevice {
 export const VFIO_GROUP_MAJOR = 511;
 export const VFIO_DEV_MAJOR = 510;
 
+/** A PCI function as its presenters read it (pci-objects.ts). */
+export interface CorePciDevice extends PciDevice {
+  readonly devpath: string;
+  /** 'gone' once removed. */
+  readonly state: 'live' | 'gone';
+  /** A VF's `physfn` and its PF's `virtfn<i>` exist. */
+  readonly linked: boolean;
+  /** A PF's sriov_drivers_autoprobe. */
+  readonly autoprobe: boolean;
+  /** The bound driver's own files (a VF's VfSpec.driverAttrs). */
+  readonly driverAttrs: readonly AttributeGroup<PciDevice>[];
+}
+
 export interface CoreParent extends Parent {
   /** 'unregistering' while mdev_unregister_device removes the children (creates get ENODEV). */
   readonly state: 'live' | 'unregistering';
@@ -132,6 +156,11 @@ export type CoreChange =
   | { kind: 'parent-added'; parent: CoreParent }
   | { kind: 'parent-removed'; parent: CoreParent }
   | { kind: 'device'; step: DeviceStep; device: CoreDevice }
+  /**
+   * A PCI function was added, removed, bound, unbound or linked, or a PF's
+   * sriov_numvfs or VFs changed (pci-devices.ts gives the order).
+   */
+  | { kind: 'pci'; device: CorePciDevice }
   /**
    * A device's IOMMU group was released (iommu_group_remove_device, inside the
    * driver's remove): the group and the device's iommu_group link go. It has
@@ -220,6 +249,17 @@ export interface MdevCoreApi extends EventEmitter<CoreEvents> {
   availableInstances(type: MdevType): number;
   /** Injected faults (faults.ts); the sysfs layer consults them before a vendor show/store. */
   readonly faults?: FaultTable;
+  /** PCI functions added by plugins, and their VFs (pci.ts). */
+  pciDevices(): Iterable<CorePciDevice>;
+  pciDevice(name: string): CorePciDevice | undefined;
+  /**
+   * sriov_numvfs_store after kstrtou16: ERANGE above sriov_totalvfs, ENOENT
+   * without sriov_configure, EBUSY from non-zero to another non-zero, or the
+   * driver's refusal; then the VFs are added or removed.
+   */
+  setNumVfs(pf: CorePciDevice, n: number): Promise<void>;
+  /** sriov_drivers_autoprobe_store. */
+  setVfAutoprobe(pf: CorePciDevice, on: boolean): void;
   /** Active IOMMU group ids allocated to mediated devices. */
   iommuGroups(): Iterable<number>;
   groupDevices(group: number): Iterable<CoreDevice>;

@@ -5,7 +5,7 @@
  * record shows plugins and presenters its public fields; the bookkeeping
  * that only the core mutates lives in `k`.
  */
-import type { DeviceApi, MdevDriver, MdevType, MdevTypeSpec, ParentDeviceSpec, ParentOps } from './api.js';
+import type { DeviceApi, MdevDriver, MdevType, MdevTypeSpec, ParentDeviceSpec, ParentOps, PciDevice } from './api.js';
 import type { CoreDevice, CoreParent, DeviceState } from './model.js';
 import { Mutex } from './list-lock.js';
 
@@ -14,6 +14,7 @@ export interface Owner {
   readonly name: string;
   readonly parents: Set<ParentImpl>;
   readonly drivers: Set<DriverEntry>;
+  readonly pciDevices: Set<PciDevice>;
 }
 
 /**

@@ -12,6 +12,7 @@ import { removeDevice } from './lifecycle.js';
 import { ParentImpl, normalisePath, type Owner } from './objects.js';
 import { asShowResult } from './show.js';
 import { parseUeventVars } from './uevents.js';
+import { pciUeventVars } from './pci-uevent.js';
 import { validateParent } from './validate.js';
 
 export async function registerParent(
@@ -34,10 +35,22 @@ export async function registerParent(
           : `registerDevice: a parent named ${name} exists (${clash.device.path})`,
       );
     }
-    const parent = new ParentImpl(device, ops, owner);
+    const parent = new ParentImpl(onPciDevice(ctx, device, path, name), ops, owner);
     await attachParent(ctx, parent, token);
     return parent;
   });
+}
+
+/**
+ * A parent on a PCI function that pci-devices.ts holds (a VF whose driver
+ * registers it) is that function: its bus, driver and IOMMU group, and no
+ * identity files of its own (the function has them).
+ */
+function onPciDevice(ctx: CoreContext, device: ParentDeviceSpec, path: string, name: string): ParentDeviceSpec {
+  const pci = ctx.pciDevices.get(name);
+  if (!pci) return device;
+  if (pci.device.path !== path) throw new MdevError('EEXIST', `registerDevice: PCI device ${name} is at ${pci.device.path}`);
+  return { path, typePrefix: device.typePrefix, subsystem: { bus: 'pci' }, driver: pci.driver, iommuGroup: pci.device.iommuGroup };
 }
 
 async function attachParent(ctx: CoreContext, parent: ParentImpl, token: LockToken): Promise<void> {
@@ -80,6 +93,8 @@ export async function reregisterParent(ctx: CoreContext, parent: ParentImpl): Pr
  * the driver core's own DRIVER line, as the sysfs layer renders it.
  */
 async function parentUeventVars(ctx: CoreContext, parent: ParentImpl, token: LockToken): Promise<Array<[string, string]>> {
+  const pci = ctx.pciDevices.get(parent.name);
+  if (pci) return pciUeventVars(ctx, pci, token);
   const fallback: Array<[string, string]> = parent.device.driver !== undefined ? [['DRIVER', parent.device.driver]] : [];
   const attr = (parent.device.attrs ?? [])
     .filter(g => !g.name)

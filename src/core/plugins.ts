@@ -10,6 +10,7 @@ import { MdevError, errorMessage, toMdevError } from './errno.js';
 import { Host, PluginRecord, type HostBackend } from './host.js';
 import { isEntryName } from './names.js';
 import { unregisterParent } from './parents.js';
+import { removePciDevice } from './pci-devices.js';
 import { callPlugin } from './plugin-call.js';
 
 export class PluginLoader {
@@ -84,6 +85,15 @@ export class PluginLoader {
 
   async #releaseLeftovers(rec: PluginRecord): Promise<void> {
     const ctx = this.ctx;
+    // PCI functions first: their VFs go as the driver's remove takes them (and the parents on them).
+    for (const d of [...rec.pciDevices].reverse()) {
+      if (ctx.pciDevices.get(d.name) !== d) continue;
+      try {
+        await removePciDevice(ctx, d);
+      } catch (e) {
+        ctx.log(`plugin ${rec.name}: ${errorMessage(e)}`);
+      }
+    }
     for (const p of [...rec.parents].reverse()) {
       if (ctx.parents.get(p.name) !== p) continue;
       try {

@@ -62,6 +62,17 @@ export class UeventSource {
     return this.#stamp({ ACTION: action, DEVPATH: devpath, SUBSYSTEM: 'drivers', SEQNUM: 0 });
   }
 
+  /**
+   * An event of a bus device such as a PCI function (SUBSYSTEM=pci): its
+   * dev_uevent variables (DRIVER while bound, then the bus's) after the
+   * standard keys.
+   */
+  device(action: Uevent['ACTION'], devpath: string, subsystem: string, vars: ReadonlyArray<readonly [string, string]>): Uevent {
+    const ev: Uevent = { ACTION: action, DEVPATH: devpath, SUBSYSTEM: subsystem, SEQNUM: 0 };
+    for (const [k, v] of vars) if (!(k in ev)) ev[k] = v;
+    return this.#stamp(ev);
+  }
+
   /** An event user space asked for (kobject_synth_uevent): its fields in order, then SEQNUM. */
   synthetic(fields: Readonly<Record<string, string>>): Uevent {
     return this.#stamp({ ...fields, SEQNUM: 0 } as Uevent);

@@ -50,3 +50,19 @@ export function kstrtoul(input: Buffer | string, base = 0): bigint {
   if (i !== s.length) throw new MdevError('EINVAL', 'kstrtoul: trailing characters');
   return value;
 }
+
+/**
+ * lib/kstrtox.c kstrtobool(): the first character decides (y Y t T 1 true,
+ * n N f F 0 false), "on"/"off" by the second; anything else is EINVAL.
+ */
+export function kstrtobool(input: Buffer | string): boolean {
+  const s = typeof input === 'string' ? input : input.toString('latin1');
+  const c = s[0];
+  if (c !== undefined && 'yYtT1'.includes(c)) return true;
+  if (c !== undefined && 'nNfF0'.includes(c)) return false;
+  if (c === 'o' || c === 'O') {
+    if (s[1] === 'n' || s[1] === 'N') return true;
+    if (s[1] === 'f' || s[1] === 'F') return false;
+  }
+  throw new MdevError('EINVAL', 'kstrtobool: not a boolean');
+}

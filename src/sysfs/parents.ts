@@ -20,6 +20,7 @@ import type { MdevBus } from './bus.js';
 import type { DeviceHome, DeviceRec, PresentedDevices } from './devices.js';
 import { addPower } from './driver-core.js';
 import type { IommuGroups } from './iommu-groups.js';
+import type { PresentedPciDevices } from './pci-devices.js';
 import { createStore } from './stores.js';
 import type { SysfsTree } from './tree.js';
 import type { UeventFiles } from './uevent-files.js';
@@ -39,6 +40,8 @@ export interface ParentRec extends DeviceHome {
   external: KNode[];
   types: Map<string, TypeRec>;
   devices: Set<DeviceRec>;
+  /** The parent is a PCI function pci-devices.ts presents: its directory is not the parent's. */
+  onPci: boolean;
 }
 
 export class PresentedParents {
@@ -52,6 +55,7 @@ export class PresentedParents {
     private readonly devices: PresentedDevices,
     private readonly attrs: PluginAttrs,
     private readonly uevents: UeventFiles,
+    private readonly pci: PresentedPciDevices,
   ) {}
 
   get count(): number {
@@ -75,6 +79,11 @@ export class PresentedParents {
   }
 
   #build(p: CoreParent): void {
+    const pciDir = this.pci.dir(p.name);
+    if (pciDir) {
+      this.#buildMdev(p, { parent: p, dir: pciDir, owned: [], external: [], types: new Map(), devices: new Set(), onPci: true });
+      return;
+    }
     const spec = p.device;
     const parts = spec.path.split('/').filter(Boolean);
     const name = parts.pop();
@@ -90,7 +99,7 @@ export class PresentedParents {
     }
     // The emulated device is the whole device: a host one of that name does not show through an overlay.
     dir.opaque = true;
-    const rec: ParentRec = { parent: p, dir, owned: [], external: [], types: new Map(), devices: new Set() };
+    const rec: ParentRec = { parent: p, dir, owned: [], external: [], types: new Map(), devices: new Set(), onPci: false };
     this.#parents.set(p.name, rec);
     const own = (n: KNode): void => {
       rec.owned.push(n);
@@ -142,16 +151,22 @@ export class PresentedParents {
       own(this.uevents.add({ dir, subsystem }, () => (spec.driver ? `DRIVER=${spec.driver}\n` : '')));
     }
     if (!dir.has('power')) own(addPower(dir, this.core.profile));
+    this.#buildMdev(p, rec);
+  }
 
+  /** What mdev_register_parent adds to the device: mdev_supported_types/ and the class/mdev_bus link. */
+  #buildMdev(p: CoreParent, rec: ParentRec): void {
+    const { dir } = rec;
+    this.#parents.set(p.name, rec);
     // mdev_supported_types/<prefix>-<id>/
     const types = dir.mkdir('mdev_supported_types');
-    own(types);
+    rec.owned.push(types);
     for (const t of p.types) rec.types.set(t.id, this.#buildType(types, t));
 
     // /sys/class/mdev_bus/<name>
     const mdevBus = this.tree.classDir.ensureDir('mdev_bus');
     mdevBus.opaque = true; // the framework's own: the host's parents do not show through an overlay
-    if (!mdevBus.has(p.name)) ext(mdevBus.symlink(p.name, dir));
+    if (!mdevBus.has(p.name)) rec.external.push(mdevBus.symlink(p.name, dir));
   }
 
   #buildType(typesDir: KDir, t: MdevType): TypeRec {
@@ -199,6 +214,7 @@ export class PresentedParents {
     this.#parents.delete(rec.parent.name);
     for (const n of rec.external) this.tree.removePruning(n);
     for (const n of rec.owned) n.remove();
+    if (rec.onPci) return; // the function's directory stays
     if (rec.dir.children.size === 0) {
       this.tree.removePruning(rec.dir);
     } else {

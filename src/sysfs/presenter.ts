@@ -3,8 +3,9 @@
  * (bus/ class/ devices/ kernel/) kept equal to the core's state. Each region
  * of /sys is a file of its own: bus.ts (bus/mdev and its drivers),
  * parents.ts (parents and their types), devices.ts (mediated devices),
- * vfio-objects.ts, iommu-groups.ts, driver-core.ts (uevent, power/), and
- * stores.ts (the create/remove writes).
+ * vfio-objects.ts, iommu-groups.ts, driver-core.ts (uevent, power/),
+ * pci-devices.ts (PCI functions with SR-IOV), and stores.ts (the
+ * create/remove writes).
  *
  * On every `change` event the presenter reconciles the object it names with
  * the core's state; it never interprets "what changed", so replaying,
@@ -25,6 +26,7 @@ import { MdevBus } from './bus.js';
 import { PresentedDevices } from './devices.js';
 import { IommuGroups } from './iommu-groups.js';
 import { PresentedParents } from './parents.js';
+import { PresentedPciDevices } from './pci-devices.js';
 import { SysfsTree } from './tree.js';
 import { UeventFiles } from './uevent-files.js';
 import { VfioObjects } from './vfio-objects.js';
@@ -41,6 +43,7 @@ export class SysfsPresenter extends CoreView {
   readonly #groups: IommuGroups;
   readonly #devices: PresentedDevices;
   readonly #parents: PresentedParents;
+  readonly #pci: PresentedPciDevices;
 
   /** Plugin show/store calls are bounded by the core's callTimeoutMs (ETIMEDOUT past it). */
   constructor(core: MdevCoreApi, opts: PresenterOptions = {}) {
@@ -52,7 +55,8 @@ export class SysfsPresenter extends CoreView {
     this.#bus = new MdevBus(tree, core, uevents);
     this.#groups = new IommuGroups(tree, core);
     this.#devices = new PresentedDevices(core, this.#bus, this.#groups, new VfioObjects(tree, uevents, core.profile), attrs, uevents);
-    this.#parents = new PresentedParents(tree, core, this.#bus, this.#groups, this.#devices, attrs, uevents);
+    this.#pci = new PresentedPciDevices(tree, core, this.#bus, this.#groups, attrs, uevents);
+    this.#parents = new PresentedParents(tree, core, this.#bus, this.#groups, this.#devices, attrs, uevents, this.#pci);
   }
 
   get root(): KernfsRoot {
@@ -76,6 +80,7 @@ export class SysfsPresenter extends CoreView {
   /** Reconcile everything with the core (also the answer to any inconsistency). */
   syncAll(): void {
     this.#guard('drivers', () => this.#bus.syncDrivers());
+    this.#guard('pci', () => this.#pci.syncAll());
     this.#guard('parents', () => this.#parents.sync());
     const seen = new Set<string>();
     for (const d of this.core.devices()) {
@@ -95,6 +100,9 @@ export class SysfsPresenter extends CoreView {
       case 'parent-added':
       case 'parent-removed':
         this.#guard(c.kind, () => this.#parents.sync());
+        break;
+      case 'pci':
+        this.#guard(c.device.name, () => this.#pci.sync(c.device));
         break;
       case 'device':
         this.#guard(c.device.uuid, () => this.#syncDevice(c.device));

@@ -325,9 +325,29 @@ t.test('round trip: samples + t4-host.json → capture → mount the capture →
   });
 });
 
+t.test('round trip of an SR-IOV host: a10-host.json → capture → its VF parents become the PF entry again', async t => {
+  const a = await started(t, '--config', path.join(REPO, 'examples/config/a10-host.json'));
+  const cap = path.join(tmp, 'cap-a10.json');
+  const r = await capture('--sysfs', a.dir, '-o', cap);
+  t.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(await fsp.readFile(cap, 'utf8')) as { parents: unknown[]; pciFunctions: Array<Record<string, any>> };
+  t.same(doc.parents, [], 'no plain parent: the 8 VF parents went into the PF');
+  const f = doc.pciFunctions[0]!;
+  t.equal(f.path, 'devices/pci0000:40/0000:40:01.1/0000:41:00.0');
+  t.same(
+    { ...f.sriov, vf: undefined },
+    { totalVfs: 24, offset: 4, stride: 1, vfDevice: 0x2236, numVfs: 8, vf: undefined },
+    'sriov_* read back',
+  );
+  t.same([f.sriov.vf.driver, f.sriov.vf.iommuGroupBase, f.sriov.vf.mdev.perVf], ['nvidia', 200, 1]);
+  t.match(f.sriov.vf.attrs.uevent.value, /PCI_SLOT_NAME=\{address\}\n/, "VF 0's address became {address}");
+  const b = await started(t, '--config', cap);
+  t.same(diffTrees(await walk(a.dir), await walk(b.dir)).map(show), [], 'the same tree, VFs, links and types included');
+});
+
 t.test('no mount of this file is left', async t => {
   const mounts = await fsp.readFile('/proc/mounts', 'utf8');
   const left = mounts.split('\n').filter(l => l.includes('fuse') && ours.some(d => l.split(' ')[1] === d));
   t.same(left, [], 'grep fuse /proc/mounts: none of ours');
-  t.equal(ours.length, 3, 'A, B and C were checked');
+  t.equal(ours.length, 5, 'A, B and C, and the SR-IOV pair, were checked');
 });

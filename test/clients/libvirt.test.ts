@@ -244,6 +244,62 @@ t.test('NVIDIA example: PCI parents with their PCIe link, types and mdevs', { sk
   t.match(r[5]!.out, new RegExp(`<parent>${name}</parent>`), 'its parent');
 });
 
+t.test('NVIDIA Ampere example: the VFs are the mdev parents, with their PF; SR-IOV changes are heard', { skip }, async t => {
+  // examples/nvidia-ampere.ts: an A10 PF 0000:41:00.0 with 24 VFs from 0000:41:00.4.
+  const pf = 'pci_0000_41_00_0';
+  const vf0 = 'pci_0000_41_00_4';
+  const u = uuid(0x4101);
+  const r = await withLibvirt(
+    [
+      virsh('nodedev-list', '--cap', 'mdev_types'),
+      virsh('nodedev-dumpxml', pf),
+      virsh('nodedev-dumpxml', vf0),
+      TREE_TYPES('/sys/class/mdev_bus/0000:41:00.4/mdev_supported_types'),
+      { sh: `echo ${u} > /sys/class/mdev_bus/0000:41:00.4/mdev_supported_types/nvidia-593/create && echo created` },
+      virsh('nodedev-dumpxml', vf0),
+      virsh('nodedev-dumpxml', 'pci_0000_41_00_5'),
+      {
+        sh: 'for f in /sys/bus/mdev/devices/*/remove; do echo 1 > $f; done && echo 0 > /sys/bus/pci/devices/0000:41:00.0/sriov_numvfs && echo disabled',
+      },
+      untilListed(vf0, '--cap pci', true),
+      virsh('nodedev-list', '--cap', 'mdev_types'),
+      { sh: 'echo 2 > /sys/bus/pci/devices/0000:41:00.0/sriov_numvfs && echo enabled' },
+      untilListed('pci_0000_41_00_5', '--cap mdev_types'),
+      virsh('nodedev-list', '--cap', 'mdev_types'),
+    ],
+    { runArgs: ['--driver', path.join(REPO, 'examples/nvidia-ampere.ts')] },
+  );
+  const vfNames = Array.from({ length: 24 }, (_, i) => `pci_0000_41_0${(4 + i) >> 3}_${(4 + i) & 7}`);
+  t.equal(r[0]!.code, 0, r[0]!.err);
+  t.same(r[0]!.out.split('\n').filter(Boolean).sort(), [...vfNames].sort(), 'the 24 VFs, not the PF, are mdev_types devices');
+  t.match(r[1]!.out, /<capability type='virt_functions' maxCount='24'>/, "the PF's virt_functions, maxCount from sriov_totalvfs");
+  t.equal(
+    [...(/<capability type='virt_functions'[^]*?<\/capability>/.exec(r[1]!.out)?.[0] ?? '').matchAll(/<address /g)].length,
+    24,
+    'one address per virtfn link',
+  );
+  t.match(
+    r[2]!.out,
+    /<capability type='phys_function'>\s*<address domain='0x0000' bus='0x41' slot='0x00' function='0x0'\/>/,
+    "a VF's phys_function from physfn",
+  );
+  t.same(xmlTypes(r[2]!.out), treeTypes(r[3]!.out), "the VF's 18 types as the tree shows them");
+  t.equal(Object.keys(xmlTypes(r[2]!.out)).length, 18);
+  t.equal(r[4]!.out.trim(), 'created');
+  t.ok(
+    Object.values(xmlTypes(r[5]!.out)).every(([, , n]) => n === 0),
+    'the VF holding a vGPU: 0 of every type',
+  );
+  const sibling = xmlTypes(r[6]!.out);
+  t.equal(sibling['nvidia-593']![2], 1, 'a sibling VF: 1 of the running type');
+  t.equal(sibling['nvidia-594']![2], 0, 'and 0 of any other');
+  t.equal(r[7]!.out.trim(), 'disabled');
+  t.equal(r[8]!.code, 0, `the VFs' remove events reach libvirt: ${r[8]!.out}`);
+  t.equal(r[9]!.out.trim(), '', 'no mdev parent left');
+  t.equal(r[11]!.code, 0, `the add events of two new VFs: ${r[11]!.out}`);
+  t.same(r[12]!.out.split('\n').filter(Boolean).sort(), vfNames.slice(0, 2));
+});
+
 t.test('GVT-g example: the integrated GPU is a parent too', { skip }, async t => {
   const name = 'pci_0000_00_02_0';
   const r = await withLibvirt(

@@ -81,6 +81,10 @@ t.test('the plugin itself rolls back (not only the core)', async t => {
     async unregisterDevice(p: Parent | string) {
       calls.push(`unregister ${typeof p === 'string' ? p : p.device.path}`);
     },
+    async addPciDevice() {
+      throw new MdevError('ENOSYS');
+    },
+    async removePciDevice() {},
     async pinPages() {
       return [];
     },

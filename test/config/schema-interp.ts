@@ -26,6 +26,7 @@ const KNOWN = new Set([
   'const',
   'pattern',
   'minimum',
+  'maximum',
   'minLength',
   'minItems',
   'items',
@@ -88,6 +89,7 @@ export function makeInterpreter(root: Record<string, unknown>) {
       if (typeof s.minLength === 'number' && [...value].length < s.minLength) errors.push({ path, keyword: 'minLength' });
     }
     if (typeof value === 'number' && typeof s.minimum === 'number' && value < s.minimum) errors.push({ path, keyword: 'minimum' });
+    if (typeof value === 'number' && typeof s.maximum === 'number' && value > s.maximum) errors.push({ path, keyword: 'maximum' });
     if (Array.isArray(value)) {
       if (typeof s.minItems === 'number' && value.length < s.minItems) errors.push({ path, keyword: 'minItems' });
       if (s.uniqueItems === true) {

@@ -20,6 +20,10 @@ function render(c: CoreChange): { uuid?: string; text: string } {
   if (c.kind === 'group-removed') return { text: `${c.kind} ${c.group}` };
   if (c.kind === 'driver-added' || c.kind === 'driver-removed') return { text: `${c.kind} ${c.driver}` };
   if (c.kind === 'parent-added' || c.kind === 'parent-removed') return { text: `${c.kind} ${c.parent.name}` };
+  if (c.kind === 'pci') {
+    const p = c.device;
+    return { text: `pci ${p.name}: ${p.state}${p.linked ? ' +linked' : ''}${p.driver ? ` drv=${p.driver}` : ''} vfs=${p.numVfs}` };
+  }
   const d = c.device;
   return {
     uuid: d.uuid,

@@ -42,6 +42,8 @@ files. Capacity is written as model "fixed" with max = available_instances +
 existing devices per type: a capture cannot tell a shared pool or a
 one-type-at-a-time GPU from independent counts, so edit "capacity" if you
 know the real rule (see src/config/README.md). Devices themselves are not captured.
+Parents that are SR-IOV virtual functions are captured with their physical
+function, as one "pciFunctions" entry (its sriov_* files, VF 0's files).
 
 A tree without <root>/class/mdev_bus, or with no parents in it, is an error
 (exit status 1, nothing written): a config needs at least one parent.
@@ -69,8 +71,10 @@ export async function captureCommand(opts: CaptureCommandOptions): Promise<void>
   let types: number;
   try {
     const doc = await captureSysfs(root);
-    parents = doc.parents.length;
-    types = doc.parents.reduce((n, p) => n + p.types.length, 0);
+    // A PF's VF parents (pciFunctions) count as what they were: parents.
+    const vfParents = (doc.pciFunctions ?? []).map(f => ({ n: f.sriov.numVfs ?? 0, types: f.sriov.vf.mdev?.types.length ?? 0 }));
+    parents = doc.parents.length + vfParents.reduce((n, f) => n + f.n, 0);
+    types = doc.parents.reduce((n, p) => n + p.types.length, 0) + vfParents.reduce((n, f) => n + f.n * f.types, 0);
     text = formatConfig(doc);
   } catch (e) {
     if (e instanceof ConfigError) throw new UserError(e.message);

@@ -4,6 +4,7 @@
  */
 import type { Awaitable, Profile } from './basics.js';
 import type { MdevDevice, Parent, ParentDeviceSpec, ParentOps } from './objects.js';
+import type { PciDevice, PciDeviceSpec } from './pci.js';
 
 // ---------------------------------------------------------------------------
 // Bus drivers (struct mdev_driver)
@@ -39,6 +40,18 @@ export interface MdevHost {
   registerDevice<DD = unknown, PD = unknown>(device: ParentDeviceSpec, ops: ParentOps<DD, PD>): Promise<Parent<PD>>;
   /** mdev_unregister_device: removes every child device first (no veto). */
   unregisterDevice(parent: Parent | string): Promise<void>;
+  /**
+   * A PCI function bound to the plugin's driver that is no mdev parent of
+   * its own, e.g. an SR-IOV PF whose VFs are (pci.ts). Its VFs in
+   * `sriov.numVfs` are added and probed at once. EEXIST if a function or
+   * parent of that name exists, EINVAL for a bad spec. A VF's probe may
+   * registerDevice the VF: give it `{ path: vf.device.path, typePrefix }`;
+   * the parent takes the VF's subsystem, driver, IOMMU group and files, and
+   * adds only mdev_supported_types (and its class/mdev_bus link) to them.
+   */
+  addPciDevice<D = unknown>(device: PciDeviceSpec): Promise<PciDevice<D>>;
+  /** Disable its SR-IOV (the VFs go, with their events), then remove it. */
+  removePciDevice(device: PciDevice | string): Promise<void>;
   /**
    * vfio_pin_pages (2016 form): translate user pfns of the device's container
    * into host pfns and pin them. EINVAL (no pfns, no notifier, pfn not mapped,
