@@ -3,12 +3,13 @@
  * (drivers/base/dd.c really_probe / __device_release_driver, with the VFIO
  * objects of drivers/vfio/group.c and vfio_main.c).
  *
- * A bind allocates the device's IOMMU group and its VFIO objects, announces
- * the device as 'bound' (driver_sysfs_add() comes before the probe), then
- * calls the driver's probe. The VFIO objects' `add` uevents are sent by
- * announceVfio() where the kernel creates them: in the legacy profile right
- * after vfio_mdev's probe, in the modern one after the vendor's probe (its
- * create), which is where vfio_register_emulated_iommu_dev() runs.
+ * A bind allocates the device's IOMMU group and its VFIO objects' numbers,
+ * announces the device as 'bound' (driver_sysfs_add() comes before the
+ * probe), then calls the driver's probe. announceVfio() announces 'probed'
+ * (the VFIO objects and, modern, the driver's files appear) and sends the
+ * objects' `add` uevents where the kernel creates them: in the legacy profile
+ * right after vfio_mdev's probe, in the modern one after the vendor's probe
+ * (its create), which is where vfio_register_emulated_iommu_dev() runs.
  */
 import type { CoreContext, LockToken } from './context.js';
 import { errorMessage } from './errno.js';
@@ -54,12 +55,13 @@ export async function bind(ctx: CoreContext, dev: DeviceImpl, entry: DriverEntry
 }
 
 /**
- * The `add` uevents of a bound device's VFIO objects. Modern:
- * vfio_register_emulated_iommu_dev() makes the group char device
+ * The probe has completed: the 'probed' step, then the `add` uevents of the
+ * device's VFIO objects. Modern: the vendor's probe (its create) ends in
+ * vfio_register_emulated_iommu_dev(), which makes the group char device
  * (vfio_create_group, SUBSYSTEM=vfio), then vfio-dev/vfio<k>
- * (vfio_device_add, SUBSYSTEM=vfio-dev), both before the mdev's `bind`.
- * Legacy (4.10): vfio_mdev_probe() → vfio_add_group_dev() makes only the
- * group char device.
+ * (vfio_device_add, SUBSYSTEM=vfio-dev); really_probe() then adds the
+ * driver's dev_groups, all before the mdev's `bind`. Legacy (4.10):
+ * vfio_mdev_probe() → vfio_add_group_dev() makes only the group char device.
  */
 export function announceVfio(ctx: CoreContext, dev: DeviceImpl): void {
   const group = dev.k.iommuGroup;
@@ -67,6 +69,7 @@ export function announceVfio(ctx: CoreContext, dev: DeviceImpl): void {
   const k = dev.k.vfioDevIndex;
   if (dev.k.vfioAnnounced || group === undefined || minor === undefined) return;
   dev.k.vfioAnnounced = true;
+  ctx.publish(dev, 'probed');
   ctx.uevent(ctx.uevents.chardev('add', `/devices/virtual/vfio/${group}`, 'vfio', VFIO_GROUP_MAJOR, minor, `vfio/${group}`));
   if (k !== undefined) {
     ctx.uevent(ctx.uevents.chardev('add', `${dev.devpath}/vfio-dev/vfio${k}`, 'vfio-dev', VFIO_DEV_MAJOR, k, `vfio/devices/vfio${k}`));
@@ -87,6 +90,7 @@ export async function unbind(
 ): Promise<void> {
   const entry = ctx.drivers.get(dev.k.boundDriver!);
   dev.k.boundDriver = undefined;
+  dev.k.releasing = false;
   entry?.devices.delete(dev);
   const events = releaseVfio(ctx, dev);
   ctx.publish(dev, 'unbound');
@@ -115,6 +119,24 @@ export async function unbind(
 }
 
 /**
+ * What __device_release_driver() (drivers/base/dd.c) has done by the time the
+ * driver's remove waits for the last close: driver_sysfs_remove() took the
+ * `driver` links, device_remove() the driver's attribute groups, and, in
+ * today's kernel, vfio_unregister_group_dev() has already deleted
+ * vfio-dev/vfio<k> (vfio_device_del(), its `remove` uevent) before it waits.
+ * The driver is still the device's (`DRIVER=` in its uevent: dev_uevent()
+ * reads dev->driver without the device lock), and the group char device and
+ * the IOMMU group stay until after the wait. Call under the lock.
+ */
+export function beginRelease(ctx: CoreContext, dev: DeviceImpl): void {
+  if (dev.k.boundDriver === undefined || dev.k.releasing) return;
+  dev.k.releasing = true;
+  const events = ctx.modern ? releaseVfioDev(ctx, dev) : [];
+  ctx.publish(dev, 'releasing');
+  for (const ev of events) ctx.uevent(ev);
+}
+
+/**
  * Detach `dev` from its driver once its VFIO device is idle, as a driver's
  * remove does (vfio_unregister_group_dev() waits for the last close; no new
  * opens meanwhile). `stillBound` is checked again under the lock: someone
@@ -128,6 +150,9 @@ export async function detachWhenIdle(
 ): Promise<void> {
   dev.k.blockOpens++;
   try {
+    await ctx.locked(() => {
+      if (stillBound()) beginRelease(ctx, dev);
+    });
     await dev.waitIdle();
     await ctx.locked(async token => {
       if (stillBound()) await unbind(ctx, dev, token, { callRemove: true, uevent: true, ...opts });
@@ -137,21 +162,21 @@ export async function detachWhenIdle(
   }
 }
 
+/** Free vfio-dev/vfio<k>'s index; returns its `remove` uevent if its `add` was sent. */
+function releaseVfioDev(ctx: CoreContext, dev: DeviceImpl): Uevent[] {
+  const k = dev.k.vfioDevIndex;
+  if (k === undefined) return [];
+  dev.k.vfioDevIndex = undefined;
+  ctx.vfioDevIda.free(k);
+  if (!dev.k.vfioAnnounced) return [];
+  return [ctx.uevents.chardev('remove', `${dev.devpath}/vfio-dev/vfio${k}`, 'vfio-dev', VFIO_DEV_MAJOR, k, `vfio/devices/vfio${k}`)];
+}
+
 /** Free the device's VFIO object ids; returns their `remove` uevents (if their `add`s were sent), in kernel order. */
 function releaseVfio(ctx: CoreContext, dev: DeviceImpl): Uevent[] {
-  const events: Uevent[] = [];
+  const events = releaseVfioDev(ctx, dev);
   const announced = dev.k.vfioAnnounced;
   dev.k.vfioAnnounced = false;
-  const k = dev.k.vfioDevIndex;
-  if (k !== undefined) {
-    dev.k.vfioDevIndex = undefined;
-    ctx.vfioDevIda.free(k);
-    if (announced) {
-      events.push(
-        ctx.uevents.chardev('remove', `${dev.devpath}/vfio-dev/vfio${k}`, 'vfio-dev', VFIO_DEV_MAJOR, k, `vfio/devices/vfio${k}`),
-      );
-    }
-  }
   const minor = dev.k.vfioGroupMinor;
   const group = dev.k.iommuGroup;
   if (minor !== undefined) {

@@ -2,11 +2,11 @@
  * A mediated device's life: create and remove (drivers/vfio/mdev/mdev_core.c
  * mdev_device_create / mdev_device_remove, and remove_store's part in
  * mdev_sysfs.c), both profiles. Each step is announced once its fields have
- * changed together (model.ts DeviceStep): a create is added → bound →
- * active, a remove is removing → unbound → removed.
+ * changed together (model.ts DeviceStep): a create is added → bound → probed →
+ * active, a remove is removing → releasing → unbound → removed.
  */
 import type { CoreContext, LockToken } from './context.js';
-import { bind, announceVfio, unbind } from './binding.js';
+import { bind, announceVfio, beginRelease, unbind } from './binding.js';
 import { MdevError, errorMessage } from './errno.js';
 import type { MdevType } from './api.js';
 import { checkTenantCapacity } from './capacity.js';
@@ -148,7 +148,11 @@ export async function removeDevice(ctx: CoreContext, dev: DeviceImpl, forced: bo
   await ctx.locked(async token => {
     checkRemovable(dev, forced);
     startRemove(ctx, dev);
-    if (ctx.modern) return;
+    if (ctx.modern) {
+      // device_del → __device_release_driver, up to the driver's wait.
+      beginRelease(ctx, dev);
+      return;
+    }
     try {
       await ctx.call(
         () => ops.remove(dev),
@@ -157,17 +161,18 @@ export async function removeDevice(ctx: CoreContext, dev: DeviceImpl, forced: bo
         () => lateLegacyRemove(ctx, dev),
       );
     } catch (e) {
-      if (forced) {
-        ctx.log(`${errorMessage(e)} (ignored: parent is being unregistered)`);
-        return;
+      if (!forced) {
+        // 4.10 remove_store re-creates the file after a refusal.
+        dev.k.state = 'active';
+        dev.k.hasRemoveFile = true;
+        dev.k.typeLinked = true;
+        ctx.publish(dev, 'restored');
+        throw new MdevError('EBUSY', `${what} refused: ${errorMessage(e)}`);
       }
-      // 4.10 remove_store re-creates the file after a refusal.
-      dev.k.state = 'active';
-      dev.k.hasRemoveFile = true;
-      dev.k.typeLinked = true;
-      ctx.publish(dev, 'restored');
-      throw new MdevError('EBUSY', `${what} refused: ${errorMessage(e)}`);
+      ctx.log(`${errorMessage(e)} (ignored: parent is being unregistered)`);
     }
+    // 4.10: device_unregister → __device_release_driver, up to vfio_mdev's wait.
+    beginRelease(ctx, dev);
   });
   await finishRemove(ctx, dev, ctx.modern);
 }
@@ -201,6 +206,7 @@ function lateLegacyRemove(ctx: CoreContext, dev: DeviceImpl): void {
     .locked(() => {
       if (dev.k.state !== 'active') return false; // removed or being removed meanwhile
       startRemove(ctx, dev);
+      beginRelease(ctx, dev);
       return true;
     })
     .then(go => (go ? finishRemove(ctx, dev, false) : undefined))

@@ -27,16 +27,34 @@ import type {
  * 'adding'   device_add done: dir, uevent, power/, subsystem, bus/mdev/devices link
  *            (and `remove` in the modern profile) exist; not yet linked to its type.
  * 'active'   probe/create succeeded: driver, iommu_group, mdev_type, devices/<uuid>.
- * 'removing' the remove has begun: `remove` and the type links are gone; it may be
- *            waiting for the VFIO device's last close.
+ * 'removing' the remove has begun: `remove` and the type links are gone; once
+ *            `releasing`, device_del's files too, and it may be waiting for the
+ *            VFIO device's last close.
  * 'gone'     device_del done: nothing of it is left.
  */
 export type DeviceState = 'adding' | 'active' | 'removing' | 'gone';
 
 export interface CoreDevice extends MdevDevice {
   readonly state: DeviceState;
-  /** The bus driver it is bound to (driver link + bus/mdev/drivers/<drv>/<uuid>), if any. */
+  /** The bus driver it is bound to (`DRIVER=` in its uevent), if any. */
   readonly boundDriver: string | undefined;
+  /**
+   * The driver is being released and its remove waits for the VFIO device's
+   * last close (__device_release_driver in drivers/base/dd.c): the `driver`
+   * links (driver_sysfs_remove) and the driver's attribute groups are gone,
+   * and, modern, vfio-dev/vfio<k> (vfio_device_del, before the wait in
+   * vfio_unregister_group_dev). boundDriver still names the driver until
+   * 'unbound'; the driver links exist while boundDriver is set and this is not.
+   * While 'removing', device_del() has also taken uevent, power/, subsystem
+   * and bus/mdev/devices/<uuid> (it releases the driver in bus_remove_device).
+   */
+  readonly releasing: boolean;
+  /**
+   * The driver's probe has completed (really_probe, before driver_bound): the
+   * VFIO objects its probe registered and, modern, the driver's attribute
+   * groups are in place. Set with the 'probed' step, until 'unbound'.
+   */
+  readonly probed: boolean;
   /** mdev_type link and mdev_supported_types/<type>/devices/<uuid> exist. */
   readonly typeLinked: boolean;
   /** The `remove` attribute exists. */
@@ -98,23 +116,39 @@ export interface CoreParent extends Parent {
  * | step            | fields that changed together                                   | kernel                                  |
  * |-----------------|----------------------------------------------------------------|-----------------------------------------|
  * | 'added'         | state 'adding'; hasRemoveFile (modern)                         | device_add (mdev_device_create)         |
- * | 'bound'         | boundDriver, iommuGroup, vfioGroupMinor, vfioDevIndex (before  | really_probe: driver_sysfs_add, then    |
- * |                 | the driver's probe; the VFIO `add` uevents follow the probe)   | the probe that makes the VFIO objects   |
+ * | 'bound'         | boundDriver, iommuGroup, vfioGroupMinor, vfioDevIndex (before  | really_probe: driver_sysfs_add, before  |
+ * |                 | the driver's probe)                                            | the probe                               |
+ * | 'probed'        | probed (modern: after the vendor's create; legacy: after       | the probe's vfio_register_*, then       |
+ * |                 | vfio_mdev's probe), before the VFIO `add` uevents              | device_add_groups(drv->dev_groups)      |
  * | 'active'        | state 'active', typeLinked; hasRemoveFile (legacy)             | mdev_create_sysfs_files                 |
  * | 'removing'      | state 'removing'; hasRemoveFile, typeLinked false              | mdev_device_remove → remove_sysfs_files |
  * | 'restored'      | legacy veto: state 'active', hasRemoveFile, typeLinked again   | 4.10 remove_store re-creating the file  |
  * | 'file-removed'  | hasRemoveFile false (a remove written during the create)       | device_remove_file_self                 |
- * | 'unbound'       | boundDriver, vfioGroupMinor, vfioDevIndex cleared (also after  | __device_release_driver                 |
- * |                 | a failed probe)                                                |                                         |
+ * | 'releasing'     | releasing; vfioDevIndex cleared (modern), before the wait for  | __device_release_driver up to the       |
+ * |                 | the last close (while 'removing': device_del's files go too)   | driver's remove (vfio_device_del)       |
+ * | 'unbound'       | boundDriver, vfioGroupMinor, vfioDevIndex cleared, releasing,  | __device_release_driver                 |
+ * |                 | probed false (also after a failed probe)                       |                                         |
  * | 'removed'       | state 'gone'                                                   | device_del + put_device                 |
  * | 'opened'/'closed' | openCount                                                    | vfio_device_open / vfio_device_fops_release |
  *
- * A create therefore announces a device three times (added, bound, active)
- * and a remove three times (removing, unbound, removed). The IOMMU group
- * outlives 'unbound' until the driver's remove has run: 'group-removed'.
+ * A create therefore announces a device four times (added, bound, probed, active)
+ * and a remove four times (removing, releasing, unbound, removed); an unbind
+ * twice (releasing, unbound). The IOMMU group outlives 'unbound' until the
+ * driver's remove has run: 'group-removed'.
  */
 export type DeviceStep =
-  'added' | 'bound' | 'active' | 'removing' | 'restored' | 'file-removed' | 'unbound' | 'removed' | 'opened' | 'closed';
+  | 'added'
+  | 'bound'
+  | 'probed'
+  | 'active'
+  | 'removing'
+  | 'restored'
+  | 'file-removed'
+  | 'releasing'
+  | 'unbound'
+  | 'removed'
+  | 'opened'
+  | 'closed';
 
 export type CoreChange =
   | { kind: 'driver-added'; driver: string }

@@ -112,6 +112,8 @@ export class ParentImpl implements CoreParent {
 export interface DeviceKernelState {
   state: DeviceState;
   boundDriver: string | undefined;
+  /** __device_release_driver has begun; its remove waits for the last close (model.ts). */
+  releasing: boolean;
   iommuGroup: number | undefined;
   typeLinked: boolean;
   hasRemoveFile: boolean;
@@ -128,7 +130,7 @@ export interface DeviceKernelState {
   vfioGroupMinor: number | undefined;
   /** Modern: k of vfio-dev/vfio<k> while it exists (model.ts). */
   vfioDevIndex: number | undefined;
-  /** The VFIO objects' `add` uevents have been sent (so their removal sends `remove`s). */
+  /** The probe completed and the VFIO objects' `add` uevents were sent (so their removal sends `remove`s): CoreDevice.probed. */
   vfioAnnounced: boolean;
   /** Modern: the vendor's remove already ran, for an unbind through sysfs; the device's removal skips it. */
   vendorDetached: boolean;
@@ -153,6 +155,7 @@ export class DeviceImpl implements CoreDevice {
     this.k = {
       state: 'adding',
       boundDriver: undefined,
+      releasing: false,
       iommuGroup: undefined,
       typeLinked: false,
       hasRemoveFile,
@@ -173,6 +176,12 @@ export class DeviceImpl implements CoreDevice {
   }
   get boundDriver(): string | undefined {
     return this.k.boundDriver;
+  }
+  get releasing(): boolean {
+    return this.k.releasing;
+  }
+  get probed(): boolean {
+    return this.k.vfioAnnounced;
   }
   get iommuGroup(): number | undefined {
     return this.k.iommuGroup;

@@ -17,14 +17,12 @@ import { FRAMEWORK_DIRS } from '../sysfs/tree.js';
 import { BaseDir, OverlayView, readHostIds } from '../overlay/index.js';
 import { VfioDevPresenter } from '../devfs/vfio.js';
 import { MountError, mountTree, preflight, type EngineName, type Mounted, type PreflightResult } from '../fuse/mount.js';
-import { ConfigError, loadConfigFile } from '../config/index.js';
 import { startControlSocket, type ControlServer } from './control-socket.js';
-import { loadScenario, playScenario } from './scenario.js';
 import { UserError } from './errors.js';
 import { verboseLogger } from './log.js';
 import type { ServeOptions } from './options.js';
 import { loadPlugins } from './plugins.js';
-import { openUeventLog, type UeventLog } from './uevent-log.js';
+import type { UeventLog } from './uevent-log.js';
 import { UdevBroadcaster, netlinkUdevSink } from '../udev/broadcast.js';
 import { UdevDatabase } from '../udev/database.js';
 
@@ -59,6 +57,9 @@ function asUserError(e: unknown): unknown {
  * mount point is even looked at.
  */
 async function loadConfigs(files: readonly string[]): Promise<VendorPlugin[]> {
+  if (files.length === 0) return [];
+  // Loaded only for a config: most starts (mdevfs run's above all) have none (test/bench/start.ts).
+  const { ConfigError, loadConfigFile } = await import('../config/index.js');
   const out: VendorPlugin[] = [];
   for (const file of files) {
     try {
@@ -98,6 +99,7 @@ async function openUevents(file: string, mountpoints: ReadonlyArray<string | und
     if (mp && file.startsWith(mp + path.sep)) throw new UserError(`--uevents ${file} is inside the mount point ${mp}`);
   }
   try {
+    const { openUeventLog } = await import('./uevent-log.js');
     // Through links too: a file created there would also make the mount point non-empty for good.
     return await openUeventLog(
       file,
@@ -162,7 +164,8 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
   const vlog = logger.debug;
 
   const configPlugins = plugins ? [] : await loadConfigs(opts.config ?? []);
-  const scenario = opts.scenario === undefined ? undefined : await loadScenario(opts.scenario);
+  const scenarios = opts.scenario === undefined ? undefined : await import('./scenario.js');
+  const scenario = opts.scenario === undefined ? undefined : await scenarios!.loadScenario(opts.scenario);
   const pre = await preflightBoth(dir, opts.vfioDir, log, opts.engine);
   const ueventLog =
     opts.uevents === undefined ? undefined : await openUevents(path.resolve(opts.uevents), [pre.tree.mountpoint, pre.vfio?.mountpoint]);
@@ -286,7 +289,7 @@ export async function serveTree(dir: string, opts: ServeOptions, plugins?: reado
       throw e;
     }
   }
-  const playing = scenario && playScenario(core, scenario, log, vlog);
+  const playing = scenario && scenarios!.playScenario(core, scenario, log, vlog);
   const shutdownAll = async (): Promise<void> => {
     playing?.stop();
     await control?.close();

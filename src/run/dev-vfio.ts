@@ -7,13 +7,14 @@
  * of the original /dev made first (the overlay's lower layer shows the /dev
  * file system alone, not what is mounted in it).
  *
- * Everything is done with mount(8) as child processes and asynchronous fs
- * calls: the caller is the FUSE daemon (docs/fuse.md#self-deadlock).
+ * The overlay is put in place with the run's first batch of mount(8) steps
+ * (./script.ts), the device files' bind once they are mounted. Both steps
+ * are lenient: without an overlay (a kernel without overlayfs), the run goes
+ * on without /dev/vfio. Nothing is unmounted: the namespace takes it all.
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { exec } from '../fuse/programs.js';
-import { mountOrThrow } from './mounts.js';
+import type { LenientGroup, ScriptStep } from './script.js';
 
 export const DEV = '/dev';
 export const DEV_VFIO = '/dev/vfio';
@@ -38,45 +39,39 @@ export function submountsOf(mountinfo: string, dir: string): string[] {
   return all.filter(p => !all.some(q => q !== p && p.startsWith(q + '/')));
 }
 
-export interface DevVfio {
-  /** Undo (lazily; never throws). The namespace would take it all anyway. */
-  remove(): Promise<void>;
+/** The lenient group of the /dev steps: on a failure, /dev and its rbind are detached again. */
+export function devGroup(scratch: string): LenientGroup {
+  return { name: 'dev', undo: [DEV, path.join(scratch, 'dev')] };
 }
 
-/**
- * Put `vfioTree` (the mounted device files) at /dev/vfio. `scratch` is an
- * empty directory on a tmpfs private to the run (the upper layer and the
- * rbind of the original /dev live there). Throws with a one-line message;
- * whatever was mounted before the failure is undone.
- */
-export async function mountDevVfio(vfioTree: string, scratch: string): Promise<DevVfio> {
-  const upper = path.join(scratch, 'upper');
-  const work = path.join(scratch, 'work');
-  const old = path.join(scratch, 'dev');
-  const undo: string[] = [];
-  const remove = async () => {
-    for (const target of undo.reverse()) await exec('umount', ['-l', target]);
-    undo.length = 0;
+/** The directories the /dev steps need in the staging tmpfs (made with the run's other staging directories). */
+export function devScratchDirs(scratch: string): string[] {
+  return ['upper', 'work', 'dev'].map(d => path.join(scratch, d));
+}
+
+/** The steps that put the overlay over /dev, with its submounts bound again and an empty /dev/vfio. */
+export async function devOverlaySteps(scratch: string): Promise<ScriptStep[]> {
+  const [upper, work, old] = devScratchDirs(scratch) as [string, string, string];
+  const subs = submountsOf(await fsp.readFile('/proc/self/mountinfo', 'utf8'), DEV);
+  const group = 'dev';
+  return [
+    { argv: ['mount', '--rbind', DEV, old], what: `bind ${DEV} to ${old}`, group },
+    {
+      argv: ['mount', '-t', 'overlay', 'mdevfs-dev', '-o', `lowerdir=${DEV},upperdir=${upper},workdir=${work}`, DEV],
+      what: `put an overlay over ${DEV}`,
+      group,
+    },
+    ...subs.map(rel => ({ argv: ['mount', '--rbind', path.join(old, rel), path.join(DEV, rel)], what: `bind ${DEV}/${rel} again`, group })),
+    { argv: ['mkdir', '-p', DEV_VFIO], what: `create ${DEV_VFIO}`, group },
+  ];
+}
+
+/** The step that binds the mounted device files (`vfioTree`) on /dev/vfio. */
+export function vfioBindStep(vfioTree: string): ScriptStep {
+  // --no-canonicalize: mount(8) would stat the FUSE path first, a round trip to this daemon for nothing.
+  return {
+    argv: ['mount', '--no-canonicalize', '--bind', vfioTree, DEV_VFIO],
+    what: `bind the VFIO device files on ${DEV_VFIO}`,
+    group: 'dev',
   };
-  try {
-    for (const d of [upper, work, old]) await fsp.mkdir(d, { recursive: true, mode: 0o755 });
-    const subs = submountsOf(await fsp.readFile('/proc/self/mountinfo', 'utf8'), DEV);
-    await mountOrThrow(['--rbind', DEV, old], `bind ${DEV} to ${old}`);
-    undo.push(old);
-    await mountOrThrow(
-      ['-t', 'overlay', 'mdevfs-dev', '-o', `lowerdir=${DEV},upperdir=${upper},workdir=${work}`, DEV],
-      `put an overlay over ${DEV}`,
-    );
-    undo.push(DEV);
-    for (const rel of subs) {
-      await mountOrThrow(['--rbind', path.join(old, rel), path.join(DEV, rel)], `bind ${DEV}/${rel} again`);
-    }
-    await fsp.mkdir(DEV_VFIO, { recursive: true, mode: 0o755 });
-    await mountOrThrow(['--bind', vfioTree, DEV_VFIO], `bind the VFIO device files on ${DEV_VFIO}`);
-    undo.push(DEV_VFIO);
-  } catch (e) {
-    await remove();
-    throw e;
-  }
-  return { remove };
 }

@@ -1,15 +1,16 @@
 /**
- * The mounts of a run's private namespace, made with mount(8)/umount(8) as
- * child processes. Everything here is asynchronous on purpose: the caller is
- * the FUSE daemon itself, and a synchronous fs call into its own tree (which
- * is what /sys becomes) would deadlock it for good (docs/fuse.md#self-deadlock).
+ * The mounts of a run's private namespace: which, in what order, and the
+ * mount(8) steps that make them (run in batches by ./script.ts). Nothing is
+ * unmounted: the namespace, and every mount in it, goes when the run's
+ * daemon exits. Asynchronous on purpose: the caller is the FUSE daemon
+ * itself, and a synchronous fs call into its own tree (which is what /sys
+ * becomes) would deadlock it for good (docs/fuse.md#self-deadlock).
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { errorMessage } from '../core/errno.js';
 import { UserError } from '../daemon/errors.js';
-import { exec } from '../fuse/programs.js';
 import type { NamespaceMount } from './options.js';
+import type { ScriptStep } from './script.js';
 
 /** mdevctl 1.2.0's config root; mdevctl checks that these two script directories (callouts, notifiers) exist in it. */
 export const MDEVCTL_ETC = '/etc/mdevctl.d';
@@ -23,9 +24,9 @@ export const MDEVCTL_ETC_DIRS = ['scripts.d/callouts', 'scripts.d/notifiers'];
 export const STAGING_MOUNT: NamespaceMount = { what: 'a private staging tmpfs', kind: 'tmpfs', target: '/sys', options: 'mode=0755' };
 export const STAGED_TREE_DIR = '/sys/mdevfs';
 
-/** The FUSE tree bound over /sys. */
+/** The FUSE tree bound over /sys, with the host's subtrees bound into it (./host-binds.ts). */
 export function sysMount(treeDir: string): NamespaceMount {
-  return { what: 'the mdevfs tree', kind: 'bind', source: treeDir, target: '/sys' };
+  return { what: 'the mdevfs tree', kind: 'rbind', source: treeDir, target: '/sys' };
 }
 
 /** An empty tmpfs over /etc/mdevctl.d with the directories mdevctl's self-check requires. */
@@ -45,9 +46,14 @@ export function planMounts(o: { treeDir: string; keepEtc: boolean; extra?: Names
   return [sysMount(o.treeDir), ...(o.keepEtc ? [] : [scratchEtcMount()]), ...(o.extra ?? [])];
 }
 
-/** `mount` one entry; resolves false when an optional target is missing. Throws a UserError. */
-export async function applyMount(m: NamespaceMount): Promise<boolean> {
+/**
+ * Check `m`'s target before its batch (./script.ts) runs: resolves false
+ * when an optional target is missing; throws a UserError for one that
+ * cannot be used.
+ */
+export async function checkTarget(m: NamespaceMount): Promise<boolean> {
   if (!path.isAbsolute(m.target)) throw new UserError(`${m.what}: target ${m.target} is not an absolute path`);
+  if (m.kind !== 'tmpfs' && !m.source) throw new UserError(`${m.what}: a bind mount needs a source`);
   try {
     const st = await fsp.stat(m.target);
     if (!st.isDirectory() && m.kind === 'tmpfs') throw new UserError(`${m.what}: ${m.target} is not a directory`);
@@ -56,32 +62,19 @@ export async function applyMount(m: NamespaceMount): Promise<boolean> {
     if (m.optional) return false;
     throw new UserError(`${m.what}: ${m.target} does not exist`);
   }
-  let args: string[];
-  if (m.kind === 'bind') {
-    if (!m.source) throw new UserError(`${m.what}: a bind mount needs a source`);
-    args = ['--bind', ...(m.options ? ['-o', m.options] : []), m.source, m.target];
-  } else {
-    args = ['-t', 'tmpfs', ...(m.options ? ['-o', m.options] : []), 'mdevfs-run', m.target];
-  }
-  const r = await exec('mount', args);
-  if (!r.ok) throw new UserError(`cannot mount ${m.what} on ${m.target}: ${r.out}`);
-  for (const d of m.dirs ?? []) {
-    try {
-      await fsp.mkdir(path.join(m.target, d), { recursive: true, mode: 0o755 });
-    } catch (e) {
-      throw new UserError(`${m.what}: cannot create ${path.join(m.target, d)}: ${errorMessage(e)}`);
-    }
-  }
   return true;
 }
 
-/** mount(8) with `args`; throws "cannot <what>: <mount's message>". */
-export async function mountOrThrow(args: string[], what: string): Promise<void> {
-  const r = await exec('mount', args);
-  if (!r.ok) throw new Error(`cannot ${what}: ${r.out}`);
-}
-
-/** Lazy unmount (never throws; the namespace goes away with the run anyway). */
-export async function removeMount(m: NamespaceMount): Promise<boolean> {
-  return (await exec('umount', ['-l', m.target])).ok;
+/** The steps that make `m` (its target checked): the mount, then the directories in it. */
+export function mountSteps(m: NamespaceMount): ScriptStep[] {
+  const opts = m.options ? ['-o', m.options] : [];
+  // --no-canonicalize: the paths are absolute already, and the tree's would cost a round trip to this daemon.
+  const argv =
+    m.kind !== 'tmpfs'
+      ? ['mount', '--no-canonicalize', `--${m.kind}`, ...opts, m.source!, m.target]
+      : ['mount', '--no-canonicalize', '-t', 'tmpfs', ...opts, 'mdevfs-run', m.target];
+  const steps: ScriptStep[] = [{ argv, what: `mount ${m.what} on ${m.target}` }];
+  const dirs = (m.dirs ?? []).map(d => path.join(m.target, d));
+  if (dirs.length > 0) steps.push({ argv: ['mkdir', '-p', ...dirs], what: `create ${dirs.join(' ')}` });
+  return steps;
 }

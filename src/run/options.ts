@@ -1,7 +1,6 @@
 /**
- * What `mdevfs run` hands from the outer process (the CLI, in the host's
- * namespaces) to the inner one (PID 1 of the private mount + pid namespace):
- * plain JSON, passed as one argument.
+ * What `mdevfs run`'s daemon (./inner.ts) is asked to do, from its command
+ * line (src/cli/commands/run.ts).
  */
 import { constants as osConstants } from 'node:os';
 import type { Profile } from '../core/api.js';
@@ -10,18 +9,18 @@ import type { EngineName } from '../fuse/engines.js';
 /**
  * One extra mount made inside the run's namespace after the tree is at /sys
  * (and the scratch /etc/mdevctl.d, unless kept). This is the seam for later
- * additions such as VFIO device files at /dev/vfio: add an entry to
- * `RunOptions.mounts`; the inner mounts them in order and unmounts them in
- * reverse before it exits. Nothing here is ever visible outside the run.
+ * additions: add an entry to `RunOptions.mounts`; the daemon mounts them in
+ * order, and they go with the run's namespace. Nothing here is ever visible
+ * outside the run.
  */
 export interface NamespaceMount {
   /** For messages, e.g. "scratch mdevctl config". */
   what: string;
   /** An absolute path inside the namespace; it must already exist (nothing is created on the host). */
   target: string;
-  /** 'bind': `mount --bind <source> <target>`; 'tmpfs': a fresh tmpfs. */
-  kind: 'bind' | 'tmpfs';
-  /** For 'bind': an absolute path. */
+  /** 'bind': `mount --bind <source> <target>` ('rbind': with the mounts below it); 'tmpfs': a fresh tmpfs. */
+  kind: 'bind' | 'rbind' | 'tmpfs';
+  /** For 'bind' and 'rbind': an absolute path. */
   source?: string;
   /** mount -o options, e.g. 'mode=0755' for a tmpfs. */
   options?: string;
@@ -31,7 +30,7 @@ export interface NamespaceMount {
   optional?: boolean;
 }
 
-/** The inner's whole input. */
+/** The daemon's whole input. */
 export interface RunOptions {
   /** Plugin specs as for `mount --driver` (resolved against `cwd`). */
   driver: string[];
@@ -61,23 +60,10 @@ export interface RunOptions {
   udev?: boolean;
   /**
    * Also multicast every uevent on the udev netlink group (src/udev). The
-   * outer then adds a network namespace (unshare --net), and the inner
-   * refuses to broadcast unless its network namespace differs from `callerNetns`.
+   * daemon then runs in a network namespace of its own (unshare --net, see
+   * ./namespace.ts), and refuses to broadcast unless it does.
    */
   udevBroadcast?: boolean;
-  /** The outer's /proc/self/ns/net link ("net:[4026531840]"). */
-  callerNetns?: string;
-  /**
-   * The status channel to the outer (fd 3): "R" when the command starts,
-   * "E<status>\n" just before the inner exits. Without "R" the namespace never
-   * came up; without "E" the inner died (killed) instead of finishing.
-   */
-  statusFd?: number;
-  /**
-   * The caller's real stderr (fd 4), for the command. The inner's own fd 2
-   * is a pipe the outer relays, so unshare's messages can be filtered.
-   */
-  stderrFd?: number;
   /** The command and its arguments. */
   command: string[];
 }
@@ -98,15 +84,3 @@ export function signalStatus(signal: NodeJS.Signals | number): number {
 
 /** The environment variable systemd's sd-device needs to accept a /sys that is not sysfs (sd-device.c device_set_syspath()). */
 export const VERIFY_SYSFS_ENV = { SYSTEMD_DEVICE_VERIFY_SYSFS: '0' } as const;
-
-export function encodeRunOptions(o: RunOptions): string {
-  return JSON.stringify(o);
-}
-
-export function decodeRunOptions(text: string): RunOptions {
-  const o = JSON.parse(text) as RunOptions;
-  if (!o || typeof o !== 'object' || !Array.isArray(o.command) || o.command.length === 0) {
-    throw new Error('malformed run options');
-  }
-  return o;
-}

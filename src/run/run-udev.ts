@@ -11,12 +11,12 @@
  *   `udevadm settle` returns at once when it exists and nothing is queued;
  * - `/run/udev/data/`: the udev database (the daemon keeps it: src/udev/database.ts).
  *
- * Asynchronous, with mount(8): the caller is the FUSE daemon (docs/fuse.md#self-deadlock).
+ * Made by one batch of mount(8) steps (./script.ts); nothing is unmounted,
+ * the namespace takes it all.
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { exec } from '../fuse/programs.js';
-import { mountOrThrow } from './mounts.js';
+import { shQuote, type ScriptStep } from './script.js';
 
 export const RUN = '/run';
 export const RUN_UDEV = '/run/udev';
@@ -25,46 +25,48 @@ export const UDEV_DATA = '/run/udev/data';
 /** In the run's staging tmpfs (see ./mounts.ts): where the host's /run stays reachable. */
 export const STAGED_RUN_SCRATCH = '/sys/mdevfs-run';
 
-export interface PrivateRun {
-  /** Undo (lazily; never throws). The namespace would take it all anyway. */
-  remove(): Promise<void>;
+/** A path as an fstab field (fstab(5): spaces, tabs, newlines and backslashes octal-escaped). */
+function fstabField(p: string): string {
+  return p.replace(/[\s\\]/g, c => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
 }
 
-/** Put the private /run with its /run/udev in place. Throws with a one-line message, having undone what it did. */
-export async function mountPrivateRun(scratch: string): Promise<PrivateRun> {
+/** The directory the /run steps need in the staging tmpfs (made with the run's other staging directories). */
+export const runScratchDirs = (scratch: string): string[] => [path.join(scratch, 'run')];
+
+/**
+ * The steps that put the private /run with its /run/udev in place (reads the
+ * host's /run first). The host's entries are bound back by one `mount -a`
+ * over an fstab written in the staging tmpfs (`x-mount.mkdir` makes the
+ * directories), not a mount(8) each: a process each was most of this.
+ */
+export async function privateRunSteps(scratch: string): Promise<ScriptStep[]> {
   const old = path.join(scratch, 'run');
-  const undo: string[] = [];
-  const remove = async () => {
-    for (const target of undo.reverse()) await exec('umount', ['-l', target]);
-    undo.length = 0;
-  };
-  try {
-    const entries = await fsp.readdir(RUN, { withFileTypes: true });
-    const mode = (await fsp.stat(RUN)).mode & 0o7777;
-    await fsp.mkdir(old, { recursive: true, mode: 0o755 });
-    await mountOrThrow(['--rbind', RUN, old], `bind ${RUN} to ${old}`);
-    undo.push(old);
-    await mountOrThrow(['-t', 'tmpfs', '-o', `mode=${mode.toString(8)}`, 'mdevfs-run', RUN], `put a tmpfs over ${RUN}`);
-    undo.push(RUN);
-    for (const e of entries) {
-      if (e.name === 'udev') continue;
-      const from = path.join(old, e.name);
-      const to = path.join(RUN, e.name);
-      if (e.isSymbolicLink()) {
-        await fsp.symlink(await fsp.readlink(from), to);
-        continue;
-      }
-      // mount(8) itself may have made one already (libmount's /run/mount/utab).
-      if (e.isDirectory()) await fsp.mkdir(to, { recursive: true });
-      else await fsp.writeFile(to, '', { flag: 'a' });
-      await mountOrThrow(['--rbind', from, to], `bind ${to} again`);
+  const fstab = path.join(scratch, 'fstab');
+  const entries = (await fsp.readdir(RUN, { withFileTypes: true })).filter(e => e.name !== 'udev');
+  const mode = (await fsp.stat(RUN)).mode & 0o7777;
+  const steps: ScriptStep[] = [
+    { argv: ['mount', '--rbind', RUN, old], what: `bind ${RUN} to ${old}` },
+    { argv: ['mount', '-t', 'tmpfs', '-o', `mode=${mode.toString(8)}`, 'mdevfs-run', RUN], what: `put a tmpfs over ${RUN}` },
+    { argv: ['mkdir', '-p', RUN_UDEV, UDEV_DATA], what: `create ${UDEV_DATA}` },
+  ];
+  const lines: string[] = [];
+  for (const e of entries) {
+    const from = path.join(old, e.name);
+    const to = path.join(RUN, e.name);
+    if (e.isSymbolicLink()) {
+      steps.push({ argv: ['ln', '-s', await fsp.readlink(path.join(RUN, e.name)), to], what: `create ${to}` });
+      continue;
     }
-    await fsp.mkdir(RUN_UDEV, { mode: 0o755 });
-    await fsp.writeFile(UDEV_CONTROL, '', { mode: 0o600 });
-    await fsp.mkdir(UDEV_DATA, { mode: 0o755 });
-  } catch (e) {
-    await remove();
-    throw e;
+    // A mount point of the entry's kind: x-mount.mkdir for a directory, an empty file for the rest.
+    if (!e.isDirectory()) steps.push({ sh: `: >> ${shQuote(to)}`, what: `create ${to}` });
+    lines.push(`${fstabField(from)} ${fstabField(to)} none rbind${e.isDirectory() ? ',x-mount.mkdir' : ''} 0 0`);
   }
-  return { remove };
+  if (lines.length > 0) {
+    steps.push(
+      { sh: `printf '%s\\n' ${lines.map(shQuote).join(' ')} > ${shQuote(fstab)}`, what: `write ${fstab}` },
+      { argv: ['mount', '-a', '-T', fstab], what: `bind the entries of ${RUN} again` },
+    );
+  }
+  steps.push({ sh: `(umask 077 && : > ${shQuote(UDEV_CONTROL)})`, what: `create ${UDEV_CONTROL}` });
+  return steps;
 }

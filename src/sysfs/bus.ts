@@ -93,11 +93,17 @@ export class MdevBus {
     return dir;
   }
 
-  /** bus_find_device_by_name(): the device whose name is the written word exactly; ENODEV otherwise. */
+  /**
+   * bus_find_device_by_name(): the device on the bus whose name is the
+   * written word exactly; ENODEV otherwise, also for one whose device_del()
+   * has taken it off the bus (bus_remove_device) while it waits for its last close.
+   */
   #named(d: Buffer): CoreDevice {
     const name = writtenWord(d);
     const dev = this.core.device(name);
-    if (!dev || dev.uuid !== name) throw new MdevError('ENODEV', `no mdev device named ${JSON.stringify(name)}`);
+    if (!dev || dev.uuid !== name || dev.state === 'gone' || (dev.state === 'removing' && dev.releasing)) {
+      throw new MdevError('ENODEV', `no mdev device named ${JSON.stringify(name)}`);
+    }
     return dev;
   }
 

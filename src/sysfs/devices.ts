@@ -5,8 +5,8 @@
  * vendor's attributes and the VFIO objects.
  *
  * `sync` reconciles one device with the core's state; the core announces a
- * device only at its kernel steps, so a create passes here three times and a
- * remove three times (core/model.ts DeviceStep), which `passes` counts.
+ * device only at its kernel steps, so a create passes here four times and a
+ * remove four times (core/model.ts DeviceStep), which `passes` counts.
  */
 import { MdevError } from '../core/errno.js';
 import type { CoreDevice, MdevCoreApi } from '../core/model.js';
@@ -33,6 +33,8 @@ export interface DeviceRec extends BoundRec, GroupedRec, VfioRec {
   parent: DeviceHome;
   dir: KDir;
   busLink: KLink;
+  /** What device_add() made besides the bus link: uevent, power/, subsystem (device_del takes them before the wait). */
+  added: KNode[];
   remove?: KNode;
   typeLink?: KLink;
   typeBackLink?: KLink;
@@ -102,13 +104,20 @@ export class PresentedDevices {
       this.#dropTypeLinks(rec);
     }
 
-    this.bus.link(rec, dev.boundDriver);
+    // driver_sysfs_remove() comes before the driver's remove waits (model.ts `releasing`).
+    this.bus.link(rec, dev.releasing ? undefined : dev.boundDriver);
+    // A remove releasing the driver is inside device_del(), which took
+    // uevent, power/, subsystem and the bus link (bus_remove_device) first.
+    if (dev.state === 'removing' && dev.releasing) {
+      for (const n of rec.added) n.remove();
+      rec.busLink.remove();
+    }
     this.groups.link(rec, dev.iommuGroup);
 
-    // Vendor attributes (mdev_attr_groups / driver dev_groups): modern while
-    // bound (added by really_probe after probe); legacy once the vendor's
-    // create() succeeded.
-    const wantVendor = this.core.profile === 'legacy' ? dev.state === 'active' : dev.boundDriver !== undefined;
+    // Vendor attributes (mdev_attr_groups / driver dev_groups): modern once
+    // probed (added by really_probe after the probe, removed by device_remove
+    // before the driver's remove); legacy once the vendor's create() succeeded.
+    const wantVendor = this.core.profile === 'legacy' ? dev.state === 'active' : dev.probed && !dev.releasing;
     if (wantVendor && !rec.vendor) {
       const nodes: KNode[] = [];
       for (const g of dev.parent.ops.mdevAttrGroups ?? []) this.attrs.addGroup(dir, g, dev, n => nodes.push(n), uuid);
@@ -125,13 +134,12 @@ export class PresentedDevices {
   #add(dev: CoreDevice, parent: DeviceHome): DeviceRec {
     const uuid = dev.uuid;
     const dir = parent.dir.mkdir(uuid);
-    this.uevents.add({ dir, subsystem: 'mdev' }, () => {
+    const uevent = this.uevents.add({ dir, subsystem: 'mdev' }, () => {
       const d = this.core.device(uuid);
       return d?.boundDriver ? `DRIVER=${d.boundDriver}\n` : '';
     });
-    addPower(dir);
-    dir.symlink('subsystem', this.bus.dir);
-    const rec: DeviceRec = { uuid, parent, dir, busLink: this.bus.devices.symlink(uuid, dir) };
+    const added = [uevent, addPower(dir, this.core.profile), dir.symlink('subsystem', this.bus.dir)];
+    const rec: DeviceRec = { uuid, parent, dir, busLink: this.bus.devices.symlink(uuid, dir), added };
     this.#devices.set(uuid, rec);
     parent.devices.add(rec);
     return rec;

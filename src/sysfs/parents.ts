@@ -150,7 +150,7 @@ export class PresentedParents {
     if (!dir.has('uevent')) {
       own(this.uevents.add({ dir, subsystem }, () => (spec.driver ? `DRIVER=${spec.driver}\n` : '')));
     }
-    if (!dir.has('power')) own(addPower(dir));
+    if (!dir.has('power')) own(addPower(dir, this.core.profile));
     this.#buildMdev(p, rec);
   }
 

@@ -99,7 +99,7 @@ export class PresentedPciDevices {
       const g = this.groups.parentGroup(spec.iommuGroup, name, dir, n => void rec.external.push(n));
       own(dir.symlink('iommu_group', g));
     }
-    if (!dir.has('power')) own(addPower(dir));
+    if (!dir.has('power')) own(addPower(dir, this.core.profile));
     if (spec.sriov) this.#sriovFiles(rec, own);
     return rec;
   }

@@ -54,7 +54,7 @@ export class SysfsPresenter extends CoreView {
     const uevents = new UeventFiles(core);
     this.#bus = new MdevBus(tree, core, uevents);
     this.#groups = new IommuGroups(tree, core);
-    this.#devices = new PresentedDevices(core, this.#bus, this.#groups, new VfioObjects(tree, uevents), attrs, uevents);
+    this.#devices = new PresentedDevices(core, this.#bus, this.#groups, new VfioObjects(tree, uevents, core.profile), attrs, uevents);
     this.#pci = new PresentedPciDevices(tree, core, this.#bus, this.#groups, attrs, uevents);
     this.#parents = new PresentedParents(tree, core, this.#bus, this.#groups, this.#devices, attrs, uevents, this.#pci);
   }

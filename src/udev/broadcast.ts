@@ -8,10 +8,14 @@
  * SUBSYSTEM, ..., SEQNUM), as udevd keeps them after reading the kernel's
  * message (sd-device's device_new_from_nulstr()), plus what udevd adds:
  * DEVNAME made absolute under /dev (device_set_devname()), and
- * USEC_INITIALIZED, the CLOCK_MONOTONIC time in µs at which the device was
- * first seen (device_set_usec_initialized(); udevd carries it over from the
- * device's database entry on every later event). No rules run, so there are
- * no tags and no ID_* properties.
+ * USEC_INITIALIZED (device_ensure_usec_initialized() in systemd's
+ * sd-device/device-private.c). udevd carries that time over from the
+ * device's database entry, but device_update_db() writes its `I:` line only
+ * for a device with information of its own (device_has_info(): devlinks,
+ * properties or tags from rules). No rules run here, so no device has any:
+ * every event but `remove` gets the CLOCK_MONOTONIC time in µs at which udevd
+ * handled it, and `remove` (event_execute_rules_on_remove(), which only reads
+ * the database) gets none. There are no tags and no ID_* properties.
  */
 import type { Uevent } from '../core/api.js';
 import { openNetlink, type RawNetlinkSocket } from './netlink.js';
@@ -22,8 +26,8 @@ export function monotonicUsec(): bigint {
   return process.hrtime.bigint() / 1000n;
 }
 
-/** A device's properties as udevd would broadcast them for `ev`. */
-export function udevProperties(ev: Uevent, usecInitialized: bigint): Array<[string, string]> {
+/** A device's properties as udevd would broadcast them for `ev`; no USEC_INITIALIZED without a time. */
+export function udevProperties(ev: Uevent, usecInitialized: bigint | undefined): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   for (const [k, v] of Object.entries(ev)) {
     if (v === undefined) continue;
@@ -31,7 +35,7 @@ export function udevProperties(ev: Uevent, usecInitialized: bigint): Array<[stri
     if (k === 'DEVNAME' && !value.startsWith('/')) value = `/dev/${value}`;
     out.push([k, value]);
   }
-  out.push(['USEC_INITIALIZED', String(usecInitialized)]);
+  if (usecInitialized !== undefined) out.push(['USEC_INITIALIZED', String(usecInitialized)]);
   return out;
 }
 
@@ -43,12 +47,10 @@ export interface UdevSink {
 
 /**
  * Turns the core's uevents into udev messages: `handle` is a core 'uevent'
- * listener. Keeps each device's USEC_INITIALIZED from its first event to its
- * remove, and tells a listener (the udev database, say) what it sent.
+ * listener. Tells a listener (the udev database, say) what it sent.
  */
 export class UdevBroadcaster {
   readonly #sink: UdevSink;
-  readonly #initialized = new Map<string, bigint>();
   readonly #listeners: Array<(action: string, props: UdevProperties) => void> = [];
   #sent = 0;
 
@@ -69,13 +71,8 @@ export class UdevBroadcaster {
 
   handle(ev: Uevent): void {
     if (this.#closed) return;
-    let usec = this.#initialized.get(ev.DEVPATH);
-    if (usec === undefined) {
-      usec = monotonicUsec();
-      this.#initialized.set(ev.DEVPATH, usec);
-    }
-    if (ev.ACTION === 'remove') this.#initialized.delete(ev.DEVPATH);
-    const props = udevProperties(ev, usec);
+    // No device has an `I:` line to carry a time over from (see above).
+    const props = udevProperties(ev, ev.ACTION === 'remove' ? undefined : monotonicUsec());
     this.#sink.send(encodeUdevMessage(props));
     this.#sent++;
     for (const l of this.#listeners) l(ev.ACTION, props);

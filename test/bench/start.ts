@@ -1,9 +1,10 @@
 /**
- * The start figure: wall time of a whole `mdevfs run -- true` (the default
- * drivers, both processes, every namespace mount, teardown) against
+ * The start figure: wall time of a whole `bin/mdevfs run -- true` as a user
+ * starts it (the default drivers, every namespace mount, the exit) against
  * `umockdev-run -- true`, the LD_PRELOAD tool a test harness would otherwise
  * use, interleaved in the same run. umockdev-run missing: the figure is
- * skipped with a note (apt-get install umockdev).
+ * skipped with a note (apt-get install umockdev). MDEVFS_START_BEFORE=<another
+ * clone> adds its bin/mdevfs as a third series, for a before/after figure.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -13,6 +14,8 @@ import { REPO } from './servers.js';
 
 export interface StartFigures {
   mdevfs: number[];
+  /** MDEVFS_START_BEFORE's bin/mdevfs. */
+  before?: number[];
   /** Absent when umockdev-run is not installed. */
   umockdev?: number[];
   note?: string;
@@ -42,21 +45,27 @@ const which = (name: string): string | undefined =>
 
 /** `reps` interleaved runs of each (order alternating), after one untimed warm-up each. */
 export async function measureStart(reps: number, say: (s: string) => void): Promise<StartFigures> {
-  const mdevfs = [process.execPath, path.join(REPO, 'bin/mdevfs'), 'run', '--', 'true'];
+  const mdevfs = [path.join(REPO, 'bin/mdevfs'), 'run', '--', 'true'];
+  const beforeDir = process.env.MDEVFS_START_BEFORE;
+  const before = beforeDir ? [path.join(beforeDir, 'bin/mdevfs'), 'run', '--', 'true'] : undefined;
   const umockdevRun = which('umockdev-run');
   const umockdev = umockdevRun ? [umockdevRun, '--', 'true'] : undefined;
   const out: StartFigures = {
     mdevfs: [],
     ...(umockdev ? { umockdev: [] } : { note: 'umockdev-run not found (apt-get install umockdev): no baseline' }),
+    ...(before ? { before: [] } : {}),
   };
   await wallMs(mdevfs);
   if (umockdev) await wallMs(umockdev);
+  if (before) await wallMs(before);
   for (let r = 0; r < reps; r++) {
-    const runs: Array<['mdevfs' | 'umockdev', string[]]> = [['mdevfs', mdevfs]];
+    const runs: Array<['mdevfs' | 'umockdev' | 'before', string[]]> = [['mdevfs', mdevfs]];
     if (umockdev) runs[r % 2 ? 'unshift' : 'push'](['umockdev', umockdev]);
+    if (before) runs[r % 2 ? 'push' : 'unshift'](['before', before]);
     for (const [name, argv] of runs) out[name]!.push(await wallMs(argv));
     say(
-      `  start, rep ${r + 1}: mdevfs run -- true ${out.mdevfs[r]!.toFixed(0)} ms${umockdev ? `, umockdev-run -- true ${out.umockdev![r]!.toFixed(1)} ms` : ''}`,
+      `  start, rep ${r + 1}: mdevfs run -- true ${out.mdevfs[r]!.toFixed(0)} ms${umockdev ? `, umockdev-run -- true ${out.umockdev![r]!.toFixed(1)} ms` : ''}` +
+        (before ? `, before (${beforeDir}) ${out.before![r]!.toFixed(0)} ms` : ''),
     );
   }
   return out;
@@ -65,9 +74,10 @@ export async function measureStart(reps: number, say: (s: string) => void): Prom
 /** One line for the report: medians, and the ratio when there is a baseline. */
 export function startLine(f: StartFigures, median: (xs: number[]) => number): string {
   const m = median(f.mdevfs);
-  if (!f.umockdev) return `start, whole process: mdevfs run -- true X = ${m.toFixed(0)} ms (${f.note})`;
+  const b = f.before ? `; before: ${median(f.before).toFixed(0)} ms, ratio ${(median(f.before) / m).toFixed(2)}` : '';
+  if (!f.umockdev) return `start, whole process: mdevfs run -- true X = ${m.toFixed(0)} ms (${f.note})${b}`;
   const u = median(f.umockdev);
-  return `start, whole process: mdevfs run -- true X = ${m.toFixed(0)} ms, umockdev-run -- true Y = ${u.toFixed(1)} ms, ratio X/Y ${(m / u).toFixed(1)} (a time)`;
+  return `start, whole process: mdevfs run -- true X = ${m.toFixed(0)} ms, umockdev-run -- true Y = ${u.toFixed(1)} ms, ratio X/Y ${(m / u).toFixed(1)} (a time)${b}`;
 }
 
 // `node --import tsx test/bench/start.ts [reps]`: this figure alone.

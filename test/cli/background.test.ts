@@ -5,7 +5,8 @@ import t, { type Test } from 'tap';
 import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { BIN, FIXTURES, REPO, isMounted, makeMountDir, run, startDaemon, mdevfsMount, track } from '../helpers/daemon.js';
+import { BIN, FIXTURES, REPO, isMounted, makeMountDir, run, startDaemon, mdevfsMount, serveTree, track } from '../helpers/daemon.js';
+import { serverFsname } from '../../src/fuse/servers.js';
 import { readOnce, writeOnce } from '../helpers/sys.js';
 import { sleep, waitFor, scratchDir, exists } from '../helpers/util.js';
 
@@ -92,6 +93,22 @@ t.test('umount clears a stale mount whose daemon was killed', async t => {
   const u = await mdevfs('umount', d.dir);
   t.equal(u.code, 0, u.stderr);
   t.notOk(await isMounted(d.dir));
+});
+
+t.test("umount does not signal another root FUSE server that got a dead daemon's pid", async t => {
+  // B: an unrelated root FUSE server (it holds /dev/fuse). A: a mount named as
+  // a daemon that had B's pid before B (an earlier start time) would name it.
+  const b = await startDaemon(t, { command: serveTree(), ready: /mounted/ });
+  const stat = await fsp.readFile(`/proc/${b.proc.pid}/stat`, 'utf8');
+  const bStart = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  const fsname = serverFsname(b.proc.pid!, String(bStart - 1));
+  const a = await startDaemon(t, { command: serveTree('--fsname', fsname), ready: /mounted/ });
+  const u = await mdevfs('umount', a.dir);
+  t.equal(u.code, 0, u.stderr);
+  t.notOk(await isMounted(a.dir), "the named daemon is not that process: A's mount is detached");
+  await sleep(300);
+  t.ok(await alive(b.proc.pid!), 'B was not signalled');
+  t.ok(await isMounted(b.dir), "B's mount is still there");
 });
 
 t.test('--ready-fd: the JSON ready line on a descriptor of the caller', async t => {

@@ -51,6 +51,8 @@ t.test('modern create: state, change and uevent order', async t => {
   t.same(deviceTimeline(h, dev), [
     'added: adding +remove',
     'bound: adding +remove drv=mtty grp=0 vfiogrp=0 vfio0',
+    // The vendor's create (its probe) has made the VFIO objects; really_probe adds dev_groups.
+    'probed: adding +remove drv=mtty grp=0 vfiogrp=0 vfio0',
     'active: active +remove +type drv=mtty grp=0 vfiogrp=0 vfio0',
   ]);
   t.equal(dev.vfioDevIndex, 0);
@@ -77,6 +79,7 @@ t.test('legacy create: add only, remove file after the vendor create, vfio_mdev'
   t.same(deviceTimeline(h, dev), [
     'added: adding',
     'bound: adding drv=vfio_mdev grp=0 vfiogrp=0',
+    'probed: adding drv=vfio_mdev grp=0 vfiogrp=0',
     'active: active +remove +type drv=vfio_mdev grp=0 vfiogrp=0',
   ]);
   t.equal(dev.vfioGroupMinor, 0);
@@ -243,6 +246,7 @@ for (const profile of ['modern', 'legacy'] as Profile[]) {
       t.same(deviceTimeline(h, uuid(2)), [
         'added: adding',
         'bound: adding drv=vfio_mdev grp=1 vfiogrp=1',
+        'probed: adding drv=vfio_mdev grp=1 vfiogrp=1',
         'unbound: adding grp=1',
         'group-removed 1',
         'removed: gone',

@@ -54,7 +54,12 @@ t.test('modern: unregistering a driver unbinds its devices, which stay', async t
     // bus_remove_driver(): the driver's kobject goes last, after driver_detach.
     'remove /bus/mdev/drivers/mtty',
   ]);
-  t.same(deviceTimeline(h, a), ['unbound: active +remove +type grp=0', 'group-removed 0', 'group-removed 1']);
+  t.same(deviceTimeline(h, a), [
+    'releasing: active +remove +type drv=mtty grp=0 vfiogrp=0',
+    'unbound: active +remove +type grp=0',
+    'group-removed 0',
+    'group-removed 1',
+  ]);
   t.equal(h.changes.at(-1)!.kind, 'driver-removed');
   t.same([a.state, a.boundDriver, a.iommuGroup, b.state], ['active', undefined, undefined, 'active']);
   t.same(h.core.drivers(), []);

@@ -25,6 +25,8 @@ t.test('modern remove: order of states, callbacks and uevents', async t => {
   t.same(calls, ['vendor-remove removing', 'drv-remove grp=0']);
   t.same(deviceTimeline(h, dev), [
     'removing: removing drv=mtty grp=0 vfiogrp=0 vfio0',
+    // __device_release_driver up to the wait: vfio_device_del took vfio-dev/vfio0.
+    'releasing: removing drv=mtty grp=0 vfiogrp=0',
     'unbound: removing grp=0',
     'group-removed 0',
     'removed: gone',
@@ -70,6 +72,7 @@ t.test('legacy remove: vendor remove first, only a remove uevent', async t => {
   t.same(actions(h.uevents), ['remove /devices/virtual/vfio/0', `remove ${P}/${uuid(1)}`]);
   t.same(deviceTimeline(h, dev), [
     'removing: removing drv=vfio_mdev grp=0 vfiogrp=0',
+    'releasing: removing drv=vfio_mdev grp=0 vfiogrp=0',
     'unbound: removing grp=0',
     'group-removed 0',
     'removed: gone',

@@ -52,21 +52,22 @@ t.test(
   },
 );
 
-t.test('a mounted tree lists in kernfs order', async t => {
-  const d = await startDaemon(t, { command: mdevfsMount() });
-  const U = ['0f000000-0000-4000-8000-000000000001', '0f000000-0000-4000-8000-000000000002', '0f000000-0000-4000-8000-000000000003'];
-  for (const u of U) await sh(`echo ${u} > ${d.p('devices/virtual/mtty/mtty/mdev_supported_types/mtty-1/create')}`);
-  for (const rel of ['', 'class', 'bus/mdev', 'bus/mdev/devices', 'devices/virtual/mtty/mtty', `devices/virtual/mtty/mtty/${U[0]}`]) {
-    const names = rawOrder(path.join(d.dir, rel));
-    t.ok(names.length >= 3, `${rel || '/'}: ${names.length} entries`);
-    t.same(names, byHash(names), rel || '/');
-  }
-  const ls = await sh(`ls -f ${d.p('bus/mdev/devices')}`);
-  t.same(
-    String(ls.stdout)
-      .split('\n')
-      .filter(n => n && n !== '.' && n !== '..'),
-    byHash(U),
-    'ls -f (no sorting) shows the kernel order, not creation order',
-  );
-});
+for (const profile of ['modern', 'legacy'])
+  t.test(`${profile}: a mounted tree lists in kernfs order`, async t => {
+    const d = await startDaemon(t, { command: mdevfsMount('--profile', profile) });
+    const U = ['0f000000-0000-4000-8000-000000000001', '0f000000-0000-4000-8000-000000000002', '0f000000-0000-4000-8000-000000000003'];
+    for (const u of U) await sh(`echo ${u} > ${d.p('devices/virtual/mtty/mtty/mdev_supported_types/mtty-1/create')}`);
+    for (const rel of ['', 'class', 'bus/mdev', 'bus/mdev/devices', 'devices/virtual/mtty/mtty', `devices/virtual/mtty/mtty/${U[0]}`]) {
+      const names = rawOrder(path.join(d.dir, rel));
+      t.ok(names.length >= 3, `${rel || '/'}: ${names.length} entries`);
+      t.same(names, byHash(names), rel || '/');
+    }
+    const ls = await sh(`ls -f ${d.p('bus/mdev/devices')}`);
+    t.same(
+      String(ls.stdout)
+        .split('\n')
+        .filter(n => n && n !== '.' && n !== '..'),
+      byHash(U),
+      'ls -f (no sorting) shows the kernel order, not creation order',
+    );
+  });

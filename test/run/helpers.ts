@@ -39,13 +39,18 @@ function killGroup(pid: number | undefined): void {
   }
 }
 
-/** Start `node bin/mdevfs run <args>` (args include `--` and the command). */
+/**
+ * Start `bin/mdevfs run <args>` (args include `--` and the command) as a user
+ * does: its shell part execs Node in the run's namespaces, so the pid is the
+ * run's daemon. `viaNode`: `node bin/mdevfs run`, which starts that daemon
+ * as a child (src/run/outer.ts).
+ */
 export function startRun(
   t: Teardownable,
   args: string[],
-  opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+  opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number; viaNode?: boolean } = {},
 ): Running {
-  return startGroup(t, [process.execPath, BIN, 'run', ...args], opts);
+  return startGroup(t, [...(opts.viaNode ? [process.execPath] : []), BIN, 'run', ...args], opts);
 }
 
 /** Start any argv in its own process group, SIGKILLed (the whole group) at teardown or after `timeoutMs`. */
@@ -250,31 +255,45 @@ export async function pidsInMountNs(ns: string): Promise<number[]> {
   return out;
 }
 
+/** The processes of a run (src/run/gate.ts). */
+export interface RunChain {
+  /** The run's daemon (node, in the run's mount namespace). */
+  daemon: number;
+  /** unshare --pid --fork, the daemon's child. */
+  unshare: number;
+  /** The shell that is PID 1 of the command's pid namespace. */
+  init: number;
+  command: number;
+  /** The daemon's mount namespace ("mnt:[…]"), which the command shares. */
+  mntNs: string;
+}
+
 /**
- * The process chain of a run: outer (node) → unshare → inner (node, PID 1 of
- * the namespace) → the command. Resolves once the command has exec'd (so the
- * namespace is fully set up): `sleepArg` matches `sleep <sleepArg>`, a
+ * The process chain of a run under `top` (the daemon itself, or `node
+ * bin/mdevfs run` above it): daemon → unshare → sh (PID 1 of the command's
+ * pid namespace) → the command. Resolves once the command has exec'd (so
+ * the namespace is fully set up): `sleepArg` matches `sleep <sleepArg>`, a
  * function any argv.
  */
-export async function runChain(
-  outer: number,
-  command: string | ((argv: string[]) => boolean),
-  ms = 30_000,
-): Promise<{ unshare: number; inner: number; command: number; mntNs: string }> {
+export async function runChain(top: number, command: string | ((argv: string[]) => boolean), ms = 30_000): Promise<RunChain> {
   const match = typeof command === 'function' ? command : (argv: string[]) => !!argv[0]?.endsWith('sleep') && argv[1] === command;
   const chain = await waitFor(async () => {
-    const [unshare] = await childrenOf(outer);
-    if (unshare === undefined) return undefined;
-    const [inner] = await childrenOf(unshare);
-    if (inner === undefined) return undefined;
-    for (const c of await childrenOf(inner)) {
-      const argv = await cmdline(c);
-      if (match(argv)) return { unshare, inner, command: c };
-    }
-    return undefined;
+    // Depth first: [..., daemon, unshare, init, command].
+    const walk = async (pid: number, path: number[]): Promise<number[] | undefined> => {
+      if (pid !== top && match(await cmdline(pid))) return [...path, pid];
+      for (const c of await childrenOf(pid)) {
+        const found = await walk(c, [...path, pid]);
+        if (found) return found;
+      }
+      return undefined;
+    };
+    const found = await walk(top, []);
+    if (!found || found.length < 4) return undefined;
+    const [daemon, unshare, init, cmd] = found.slice(-4) as [number, number, number, number];
+    return { daemon, unshare, init, command: cmd };
   }, ms);
-  if (!chain) throw new Error(`no running command ${String(command)} under ${outer}`);
-  const mntNs = await fsp.readlink(`/proc/${chain.inner}/ns/mnt`);
+  if (!chain) throw new Error(`no running command ${String(command)} under ${top}`);
+  const mntNs = await fsp.readlink(`/proc/${chain.daemon}/ns/mnt`);
   return { ...chain, mntNs };
 }
 

@@ -5,7 +5,6 @@ import { promises as fsp, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { FIXTURES, REPO, run } from '../helpers/daemon.js';
 import type { RunOptions } from '../../src/run/options.js';
-import { UNSHARE_ARGS } from '../../src/run/outer.js';
 import { planMounts } from '../../src/run/mounts.js';
 import { hostMdevfsMounts, mdevfsRun, runSteps, snapshot, startGroup, unmountLeftovers } from './helpers.js';
 
@@ -33,7 +32,8 @@ t.test("inside: the tree is /sys (over the host's), /etc/mdevctl.d is a scratch 
     { sh: 'mkdir /etc/mdevctl.d/mdpy && echo "{}" > /etc/mdevctl.d/mdpy/x && cat /etc/mdevctl.d/mdpy/x' },
     { argv: ['readlink', '/sys/class/mdev_bus/mdpy'] },
     { argv: ['cat', '/sys/class/mdev_bus/mdpy/mdev_supported_types/mdpy-vga/available_instances'] },
-    { sh: 'cat /proc/1/cmdline | tr "\\0" " "' },
+    { argv: ['readlink', '/proc/self/ns/pid'] },
+    { sh: 'read self _ </proc/self/stat; echo $$ $self $(tr "\\0" " " </proc/$$/cmdline)' },
   ]);
   const sys = mountAt(r[0]!.out, '/sys');
   t.same(sys, { fstype: 'fuse.mdevfs', source: 'mdevfs' }, '/sys is the FUSE tree');
@@ -44,7 +44,11 @@ t.test("inside: the tree is /sys (over the host's), /etc/mdevctl.d is a scratch 
   t.equal(r[3]!.code, 0, 'writable');
   t.equal(r[4]!.out, '../../devices/virtual/mdpy/mdpy\n', 'the sample drivers by default');
   t.equal(r[5]!.out, '4\n');
-  t.match(r[6]!.out, /inner-main\.js/, 'PID 1 of the namespace is the daemon');
+  t.not(r[6]!.out.trim(), await fsp.readlink('/proc/self/ns/pid'), 'a pid namespace of its own');
+  const [pid, statPid, ...argv] = r[7]!.out.trim().split(' ');
+  t.ok(Number(pid) < 100, `a small pid (${pid}): the command's own pid namespace`);
+  t.equal(statPid, pid, 'and its own /proc: /proc/self and getpid() agree');
+  t.same(argv.slice(0, 2), ['/bin/sh', '-c'], '/proc/<pid> is this very process');
 
   t.equal(await snapshot('/etc/mdevctl.d'), hostEtc, "the host's /etc/mdevctl.d is untouched");
   t.same(mountAt(await fsp.readFile('/proc/self/mountinfo', 'utf8'), '/sys'), hostSysMount, "the host's /sys is still its own");
@@ -132,21 +136,46 @@ t.test('its own failures: one line, exit 125, the command never runs', async t =
 
 t.test('without root: one line saying what it needs', async t => {
   // env -u: without the NODE_OPTIONS tap's processinfo adds to every child (its exit hook would write tap's files as nobody).
-  const r = await run('env', [
-    '-u',
-    'NODE_OPTIONS',
-    'setpriv',
-    '--reuid=65534',
-    '--regid=65534',
-    '--clear-groups',
-    process.execPath,
-    'bin/mdevfs',
-    'run',
-    '--',
-    'true',
+  const nobody = ['env', '-u', 'NODE_OPTIONS', 'setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+  for (const start of [[process.execPath, 'bin/mdevfs'], ['bin/mdevfs']]) {
+    const r = await run(nobody[0]!, [...nobody.slice(1), ...start, 'run', '--', 'true']);
+    t.equal(r.code, 125, start.join(' '));
+    oneLine(t, r.stderr, /run needs root: it mounts the tree over \/sys in a private mount namespace/);
+  }
+});
+
+t.test("MDEVFS_RUN_NS alone does not make a process the run's daemon: nothing is mounted outside a private namespace", async t => {
+  const hostSys = mountAt(await fsp.readFile('/proc/self/mountinfo', 'utf8'), '/sys');
+  const env = { ...process.env, MDEVFS_RUN_NS: '1' };
+  const [noFds, sameNs] = await Promise.all([
+    run(process.execPath, ['bin/mdevfs', 'run', '--', 'sh', '-c', 'echo ran'], { env }),
+    // The caller's namespaces passed, but this is still the caller's mount namespace.
+    run(
+      'sh',
+      [
+        '-c',
+        'exec "$@" 8</proc/self/ns/mnt 9</proc/self/ns/net',
+        'sh',
+        process.execPath,
+        'bin/mdevfs',
+        'run',
+        '--',
+        'sh',
+        '-c',
+        'echo ran',
+      ],
+      {
+        env,
+      },
+    ),
   ]);
-  t.equal(r.code, 125);
-  oneLine(t, r.stderr, /run needs root: it mounts the tree over \/sys in a private mount namespace/);
+  for (const r of [noFds, sameNs]) {
+    t.equal(r.code, 125);
+    t.equal(r.stdout, '', 'the command did not run');
+    oneLine(t, r.stderr, /not a private mount namespace started by mdevfs run; not mounting anything/);
+  }
+  t.same(mountAt(await fsp.readFile('/proc/self/mountinfo', 'utf8'), '/sys'), hostSys, "the host's /sys is still its own");
+  t.same(await hostMdevfsMounts(), []);
 });
 
 t.test('usage errors come from commander', async t => {
@@ -172,7 +201,7 @@ t.test('extra mounts (the seam for later ones, e.g. /dev/vfio): after /sys and /
     '--keep-etc',
   );
 
-  // The inner straight under unshare, as the outer starts it, with one extra mount.
+  // The daemon in namespaces as bin/mdevfs makes them, with one extra mount.
   const before = await snapshot('/srv');
   const opts: RunOptions = {
     driver: [],
@@ -189,14 +218,21 @@ t.test('extra mounts (the seam for later ones, e.g. /dev/vfio): after /sys and /
       'ls -A /srv; awk \'$5 == "/srv" { for (i = 7; i <= NF; i++) if ($i == "-") print $5, $(i + 1), $(i + 2) }\' /proc/self/mountinfo',
     ],
   };
-  const r = await startGroup(t, [
-    'unshare',
-    ...UNSHARE_ARGS,
-    '--',
-    process.execPath,
-    path.join(REPO, 'dist/run/inner-main.js'),
-    JSON.stringify(opts),
-  ]).done;
+  const daemon = `const { runAsDaemon } = await import(${JSON.stringify(path.join(REPO, 'dist/run/daemon-main.js'))}); await runAsDaemon(JSON.parse(process.env.OPTS));`;
+  const r = await startGroup(
+    t,
+    [
+      'sh',
+      '-c',
+      'exec unshare --mount --propagation private -- "$@" 8</proc/self/ns/mnt 9</proc/self/ns/net',
+      'sh',
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      daemon,
+    ],
+    { env: { ...process.env, OPTS: JSON.stringify(opts), MDEVFS_RUN_NS: '1' } },
+  ).done;
   t.equal(r.code, 0, r.stderr);
   t.equal(r.stdout, 'vfio\n/srv tmpfs mdevfs-run\n');
   t.equal(await snapshot('/srv'), before, "the host's /srv is untouched");

@@ -114,16 +114,22 @@ t.test('a raw listener: udevd format, uid 0 credentials, kernel order, and the l
     t.equal(m.properties_off, 40);
     t.ok(m.nul_terminated);
     t.equal(m.uid, 0, 'credentials: uid 0');
-    t.equal(m.pid, 1, "sent by the run's daemon, PID 1 of the namespace");
+    t.ok((m.pid ?? 0) > 1, "sent by the run's daemon: its pid, outside the command's pid namespace (as udevd's is outside a container's)");
     t.not(m.port, 0, 'from a user space port, as udevd');
     t.same(
       m.props.slice(0, 3).map(([k]) => k),
       ['ACTION', 'DEVPATH', 'SUBSYSTEM'],
     );
-    t.same(
-      m.props.slice(-2).map(([k]) => k),
-      ['SEQNUM', 'USEC_INITIALIZED'],
-    );
+    // A rule-less udevd stamps every event but a remove (src/udev/broadcast.ts).
+    if (prop(m, 'ACTION') === 'remove') {
+      t.equal(m.props.at(-1)![0], 'SEQNUM', `${summary(m)}: SEQNUM last`);
+      t.equal(prop(m, 'USEC_INITIALIZED'), undefined, `${summary(m)}: no USEC_INITIALIZED`);
+    } else {
+      t.same(
+        m.props.slice(-2).map(([k]) => k),
+        ['SEQNUM', 'USEC_INITIALIZED'],
+      );
+    }
   }
   const seq = all.map(m => Number(prop(m, 'SEQNUM')));
   t.same(
@@ -131,7 +137,10 @@ t.test('a raw listener: udevd format, uid 0 credentials, kernel order, and the l
     [...seq].sort((a, b) => a - b),
     'SEQNUM ascending',
   );
-  t.equal(prop(all[0]!, 'USEC_INITIALIZED'), prop(all[3]!, 'USEC_INITIALIZED'), 'bind carries the add time');
+  t.ok(
+    BigInt(prop(all[3]!, 'USEC_INITIALIZED')!) > BigInt(prop(all[0]!, 'USEC_INITIALIZED')!),
+    'bind is stamped anew, not with the add time',
+  );
   // The latency, reported (no timing assertion: see test/README.md).
   const firstAfterStart = created[0]!.ms - create!.start;
   const lastAfterReturn = created[3]!.ms - create!.end;
@@ -143,7 +152,7 @@ t.test('a raw listener: udevd format, uid 0 credentials, kernel order, and the l
 
 /** Run a host-side listener (kernel and udev groups) around `argv`. */
 async function hostListen(t: Test, runArgs: string[], cmd: string): Promise<ActionRec> {
-  const sh = [process.execPath, BIN, 'run', ...runArgs, '--', 'sh', '-c', cmd].map(a => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const sh = [BIN, 'run', ...runArgs, '--', 'sh', '-c', cmd].map(a => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const r = await startGroup(t, [PYTHON, LISTEN, '3', JSON.stringify([{ sh }])], { timeoutMs: 90_000 }).done;
   t.equal(r.code, 0, r.stderr);
   return (JSON.parse(r.stdout) as ActionRec[])[0]!;
@@ -227,7 +236,7 @@ t.test("the run's last uevents never reach the host's /run/udev/data", async t =
 mount -t tmpfs hostrun /run
 mkdir -p /run/udev/data
 touch /run/udev/data/c511:0 /run/udev/data/c510:0 /run/udev/data/c999:9
-'${process.execPath}' '${BIN}' run -- sh -c 'echo ${U} > ${TYPE}/create'
+'${BIN}' run -- sh -c 'echo ${U} > ${TYPE}/create'
 ls /run/udev/data`;
   const out = await new Promise<string>((resolve, reject) =>
     execFile('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { timeout: 60_000 }, (err, stdout, stderr) =>

@@ -142,13 +142,13 @@ async function mountCommand(dir: string, opts: MountCommandOptions): Promise<voi
   const logger = createLogger({ level: opts.verbose ? 'debug' : opts.logLevel, timestamps: true, fd: logFd });
   // Loaded here, not at start: `mdevfs run`'s outer process never needs the daemon.
   const { serveInForeground } = await import('../../daemon/foreground.js');
-  const { serverFsname } = await import('../../fuse/servers.js');
+  const { processStartTime, serverFsname } = await import('../../fuse/servers.js');
   const { mountControlSocket } = await import('../../daemon/control-path.js');
   const serving = await serveInForeground(dir, {
     ...opts,
     logger,
     // How mdevfs umount finds this daemon (src/daemon/stop.ts).
-    fsname: serverFsname(process.pid),
+    fsname: serverFsname(process.pid, (await processStartTime(process.pid)) ?? '0'),
     pidfile,
     exitWithParent: opts.detached === undefined,
     controlSocket: opts.ctl ? mountControlSocket : undefined,

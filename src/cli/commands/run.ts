@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { runOuter } from '../../run/outer.js';
+import type { RunOptions } from '../../run/options.js';
 import { addServeOptions, type SharedServeOptions } from '../serve-options.js';
 
 interface RunCommandOptions extends SharedServeOptions {
@@ -68,9 +68,9 @@ Example:
   mdevfs run --driver examples/nvidia-vgpu.ts -- sh -c 'mdevctl start -p 0000:3b:00.0 -t nvidia-230 && mdevctl list'`,
     )
     .action(async (command: string[], opts: RunCommandOptions) => {
-      const status = await runOuter({
+      const run: RunOptions = {
         driver: opts.driver,
-        config: opts.config,
+        config: opts.config.map(f => path.resolve(f)),
         profile: opts.profile,
         keepEtc: !!opts.keepEtc,
         verbose: !!opts.verbose,
@@ -84,7 +84,17 @@ Example:
         ...(opts.uevents !== undefined ? { uevents: path.resolve(opts.uevents) } : {}),
         ...(opts.scenario !== undefined ? { scenario: path.resolve(opts.scenario) } : {}),
         command,
-      });
-      process.exitCode = status;
+      };
+      // Loaded here, not at start: only what this kind of start needs.
+      const { startedAsRunDaemon } = await import('../../run/namespace.js');
+      if (startedAsRunDaemon()) {
+        // This process is the run's daemon (bin/mdevfs started it so): src/run/inner.ts.
+        const { runAsDaemon } = await import('../../run/daemon-main.js');
+        process.exitCode = await runAsDaemon(run);
+        return;
+      }
+      const { runOuter } = await import('../../run/outer.js');
+      const args = process.argv.slice(process.argv.indexOf('run', 2) + 1);
+      process.exitCode = await runOuter(args, { command, privateNet: !!run.udevBroadcast });
     });
 }

@@ -264,8 +264,9 @@ export interface MdevDevice<D = unknown> {
   readonly iommuGroup: number | undefined;
   /**
    * Free slot for the plugin (mdev_get_drvdata / mdev_set_drvdata), typed by
-   * `ParentOps<D>`. Undefined until a probe or `create` sets it, so a modern
-   * `mdevAttrGroups` show, present from the bind, can run before it is set.
+   * `ParentOps<D>`. Undefined until a probe or `create` sets it. The
+   * `mdevAttrGroups` files appear only once `create` has returned (in both
+   * profiles), so their shows see what it set.
    */
   drvdata: D | undefined;
 }
