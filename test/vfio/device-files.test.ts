@@ -99,7 +99,7 @@ t.test('VFIO device files, modern profile', async t => {
     t.same(await one(['listdir', vdir]), groups);
     t.match(await one(['lstat', v(groups[0]!)]), { mode: 0o100600, size: 0, uid: 0, gid: 0 });
     const info = (await fsp.readFile('/proc/self/mountinfo', 'utf8')).split('\n').find(l => l.split(' ')[4] === vdir) ?? '';
-    t.match(info, new RegExp(` - fuse\\.mdevfs mdevfs\\[${d.proc.pid}\\] `), 'a second FUSE mount of the same daemon');
+    t.match(info, new RegExp(` - fuse\\.mdevfs mdevfs\\[${d.proc.pid}@\\d+\\] `), 'a second FUSE mount of the same daemon');
     t.same(await one(['lstat', p('devices/virtual/mtty/mtty/mtty_dev')]), { errno: 'ENOENT' }, 'no dev_attr_groups in the modern profile');
   });
 
