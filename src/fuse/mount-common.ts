@@ -78,7 +78,7 @@ export async function mountsAt(dir: string): Promise<MountInfoEntry[]> {
 
 /** Unmount `dir` lazily: fusermount -uz, falling back to umount -l. */
 export async function forceUnmount(dir: string, fusermount?: string): Promise<boolean> {
-  const fm = fusermount ?? (await which('fusermount'));
+  const fm = fusermount ?? which('fusermount');
   if (fm && (await exec(fm, ['-uz', dir], 10_000)).ok) return true;
   return (await exec('umount', ['-l', dir], 10_000)).ok;
 }

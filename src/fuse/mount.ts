@@ -51,7 +51,7 @@ export async function preflight(
   let fusermount: string | undefined;
   let Fuse: PreflightResult['Fuse'];
   if (engine === 'fuse-native') {
-    fusermount = await which('fusermount');
+    fusermount = which('fusermount');
     if (!fusermount) throw new MountError('fusermount not found (install the fuse package)');
     Fuse = await loadFuse();
   } else if (process.getuid?.() !== 0) {

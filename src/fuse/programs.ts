@@ -6,7 +6,7 @@
  * answer only its own (blocked) thread can give.
  */
 import { execFile, spawn } from 'node:child_process';
-import { constants as fsConstants, promises as fsp } from 'node:fs';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import path from 'node:path';
 import { firstLine } from '../core/errno.js';
 
@@ -22,17 +22,19 @@ export function exec(file: string, args: string[], timeoutMs = 15_000): Promise<
 
 /**
  * The path of the executable `name` (PATH, then the usual system directories,
- * for a minimal PATH), or undefined. The one PATH lookup of mdevfs:
- * fusermount (mount.ts), unshare and setpriv for `mdevfs run` (src/run/outer.ts).
+ * for a minimal PATH), or undefined. The one PATH lookup of mdevfs: fusermount
+ * and mount(8) (mount.ts, kernel/mount.ts), unshare and setpriv for `mdevfs run`.
+ * Synchronous: a few stat calls, and the run's start measured the asynchronous
+ * lookup at tens of milliseconds on a busy threadpool.
  */
-export async function which(name: string, envPath = process.env.PATH ?? ''): Promise<string | undefined> {
+export function which(name: string, envPath = process.env.PATH ?? ''): string | undefined {
   const dirs = [...envPath.split(':').filter(Boolean), '/usr/bin', '/bin', '/usr/sbin', '/sbin'];
   for (const d of dirs) {
     const p = path.join(d, name);
     try {
-      const st = await fsp.stat(p);
+      const st = statSync(p);
       if (!st.isFile() || (st.mode & 0o111) === 0) continue;
-      await fsp.access(p, fsConstants.X_OK);
+      accessSync(p, fsConstants.X_OK);
       return p;
     } catch {
       /* next */

@@ -24,8 +24,7 @@
  * --kill-child kills the shell, and the pid namespace goes the same way.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants as fsConstants, accessSync, promises as fsp, statSync } from 'node:fs';
-import path from 'node:path';
+import { promises as fsp } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { EXIT_NOT_FOUND, EXIT_RUN_FAILED, signalStatus } from './options.js';
 
@@ -50,26 +49,6 @@ export interface Gate {
   signal(sig: NodeJS.Signals): Promise<void>;
   /** SIGKILL the whole pid namespace, the command and all it left. */
   kill(): void;
-}
-
-/**
- * The path of the program `name` on PATH (then the usual system directories),
- * or undefined. Synchronous on purpose: a few stat calls before anything is
- * mounted, where the asynchronous lookup (src/fuse/programs.ts which()) costs
- * a thread-pool round trip per PATH entry, tens of milliseconds of the start.
- */
-export function programPath(name: string, envPath = process.env.PATH ?? ''): string | undefined {
-  for (const d of [...envPath.split(':').filter(Boolean), '/usr/bin', '/bin', '/usr/sbin', '/sbin']) {
-    const p = path.join(d, name);
-    try {
-      if (!statSync(p).isFile()) continue;
-      accessSync(p, fsConstants.X_OK);
-      return p;
-    } catch {
-      /* next */
-    }
-  }
-  return undefined;
 }
 
 async function childrenOf(pid: number): Promise<number[]> {

@@ -32,7 +32,8 @@ import { CONTROL_ENV, runControlSocket } from '../daemon/control-path.js';
 import type { Serving } from '../daemon/serve-tree.js';
 import { BaseDir } from '../overlay/index.js';
 import { RELAYED_SIGNALS, inTerminalForeground } from './signals.js';
-import { programPath, startGate, type Gate } from './gate.js';
+import { startGate, type Gate } from './gate.js';
+import { which } from '../fuse/programs.js';
 import { STAGED_TREE_DIR, STAGING_MOUNT, checkTarget, mountSteps, planMounts } from './mounts.js';
 import { STAGED_DEV_SCRATCH, STAGED_VFIO_DIR, devGroup, devOverlaySteps, devScratchDirs, vfioBindStep } from './dev-vfio.js';
 import { EXIT_RUN_FAILED, VERIFY_SYSFS_ENV, signalStatus, type RunOptions } from './options.js';
@@ -80,7 +81,7 @@ export async function runInner(o: RunOptions, ns: RunNamespace): Promise<number>
   let setupSignal: NodeJS.Signals | undefined;
   let graceTimer: NodeJS.Timeout | undefined;
 
-  const [unshare, setpriv] = [programPath('unshare'), programPath('setpriv')];
+  const [unshare, setpriv] = [which('unshare'), which('setpriv')];
   if (!unshare) throw new UserError('unshare not found (install util-linux)', EXIT_RUN_FAILED);
   if (!setpriv) vlog('mdevfs: setpriv not found: if this run is killed, the command keeps running');
 

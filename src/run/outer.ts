@@ -30,7 +30,7 @@ export async function checkRunnable(command: readonly string[]): Promise<string>
     );
   }
   if (command.length === 0) throw new UserError('run: no command given (mdevfs run [options] -- <command> [args...])', EXIT_RUN_FAILED);
-  const unshare = await which('unshare');
+  const unshare = which('unshare');
   if (!unshare) throw new UserError('unshare not found (install util-linux)', EXIT_RUN_FAILED);
   return unshare;
 }
@@ -38,7 +38,7 @@ export async function checkRunnable(command: readonly string[]): Promise<string>
 /** Start the run's daemon with `args` (run's own arguments); resolves with its exit status. */
 export async function runOuter(args: readonly string[], o: { command: readonly string[]; privateNet: boolean }): Promise<number> {
   const unshare = await checkRunnable(o.command);
-  const setpriv = await which('setpriv');
+  const setpriv = which('setpriv');
   const argv = [
     ...(setpriv ? [setpriv, '--pdeathsig', 'KILL', '--'] : []),
     unshare,

@@ -9,7 +9,7 @@ import { fusermountRefusal, which } from '../../src/fuse/programs.js';
 import { fuseOptionString } from '../../src/fuse/mount.js';
 import { isMounted, makeMountDir } from '../helpers/daemon.js';
 
-const fusermount = await which('fusermount');
+const fusermount = which('fusermount');
 const opts = { skip: !fusermount && 'fusermount missing' };
 
 t.test('fusermount refuses: its first line', opts, async t => {

@@ -57,8 +57,8 @@ function startWatchdog(umount: string, dir: string): ChildProcess {
 
 /** Mount `opts.root` on the (checked) mount point and serve it. */
 export async function mountKernel(mountpoint: string, opts: MountOptions): Promise<Mounted> {
-  const umount = (await which('umount')) ?? '/bin/umount';
-  const mount = (await which('mount')) ?? '/bin/mount';
+  const umount = which('umount') ?? '/bin/umount';
+  const mount = which('mount') ?? '/bin/mount';
   let fd: number;
   try {
     fd = openSync('/dev/fuse', 'r+');
